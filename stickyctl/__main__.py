@@ -1,0 +1,3 @@
+from stickyctl.cli.app import main
+
+main()

@@ -1,0 +1,467 @@
+"""The check catalog: every finding code stickyctl can emit, in one place.
+
+This is public API. A code is never reused: a retired code stays listed in ``RETIRED`` with the
+reason it was retired. The docs pages (docs/checks/STKxxxx.md), `stickyctl explain`, `stickyctl
+checks`, the JSON ``docs_url`` and (later) SARIF rules are all generated from this module.
+
+Codes: STK00xx input/target problems, STK01xx labels and control plane, STK02xx the HTTP filter
+in listeners, STK03xx per-route session config, STK04xx clusters and endpoints, STK05xx fleet
+consistency (reserved for live fleet checks), STK06xx security posture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+DOCS_BASE_URL = "https://stickyctl.dev/checks/"
+"""The one place the docs site is named: each code's page is DOCS_BASE_URL + code."""
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    code: str
+    name: str
+    """kebab-case name, as ruff names its rules."""
+    severity: Severity
+    title: str
+    """One line: what is wrong."""
+    what: str
+    """What the check looks at (prose, Markdown allowed)."""
+    why: str
+    """Why it breaks or weakens sessions, citing the Istio/Envoy behaviour."""
+    fix: str
+    """How to fix it."""
+    scope: str
+    """What resource a finding names: proxy, listener, filter chain, route, cluster, Service, object, input."""
+
+    @property
+    def docs_url(self) -> str:
+        return DOCS_BASE_URL + self.code
+
+
+_SPECS: tuple[CheckSpec, ...] = (
+    CheckSpec(
+        code="STK0001",
+        name="target-unchecked",
+        severity=Severity.ERROR,
+        title="A target could not be checked",
+        what="An input file, proxy or cluster that was asked for could not be read or reached.",
+        why=(
+            "Nothing that could not be checked is reported as passing: a gate that silently skips a "
+            "gateway it cannot read would pass the very configuration it exists to catch."
+        ),
+        fix=(
+            "Read the message: it names the file, proxy or pod and the reason (missing file, permission, "
+            "timeout). Fix access, or re-run with the inputs that exist. The run exits 3."
+        ),
+        scope="input",
+    ),
+    CheckSpec(
+        code="STK0002",
+        name="unsupported-input",
+        severity=Severity.ERROR,
+        title="Input is not a supported config dump",
+        what=(
+            "An input given with `-f` is not an Envoy v3 admin `/config_dump` (JSON or YAML), a "
+            "`config_dump?resource=` answer, or `istioctl proxy-config listener|route|cluster|all` output."
+        ),
+        why=(
+            "stickyctl can only vouch for what it can parse. A legacy `v2alpha` dump (Envoy before v3 "
+            "admin types), a truncated file or an unrelated document cannot say whether sessions stick."
+        ),
+        fix=(
+            "Record the dump again: `kubectl exec <gateway-pod> -c istio-proxy -- pilot-agent request GET "
+            "config_dump > dump.json`, or `istioctl proxy-config all <pod> -o json`. The run exits 3."
+        ),
+        scope="input",
+    ),
+    CheckSpec(
+        code="STK0101",
+        name="persistent-session-flag-off",
+        severity=Severity.ERROR,
+        title="Labelled Services exist but istiod's persistent-session flag is off",
+        what=(
+            "The istiod Deployment (`--istiod FILE`) lacks `PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true` "
+            "while Services carry a session label, or istiod reads different label keys "
+            "(`PILOT_PERSISTENT_SESSION_LABEL`, `PILOT_PERSISTENT_SESSION_HEADER_LABEL`) than the ones used."
+        ),
+        why=(
+            "The flag defaults to `false` in every Istio release 1.17 to 1.29: without it istiod adds no "
+            "`envoy.filters.http.stateful_session` filter and (from 1.23) no per-route session config, so the "
+            "labels do nothing and every request is load-balanced afresh."
+        ),
+        fix=(
+            "Set the env on istiod, e.g. `--set values.pilot.env.PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true` "
+            "(Helm/istioctl) for every revision that serves the gateways, and use the label keys istiod reads."
+        ),
+        scope="object",
+    ),
+    CheckSpec(
+        code="STK0102",
+        name="invalid-session-label-value",
+        severity=Severity.ERROR,
+        title="A session label value is not a valid header/cookie name or label value",
+        what=(
+            "The value of `istio.io/persistent-session-header` or `istio.io/persistent-session` must be a "
+            "valid HTTP header or cookie name (an RFC 9110 token) and a valid Kubernetes label value "
+            "(at most 63 characters of `[A-Za-z0-9._-]`, starting and ending alphanumeric)."
+        ),
+        why=(
+            "The API server rejects an invalid label value (e.g. the documented `name:/path` cookie form), "
+            "so the manifest never applies; a value that is a label but not a token gives Envoy a header or "
+            "cookie name clients cannot send back."
+        ),
+        fix=(
+            "Use a plain token such as `x-session-header` or `sticky`. The cookie path cannot be set through "
+            "a label; it defaults to `/`."
+        ),
+        scope="Service",
+    ),
+    CheckSpec(
+        code="STK0103",
+        name="both-session-labels",
+        severity=Severity.WARNING,
+        title="A Service carries both the cookie and the header label",
+        what="A Service (or ServiceEntry) has both `istio.io/persistent-session` and `istio.io/persistent-session-header`.",
+        why=(
+            "istiod uses the cookie label and ignores the header label, so clients that send the header "
+            "are re-balanced."
+        ),
+        fix="Keep exactly one of the two labels on the Service.",
+        scope="Service",
+    ),
+    CheckSpec(
+        code="STK0104",
+        name="session-label-misplaced",
+        severity=Severity.WARNING,
+        title="A session label is on the wrong object, or is a look-alike key",
+        what=(
+            "A session label (or annotation) on a Deployment, Pod, pod template or other object instead "
+            "of the Service, or a key that looks like the label but is not (e.g. "
+            "`istio.io/persistent-session-cookie`)."
+        ),
+        why=(
+            "istiod reads the labels from the Service's own `metadata.labels` (and ServiceEntry labels) "
+            "only; anything else does nothing, silently."
+        ),
+        fix="Move the label to the Service's `metadata.labels`, spelled exactly as istiod reads it.",
+        scope="object",
+    ),
+    CheckSpec(
+        code="STK0105",
+        name="labelled-service-unrouted",
+        severity=Severity.INFO,
+        title="A labelled Service that no route in the checked proxies leads to",
+        what="A Service with a session label, but no route of any checked proxy sends traffic to it.",
+        why=(
+            "Its session config cannot be verified from these proxies. It may be reached through another "
+            "gateway or only from sidecars."
+        ),
+        fix=(
+            "Check the proxy that routes to it too (add its dump, or widen the selector), or drop the label "
+            "if the Service is not meant to be sticky."
+        ),
+        scope="Service",
+    ),
+    CheckSpec(
+        code="STK0106",
+        name="gateway-api-session-persistence-ignored",
+        severity=Severity.WARNING,
+        title="Gateway API `sessionPersistence` in the manifests: Istio ignores it",
+        what="An HTTPRoute rule or a BackendTrafficPolicy sets `sessionPersistence`.",
+        why=(
+            "Istio does not implement Gateway API session persistence (istio/istio#55839): such a config "
+            "silently does nothing, and sessions are not sticky."
+        ),
+        fix=(
+            "Label the backend Service with `istio.io/persistent-session-header: <name>` or "
+            "`istio.io/persistent-session: <cookie>` and enable the istiod flag."
+        ),
+        scope="object",
+    ),
+    CheckSpec(
+        code="STK0201",
+        name="session-filter-missing",
+        severity=Severity.ERROR,
+        title="An HTTP connection manager without the stateful_session filter",
+        what=(
+            "An HTTP connection manager of a gateway or sidecar-outbound listener has no "
+            "`envoy.filters.http.stateful_session` HTTP filter. TCP proxies, sidecar inbound, waypoints and "
+            "Istio's bootstrap listeners (15090, 15021) are not expected to carry it."
+        ),
+        why=(
+            "Per-route session config only acts through the filter: without it Envoy ignores the session "
+            "header or cookie. istiod adds it to every such HCM when "
+            "`PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true`, whether or not any Service is labelled, so its "
+            "absence means the flag is off for this proxy's istiod (or an EnvoyFilter removed it)."
+        ),
+        fix=(
+            "Enable `PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true` on the istiod revision this proxy follows, "
+            "then restart nothing: istiod pushes new listeners."
+        ),
+        scope="filter chain",
+    ),
+    CheckSpec(
+        code="STK0202",
+        name="session-filter-after-router",
+        severity=Severity.ERROR,
+        title="The stateful_session filter comes after the router",
+        what="The filter is present in an HCM's `http_filters`, but after `envoy.filters.http.router`.",
+        why=(
+            "Envoy requires the router to be the terminal HTTP filter and rejects such a listener "
+            "(see STK0204): the proxy keeps running its previous listener, or none."
+        ),
+        fix=(
+            "Fix the EnvoyFilter (or other patch) that inserted the filter: use `INSERT_BEFORE` "
+            "`envoy.filters.http.router`."
+        ),
+        scope="filter chain",
+    ),
+    CheckSpec(
+        code="STK0203",
+        name="session-filter-by-ecds",
+        severity=Severity.INFO,
+        title="The filter comes by ECDS; its config cannot be verified from the dump",
+        what="The stateful_session filter is given by `config_discovery` (ECDS) instead of `typed_config`.",
+        why="The dump shows only the discovery source, not the config Envoy applied.",
+        fix="Check the ECDS resource itself (`config_dump?resource=ecds_filters`) or accept this notice.",
+        scope="filter chain",
+    ),
+    CheckSpec(
+        code="STK0204",
+        name="listener-rejected",
+        severity=Severity.ERROR,
+        title="Envoy rejected a listener update",
+        what="A dynamic listener carries `error_state`: Envoy refused the last config istiod sent.",
+        why=(
+            "The proxy serves its previous listener (or none, for a new one): what istiod intends is not "
+            "what runs, and any session config in the rejected update is not in effect."
+        ),
+        fix=(
+            "Read Envoy's details in the finding, fix the config that caused it (often an EnvoyFilter), and "
+            "check `istioctl proxy-status` until the proxy is SYNCED."
+        ),
+        scope="listener",
+    ),
+    CheckSpec(
+        code="STK0301",
+        name="route-without-session-config",
+        severity=Severity.ERROR,
+        title="A route to a labelled Service has no effective session config",
+        what=(
+            "No `typed_per_filter_config[\"envoy.filters.http.stateful_session\"]` applies to a route whose "
+            "destination is a labelled Service. Most specific wins: weighted-cluster entry > route > "
+            "virtual host > route configuration > the listener filter's own config."
+        ),
+        why=(
+            "Istio's listener filter is an empty `StatefulSession{}`: without per-route config Envoy "
+            "neither issues nor honours a session value, so every request is re-balanced. Istio 1.17–1.20 "
+            "put the config only on virtual hosts generated from a Service host, so gateways with hosts `*` "
+            "or external FQDNs got none; 1.23+ emits it only with the flag on."
+        ),
+        fix=(
+            "Enable the istiod flag, and on Istio < 1.21 route through a virtual host named after the "
+            "Service host (or upgrade to 1.21+, which sets it per route)."
+        ),
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0302",
+        name="session-name-mismatch",
+        severity=Severity.ERROR,
+        title="The session header/cookie name differs from the label's value",
+        what="The effective session config names a different header or cookie than the Service's label value.",
+        why=(
+            "Clients (and the label's documentation for them) use one name while Envoy reads and writes "
+            "another: sessions never match."
+        ),
+        fix=(
+            "Make the label value and the config agree: usually an EnvoyFilter or a stale istiod push set the "
+            "other name. Re-check after istiod has pushed."
+        ),
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0303",
+        name="session-mode-mismatch",
+        severity=Severity.ERROR,
+        title="Cookie config for a header label, or the reverse",
+        what="The effective session config is cookie-based for a header-labelled Service, or header-based for a cookie-labelled one.",
+        why="Clients send the session where Envoy does not look for it: every request is re-balanced.",
+        fix="Use the label matching the session mode clients use, and remove conflicting EnvoyFilters.",
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0304",
+        name="session-filter-disabled",
+        severity=Severity.ERROR,
+        title="The session filter is disabled on a route to a labelled Service",
+        what=(
+            "The most specific per-filter config is `StatefulSessionPerRoute{disabled: true}` (or the HCM "
+            "filter itself is `disabled` with nothing enabling it) on a route to a labelled Service."
+        ),
+        why="A disabled filter neither issues nor honours session values on that route.",
+        fix="Remove the `disabled` override (usually from an EnvoyFilter) for routes to sticky Services.",
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0305",
+        name="session-config-unlabelled",
+        severity=Severity.WARNING,
+        title="A route has session config but leads to no labelled Service",
+        what="Session config applies to a route none of whose destinations is a labelled Service.",
+        why=(
+            "Either the label was removed and the config is stale (istiod has not pushed, or an EnvoyFilter "
+            "adds it), or the config sits on the wrong route: sessions are sticky where nobody expects it."
+        ),
+        fix="Label the Service it leads to, or remove the config's source.",
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0306",
+        name="weighted-route-sticky",
+        severity=Severity.WARNING,
+        title="A weighted route with a sticky destination",
+        what="A route splits traffic over weighted clusters and at least one destination is sticky.",
+        why=(
+            "Envoy picks the weighted cluster first, then the session's host; the session value holds only "
+            "IP:port, so a pinned host outside the cluster picked is silently re-balanced "
+            "(envoyproxy/envoy#24741)."
+        ),
+        fix="Avoid traffic splitting on sticky routes, or split by header/cookie match instead of weight.",
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0307",
+        name="cookie-path-not-covering-route",
+        severity=Severity.WARNING,
+        title="Cookie path does not cover the route's match",
+        what="A cookie session's `path` does not cover every request path the route matches.",
+        why=(
+            "Envoy only uses cookie sessions for request paths under the cookie path (and browsers only send "
+            "the cookie there): requests outside it are re-balanced."
+        ),
+        fix="Use cookie path `/` (Istio's default) or a path that covers the route's prefix.",
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0308",
+        name="cookie-ttl-pitfall",
+        severity=Severity.WARNING,
+        title="Cookie TTL pitfalls for this Envoy version",
+        what=(
+            "A cookie session with TTL 0/unset on Envoy 1.27–1.29 (before envoyproxy/envoy#32093), or a short "
+            "TTL (≤ 120 s, Istio 1.17–1.21's hard-coded value) on Envoy ≥ 1.27."
+        ),
+        why=(
+            "From Envoy 1.27 the cookie carries its own expiry and Envoy enforces it, without refreshing it "
+            "for active users: Istio 1.17–1.21's 120 s TTL logs users out after two minutes "
+            "(istio/istio#49000). Envoy 1.27–1.29 treated TTL 0 as already expired: cookies never stuck."
+        ),
+        fix="Upgrade Istio to 1.22+ (no TTL) and Envoy past 1.29, or set a TTL that matches your session length.",
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0309",
+        name="consistent-hash-with-session",
+        severity=Severity.INFO,
+        title="Consistent-hash policy also set on a sticky route or cluster",
+        what="A sticky route has a `hash_policy`, or a cluster it reaches uses RING_HASH or MAGLEV.",
+        why=(
+            "The session override takes precedence when its host is usable; the hash only picks the first "
+            "host. Two stickiness mechanisms make behaviour during scaling harder to predict."
+        ),
+        fix="Drop the DestinationRule `consistentHash` for Services that use persistent sessions.",
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0310",
+        name="weighted-route-lost-session-config",
+        severity=Severity.ERROR,
+        title="A weighted route to labelled and unlabelled destinations has no session config",
+        what="A weighted route reaches both labelled and unlabelled Services and carries no session config.",
+        why=(
+            "istiod keeps one session config per route, from its last destination: with an unlabelled "
+            "Service last, the route gets none and even the labelled destination loses stickiness."
+        ),
+        fix="Label every destination of the split the same way, or order the labelled destination last.",
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0401",
+        name="draining-not-overridable",
+        severity=Severity.WARNING,
+        title="A cluster a sticky route reaches lacks DRAINING in override_host_status",
+        what=(
+            "`common_lb_config.override_host_status` of a cluster reached by a sticky route is unset (Envoy's "
+            "default `[UNKNOWN, HEALTHY, DEGRADED]`) or lacks `DRAINING`. Subset clusters count too."
+        ),
+        why=(
+            "During a rollout, a pod being terminated is DRAINING: Envoy ignores a session pinned to it and "
+            "moves the user. istiod sets DRAINING only on a labelled Service's default cluster (cookie label "
+            "since 1.17.3, header label only since 1.24), never on subset clusters."
+        ),
+        fix=(
+            "Upgrade Istio (1.24+ for header sessions), and avoid DestinationRule subsets on sticky "
+            "Services, or add DRAINING through an EnvoyFilter on the cluster."
+        ),
+        scope="cluster",
+    ),
+    CheckSpec(
+        code="STK0402",
+        name="override-host-status-empty",
+        severity=Severity.ERROR,
+        title="override_host_status is set but empty",
+        what="A cluster reached by a sticky route has `override_host_status` with no statuses.",
+        why="An empty set tells Envoy to honour no override: session values are ignored entirely.",
+        fix="List the statuses (`HEALTHY`, `DRAINING`, `UNKNOWN`, `DEGRADED`) or remove the field.",
+        scope="cluster",
+    ),
+    CheckSpec(
+        code="STK0403",
+        name="sticky-route-cluster-missing",
+        severity=Severity.ERROR,
+        title="A sticky route points at a cluster missing from the dump",
+        what="A sticky route's cluster is not among the proxy's clusters.",
+        why="Envoy answers 503 (no cluster) for the route; no session can be established.",
+        fix="Check the Service/port exists and istiod has pushed CDS (`istioctl proxy-status`).",
+        scope="route",
+    ),
+    CheckSpec(
+        code="STK0601",
+        name="session-exposes-backends",
+        severity=Severity.INFO,
+        title="Header/cookie sessions expose pod IP:port and let clients pick a backend",
+        what="The proxy serves sticky routes with header or cookie session state.",
+        why=(
+            "The session value is base64 of the pod's `IP:port`: clients learn internal addresses and can "
+            "forge a value to steer requests to any host of the cluster (Envoy's stateful_session docs warn "
+            "of this)."
+        ),
+        fix=(
+            "Accept it knowingly: see docs/security.md for mitigations (restrict which hosts are overridable, "
+            "do not rely on pod IP secrecy, rate-limit per backend)."
+        ),
+        scope="proxy",
+    ),
+)
+
+CATALOG: dict[str, CheckSpec] = {spec.code: spec for spec in _SPECS}
+
+RETIRED: dict[str, str] = {}
+"""Codes that were once emitted and must never be reused: code -> why it was retired."""
+
+
+def get(code: str) -> CheckSpec:
+    return CATALOG[code]

@@ -1,0 +1,219 @@
+"""What every rule reads, computed once per run: proxies, sticky Services, and per-route facts.
+
+The per-route facts carry the *effective* session config for each destination, resolved the way
+Envoy does (most specific wins: weighted-cluster entry > route > virtual host > route
+configuration > the listener filter's own config; ISTIO-NOTES "Most specific wins" [seen]).
+Everything is indexed once, so rules stay linear in routes and clusters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from stickyctl.envoy.model import (
+    Cluster,
+    HttpConnectionManager,
+    Listener,
+    Proxy,
+    Route,
+    RouteConfig,
+    SessionConfig,
+    VirtualHost,
+)
+from stickyctl.findings import Resource
+from stickyctl.istio.manifests import (
+    SERVICE_KINDS,
+    IstiodSettings,
+    K8sObject,
+    LabelKeys,
+    LabelledService,
+    ServiceIndex,
+    session_label,
+)
+from stickyctl.istio.names import destination_host
+
+# Istio's bootstrap (not istiod) defines these HTTP listeners: Prometheus stats and health.
+# istiod never adds the session filter to them (ISTIO-NOTES, "HTTP filter").
+ISTIO_BOOTSTRAP_PORTS = frozenset({15090, 15021})
+CHECKED_LISTENER_STATES = ("active", "warming")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a sticky destination's session config must be."""
+
+    mode: str
+    name: str
+    service_id: str
+    source: str
+    """label | dump"""
+    kind: str
+
+
+@dataclass(frozen=True)
+class DestinationFact:
+    cluster: str
+    host: str
+    expectation: Expectation | None
+    effective: SessionConfig | None
+
+
+@dataclass(frozen=True)
+class RouteFact:
+    proxy: Proxy
+    route_config: RouteConfig
+    virtual_host: VirtualHost
+    route: Route
+    hcm: HttpConnectionManager | None
+    destinations: tuple[DestinationFact, ...]
+
+    @property
+    def resource(self) -> Resource:
+        return Resource(
+            proxy=self.proxy.name,
+            route_config=self.route_config.name,
+            virtual_host=self.virtual_host.name,
+            route=self.route.id,
+        )
+
+    @property
+    def sticky(self) -> tuple[DestinationFact, ...]:
+        return tuple(d for d in self.destinations if d.expectation is not None)
+
+    @property
+    def active_configs(self) -> tuple[SessionConfig, ...]:
+        return tuple(d.effective for d in self.destinations if d.effective is not None and d.effective.active)
+
+
+@dataclass
+class CheckContext:
+    proxies: list[Proxy]
+    objects: list[K8sObject] = field(default_factory=list)
+    services_given: bool = False
+    keys: LabelKeys = field(default_factory=LabelKeys)
+    istiod: list[IstiodSettings] = field(default_factory=list)
+    labelled: list[LabelledService] = field(default_factory=list)
+    route_facts: list[RouteFact] = field(default_factory=list)
+    expectations: dict[str, Expectation] = field(default_factory=dict)
+    """Sticky destination host -> expectation (from labels, or inferred from the dump)."""
+
+    def checked_listeners(self, proxy: Proxy) -> list[Listener]:
+        return [lst for lst in proxy.listeners if lst.state in CHECKED_LISTENER_STATES]
+
+    def cluster(self, proxy: Proxy, name: str) -> Cluster | None:
+        return None if proxy.clusters is None else proxy.clusters.get(name)
+
+
+def effective_session(dest_session: SessionConfig | None, route: Route, vhost: VirtualHost, rc: RouteConfig,
+                      hcm: HttpConnectionManager | None) -> SessionConfig | None:
+    for cfg in (dest_session, route.session, vhost.session, rc.session):
+        if cfg is not None:
+            return cfg
+    if hcm is not None and hcm.session_filter is not None:
+        return hcm.session_filter.session
+    return None
+
+
+def _hcm_by_route_config(proxy: Proxy) -> dict[str, HttpConnectionManager]:
+    out: dict[str, HttpConnectionManager] = {}
+    for lst in proxy.listeners:
+        if lst.state not in CHECKED_LISTENER_STATES and lst.state != "static":
+            continue
+        for ch in lst.chains:
+            if ch.hcm is None:
+                continue
+            if ch.hcm.rds_name is not None:
+                out.setdefault(ch.hcm.rds_name, ch.hcm)
+            if ch.hcm.inline_route_config is not None:
+                out.setdefault(ch.hcm.inline_route_config.name or f"inline:{lst.name}/{ch.id}", ch.hcm)
+    return out
+
+
+def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_given: bool, keys: LabelKeys,
+                  istiod_objects: list[K8sObject]) -> CheckContext:
+    from stickyctl.istio.manifests import istiod_settings
+
+    ctx = CheckContext(proxies=proxies, objects=objects, services_given=services_given, keys=keys)
+    ctx.istiod = [s for s in (istiod_settings(o) for o in istiod_objects) if s is not None]
+    ctx.labelled = [s for s in (session_label(o, keys) for o in objects if o.kind in SERVICE_KINDS) if s]
+    index = ServiceIndex(ctx.labelled)
+
+    # Pass 1: every served route with the effective config per destination.
+    raw: list[tuple[Proxy, RouteConfig, VirtualHost, Route, HttpConnectionManager | None,
+                    list[tuple[str, str, SessionConfig | None]]]] = []
+    for proxy in proxies:
+        hcms = _hcm_by_route_config(proxy)
+        for rc_key, rc in proxy.route_configs.items():
+            hcm = hcms.get(rc_key)
+            for vh in rc.virtual_hosts:
+                for route in vh.routes:
+                    dests = [(d.cluster, destination_host(d.cluster),
+                              effective_session(d.session, route, vh, rc, hcm)) for d in route.destinations]
+                    raw.append((proxy, rc, vh, route, hcm, dests))
+
+    # Sticky destinations: from labels when Services were given; otherwise inferred from the
+    # session config the dump carries (the most common config per host is taken as intended).
+    if services_given:
+        for _proxy, _rc, _vh, _route, _hcm, dests in raw:
+            for _cluster, host, _eff in dests:
+                svc = index.lookup(host)
+                if svc is not None and host not in ctx.expectations:
+                    ctx.expectations[host] = Expectation(svc.mode, svc.name, svc.id, "label", svc.obj.kind)
+    else:
+        votes: dict[str, Counter[tuple[str, str]]] = {}
+        for _proxy, _rc, _vh, _route, _hcm, dests in raw:
+            for _cluster, host, eff in dests:
+                if eff is not None and eff.active and eff.state is not None:
+                    votes.setdefault(host, Counter())[(eff.state.mode, eff.state.name)] += 1
+        for host, counter in votes.items():
+            (mode, name), _n = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+            ctx.expectations[host] = Expectation(mode, name, host, "dump", "host")
+
+    for proxy, rc, vh, route, hcm, dests in raw:
+        facts = tuple(DestinationFact(c, h, ctx.expectations.get(h), e) for c, h, e in dests)
+        ctx.route_facts.append(RouteFact(proxy, rc, vh, route, hcm, facts))
+    return ctx
+
+
+def names_equal(mode: str, a: str, b: str) -> bool:
+    # HTTP header names are case-insensitive; cookie names are not (RFC 6265).
+    return a.lower() == b.lower() if mode == "header" else a == b
+
+
+def session_verdict(d: DestinationFact) -> str:
+    """For a sticky destination: ok | missing | disabled | mode | name (one per destination)."""
+    exp, eff = d.expectation, d.effective
+    assert exp is not None
+    if eff is None:
+        return "missing"
+    if eff.disabled:
+        return "disabled"
+    if eff.state is None:
+        return "missing"
+    if eff.state.mode != exp.mode:
+        return "mode"
+    if not names_equal(exp.mode, eff.state.name, exp.name):
+        return "name"
+    return "ok"
+
+
+def lost_to_weighted_mix(fact: RouteFact) -> bool:
+    """STK0310's case: a weighted split over labelled and unlabelled destinations with no config at
+    any route level (istiod keeps the last destination's config, here none)."""
+    if not fact.route.weighted:
+        return False
+    sticky = fact.sticky
+    if not sticky or len(sticky) == len(fact.destinations):
+        return False
+    return all(d.effective is None or (not d.effective.disabled and d.effective.state is None)
+               for d in fact.destinations)
+
+
+def sticky_clusters(ctx: CheckContext) -> dict[tuple[str, str], Proxy]:
+    """(proxy name, cluster) for every cluster a route to a sticky destination reaches."""
+    out: dict[tuple[str, str], Proxy] = {}
+    for fact in ctx.route_facts:
+        for d in fact.sticky:
+            out.setdefault((fact.proxy.name, d.cluster), fact.proxy)
+    return out

@@ -1,0 +1,73 @@
+"""One module per check code. Each defines ``CODE`` and ``check(ctx) -> Iterator[Finding]``.
+
+Adding a check: a catalog entry (stickyctl/catalog.py), a module here listed in ``RULES``, a fixture
+case under fixtures/cases/, and the generated docs page (scripts/gen_docs.py). tests/test_meta.py
+fails when any of these is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import ModuleType
+
+from stickyctl.checks.context import CheckContext
+from stickyctl.checks.rules import (
+    both_session_labels,
+    consistent_hash_with_session,
+    cookie_path_not_covering_route,
+    cookie_ttl_pitfall,
+    draining_not_overridable,
+    gateway_api_session_persistence_ignored,
+    invalid_session_label_value,
+    labelled_service_unrouted,
+    listener_rejected,
+    override_host_status_empty,
+    persistent_session_flag_off,
+    route_without_session_config,
+    session_config_unlabelled,
+    session_exposes_backends,
+    session_filter_after_router,
+    session_filter_by_ecds,
+    session_filter_disabled,
+    session_filter_missing,
+    session_label_misplaced,
+    session_mode_mismatch,
+    session_name_mismatch,
+    sticky_route_cluster_missing,
+    weighted_route_lost_session_config,
+    weighted_route_sticky,
+)
+from stickyctl.findings import Finding
+
+RULES: tuple[ModuleType, ...] = (
+    persistent_session_flag_off,
+    invalid_session_label_value,
+    both_session_labels,
+    session_label_misplaced,
+    labelled_service_unrouted,
+    gateway_api_session_persistence_ignored,
+    session_filter_missing,
+    session_filter_after_router,
+    session_filter_by_ecds,
+    listener_rejected,
+    route_without_session_config,
+    session_name_mismatch,
+    session_mode_mismatch,
+    session_filter_disabled,
+    session_config_unlabelled,
+    weighted_route_sticky,
+    cookie_path_not_covering_route,
+    cookie_ttl_pitfall,
+    consistent_hash_with_session,
+    weighted_route_lost_session_config,
+    draining_not_overridable,
+    override_host_status_empty,
+    sticky_route_cluster_missing,
+    session_exposes_backends,
+)
+
+CheckFn = Callable[[CheckContext], Iterator[Finding]]
+
+
+def rule_functions() -> dict[str, CheckFn]:
+    return {m.CODE: m.check for m in RULES}

@@ -1,0 +1,28 @@
+"""STK0309: a consistent-hash policy is also set on a sticky route or the cluster it reaches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from stickyctl.checks.context import CheckContext
+from stickyctl.findings import Finding
+
+CODE = "STK0309"
+
+_HASH_LB = frozenset({"RING_HASH", "MAGLEV"})
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    for fact in ctx.route_facts:
+        active = [d for d in fact.sticky if d.effective is not None and d.effective.active]
+        if not active:
+            continue
+        why = []
+        if fact.route.hash_policy:
+            why.append("the route has a hash_policy")
+        for d in active:
+            cluster = ctx.cluster(fact.proxy, d.cluster)
+            if cluster is not None and cluster.lb_policy in _HASH_LB:
+                why.append(f"cluster {d.cluster} uses {cluster.lb_policy}")
+        if why:
+            yield Finding(CODE, f"sticky route also hashes: {'; '.join(why)}", fact.resource)

@@ -1,0 +1,68 @@
+"""STK0307: the cookie path does not cover the route's match, so the cookie is never used there.
+
+Envoy's cookie session state only applies to request paths under ``cookie.path`` (Envoy
+source/extensions/http/stateful_session/cookie: empty or "/" matches everything; a path ending in
+"/" is a plain prefix; otherwise the path itself or the path followed by "/", "?" or "#").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from stickyctl.checks.context import CheckContext
+from stickyctl.findings import Finding
+
+CODE = "STK0307"
+
+
+def cookie_path_matches(cookie_path: str, request_path: str) -> bool:
+    if not cookie_path or cookie_path == "/":
+        return True
+    if cookie_path.endswith("/"):
+        return request_path.startswith(cookie_path)
+    if not request_path.startswith(cookie_path):
+        return False
+    return len(request_path) == len(cookie_path) or request_path[len(cookie_path)] in "/?#"
+
+
+def _covers_prefix(cookie_path: str, prefix: str) -> bool:
+    # Every path under the route prefix must match; a prefix equal to the cookie path counts as
+    # covered (users mean "/api" and "/api/...").
+    if not cookie_path or cookie_path == "/":
+        return True
+    return prefix == cookie_path or cookie_path_matches(cookie_path, prefix)
+
+
+_REGEX_LITERAL = re.compile(r"^\^?((?:[^\\.^$|?*+()\[\]{}]|\\[/.\-])*)")
+
+
+def not_covered(cookie_path: str, match: dict[str, Any]) -> str | None:
+    """The route match the cookie path misses, or None when covered or not decidable."""
+    if "path" in match and isinstance(match["path"], str):
+        return None if cookie_path_matches(cookie_path, match["path"]) else f"path {match['path']}"
+    for key in ("prefix", "path_separated_prefix"):
+        if key in match and isinstance(match[key], str):
+            return None if _covers_prefix(cookie_path, match[key]) else f"{key} {match[key]}"
+    regex = match.get("safe_regex", {}).get("regex") if isinstance(match.get("safe_regex"), dict) else None
+    if isinstance(regex, str) and "|" not in regex:
+        m = _REGEX_LITERAL.match(regex)
+        literal = m.group(1).replace("\\", "") if m else ""
+        # Only a literal start that already diverges from the cookie path proves a miss.
+        if literal.startswith("/") and not literal.startswith(cookie_path[: len(literal)]):
+            return f"safe_regex {regex}"
+    return None
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    for fact in ctx.route_facts:
+        for d in fact.sticky:
+            eff = d.effective
+            if eff is None or not eff.active or eff.state is None or eff.state.mode != "cookie":
+                continue
+            path = eff.state.cookie_path or "/"
+            miss = not_covered(path, fact.route.match)
+            if miss:
+                yield Finding(CODE, f"cookie {eff.state.name!r} has path {path} but the route matches {miss}: "
+                                    "requests there are re-balanced", fact.resource, {"cookie_path": path})

@@ -1,0 +1,25 @@
+"""STK0102: a session label value is not a valid header/cookie name or Kubernetes label value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from stickyctl.checks.context import CheckContext
+from stickyctl.checks.rules._helpers import object_resource
+from stickyctl.findings import Finding
+from stickyctl.istio.manifests import SERVICE_KINDS, label_value_problem
+
+CODE = "STK0102"
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    for obj in ctx.objects:
+        if obj.kind not in SERVICE_KINDS:
+            continue
+        labels = obj.labels
+        for key, mode in ((ctx.keys.cookie, "cookie"), (ctx.keys.header, "header")):
+            value = labels.get(key, "")
+            problem = label_value_problem(value, mode) if value else None
+            if problem:
+                yield Finding(CODE, f"{obj.kind} {obj.namespace}/{obj.name}: label {key}: {problem}",
+                              object_resource(obj), {"label": key, "value": value})

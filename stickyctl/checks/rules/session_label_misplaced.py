@@ -1,0 +1,54 @@
+"""STK0104: a session label on the wrong object (or as an annotation), or a look-alike key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from stickyctl.checks.context import CheckContext
+from stickyctl.findings import Finding, Resource
+from stickyctl.istio.manifests import SERVICE_KINDS, K8sObject
+
+CODE = "STK0104"
+
+# Keys seen in blog posts that istiod never reads, e.g. istio.io/persistent-session-cookie.
+_LOOKALIKE = re.compile(r"persistent[-_.]?session|sticky[-_.]?session", re.IGNORECASE)
+
+
+def _template_labels(raw: dict[str, Any]) -> dict[str, str]:
+    spec = raw.get("spec")
+    if not isinstance(spec, dict):
+        return {}
+    for path in (("template",), ("jobTemplate", "spec", "template")):
+        node: Any = spec
+        for p in path:
+            node = node.get(p) if isinstance(node, dict) else None
+        meta = node.get("metadata") if isinstance(node, dict) else None
+        labels = meta.get("labels") if isinstance(meta, dict) else None
+        if isinstance(labels, dict):
+            return {str(k): str(v) for k, v in labels.items()}
+    return {}
+
+
+def _problems(obj: K8sObject, keys: tuple[str, str]) -> list[str]:
+    out: list[str] = []
+    service = obj.kind in SERVICE_KINDS
+    for where, mapping in (("label", obj.labels), ("annotation", obj.annotations),
+                           ("pod template label", _template_labels(obj.raw))):
+        for key in sorted(mapping):
+            if key in keys:
+                if not (service and where == "label"):
+                    out.append(f"{where} {key} on a {obj.kind} does nothing (istiod reads Service labels)")
+            elif _LOOKALIKE.search(key):
+                out.append(f"{where} {key} is not a key istiod reads (it reads {keys[0]} and {keys[1]})")
+    return out
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    keys = (ctx.keys.cookie, ctx.keys.header)
+    for obj in ctx.objects:
+        problems = _problems(obj, keys)
+        if problems:
+            yield Finding(CODE, f"{obj.kind} {obj.namespace}/{obj.name}: " + "; ".join(problems),
+                          Resource(object=obj.ref))

@@ -1,0 +1,22 @@
+"""STK0310: a weighted route to labelled and unlabelled destinations left with no session config.
+
+istiod keeps one session config per route, from its last destination (ISTIO-NOTES "Weighted routes").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from stickyctl.checks.context import CheckContext, lost_to_weighted_mix
+from stickyctl.findings import Finding
+
+CODE = "STK0310"
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    for fact in ctx.route_facts:
+        if lost_to_weighted_mix(fact):
+            sticky = ", ".join(d.cluster for d in fact.sticky)
+            other = ", ".join(d.cluster for d in fact.destinations if d.expectation is None)
+            yield Finding(CODE, f"weighted route to sticky {sticky} and unlabelled {other} carries no session "
+                                "config: the labelled destination is not sticky either", fact.resource)

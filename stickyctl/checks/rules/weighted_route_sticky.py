@@ -1,0 +1,21 @@
+"""STK0306: a weighted route with a sticky destination (envoyproxy/envoy#24741)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from stickyctl.checks.context import CheckContext
+from stickyctl.findings import Finding
+
+CODE = "STK0306"
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    for fact in ctx.route_facts:
+        if not fact.route.weighted or not fact.sticky:
+            continue
+        if not any(d.effective is not None and d.effective.active for d in fact.sticky):
+            continue
+        split = ", ".join(f"{d.cluster}={d.weight}" for d in fact.route.destinations)
+        yield Finding(CODE, f"weighted route ({split}): Envoy picks the cluster first; a session pinned to a host "
+                            "of another cluster is re-balanced", fact.resource)

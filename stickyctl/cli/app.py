@@ -1,0 +1,97 @@
+"""The `stickyctl` (and `kubectl-sticky`) application.
+
+Each command module exposes ``register(app)``; this module wires them and turns expected errors
+into one line on stderr with the documented exit code (never a traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from stickyctl import KNOWN_ENVOY, KNOWN_ISTIO, __version__
+from stickyctl.cli import env as envmod
+from stickyctl.errors import StickyError
+from stickyctl.exitcodes import ExitStatus
+
+app = typer.Typer(
+    name="stickyctl",
+    help="Verify Istio/Envoy strong sticky sessions: check config dumps, decode session values.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"stickyctl {__version__} (knows Istio {KNOWN_ISTIO}, Envoy {KNOWN_ENVOY})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Verify Istio/Envoy strong sticky sessions: check config dumps, decode session values."""
+
+
+def _register_all() -> None:
+    from stickyctl.cli import catalog_cmds, check_cmd, sessions
+
+    check_cmd.register(app)
+    sessions.register(app)
+    catalog_cmds.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    env = envmod.current()
+    try:
+        # standalone_mode=False: click returns typer.Exit's code instead of exiting; pass it on.
+        rv = app(standalone_mode=False, prog_name=_prog_name())
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
+    except StickyError as exc:
+        env.error(str(exc))
+        sys.exit(int(exc.exit_status))
+    except KeyboardInterrupt:
+        env.error("interrupted")
+        sys.exit(int(ExitStatus.INTERRUPTED))
+    except BrokenPipeError:
+        # `stickyctl check -o json | head`: the reader went away; that is not our error.
+        sys.stderr.close()
+        sys.exit(int(ExitStatus.OK))
+    except _click_exceptions() as exc:
+        _handle_click(exc)
+
+
+def _prog_name() -> str:
+    import os
+
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "stickyctl"
+    return "kubectl sticky" if name.startswith("kubectl-sticky") else "stickyctl"
+
+
+def _click_exceptions() -> tuple[type[BaseException], ...]:
+    import click
+
+    return (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
+
+
+def _handle_click(exc: BaseException) -> None:
+    import click
+
+    if isinstance(exc, click.exceptions.Exit):
+        sys.exit(exc.exit_code)
+    if isinstance(exc, click.exceptions.Abort):
+        envmod.current().error("aborted")
+        sys.exit(int(ExitStatus.INTERRUPTED))
+    assert isinstance(exc, click.exceptions.ClickException)
+    exc.show()
+    sys.exit(exc.exit_code)

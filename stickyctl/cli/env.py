@@ -1,0 +1,79 @@
+"""Where output goes. Tests build an ``Environment`` on StringIO instead of patching sys.stdout.
+
+Human output is rich on stdout; progress and errors go to stderr; machine formats bypass rich
+entirely so they stay byte-stable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@dataclass
+class Environment:
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    color: str = "auto"
+    """auto | always | never; NO_COLOR / FORCE_COLOR are honoured under auto."""
+
+    def _force_terminal(self) -> bool | None:
+        if self.color == "always":
+            return True
+        if self.color == "never":
+            return False
+        if os.environ.get("NO_COLOR"):
+            return False
+        if os.environ.get("FORCE_COLOR"):
+            return True
+        return None
+
+    def console(self) -> Console:
+        from rich.console import Console
+
+        force = self._force_terminal()
+        return Console(
+            file=self.stdout,
+            force_terminal=force,
+            no_color=force is False,
+            highlight=False,
+            soft_wrap=False,
+        )
+
+    def err_console(self) -> Console:
+        from rich.console import Console
+
+        force = self._force_terminal()
+        return Console(file=self.stderr, force_terminal=force, no_color=force is False, highlight=False)
+
+    def error(self, message: str) -> None:
+        """One plain line on stderr: `stickyctl: error: <message>`."""
+        self.stderr.write(f"stickyctl: error: {message}\n")
+        self.stderr.flush()
+
+    def warn(self, message: str) -> None:
+        self.stderr.write(f"stickyctl: warning: {message}\n")
+        self.stderr.flush()
+
+    def write(self, text: str) -> None:
+        """Machine output, byte for byte."""
+        self.stdout.write(text)
+        self.stdout.flush()
+
+
+ENV = Environment()
+"""The process environment; commands read it through ``current()`` so tests can swap it."""
+
+
+def current() -> Environment:
+    return ENV
+
+
+def use(env: Environment) -> None:
+    global ENV
+    ENV = env

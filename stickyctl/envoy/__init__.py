@@ -1,0 +1,1 @@
+"""Envoy-side models: config dump loading and session value codecs."""

@@ -1,0 +1,62 @@
+"""Findings and the resources they name.
+
+``Resource.id`` is the one canonical string for a resource, used wherever a finding must be named
+the same way across runs and formats: `--suppress` globs, SARIF fingerprints, JUnit test names,
+fixture expectations. Its form is ``kind:name`` segments joined by ``/``, outermost first, e.g.
+``proxy:gw-1.istio-ingress/route_config:http.8080/virtual_host:hello.example.com:80/route:default``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from stickyctl.catalog import CATALOG, CheckSpec, Severity
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a finding applies. Fields are ordered outermost first; unset ones are left out of the id."""
+
+    file: str | None = None
+    proxy: str | None = None
+    listener: str | None = None
+    filter_chain: str | None = None
+    route_config: str | None = None
+    virtual_host: str | None = None
+    route: str | None = None
+    cluster: str | None = None
+    service: str | None = None
+    """``namespace/name`` of a Service or ServiceEntry (``kind`` says which)."""
+    object: str | None = None
+    """``Kind/namespace/name`` of any other Kubernetes object."""
+
+    @property
+    def id(self) -> str:
+        return "/".join(f"{f.name}:{getattr(self, f.name)}" for f in fields(self) if getattr(self, f.name) is not None)
+
+    def as_dict(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    message: str
+    resource: Resource
+    details: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    """Extra facts behind the message (Envoy's error details, the label value, …)."""
+
+    @property
+    def spec(self) -> CheckSpec:
+        return CATALOG[self.code]
+
+    @property
+    def severity(self) -> Severity:
+        return CATALOG[self.code].severity
+
+    @property
+    def resource_id(self) -> str:
+        return self.resource.id
+
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.resource.proxy or "", self.code, self.resource_id)

@@ -1,0 +1,1 @@
+"""Istio's side: session labels, cluster names, istiod settings, proxy identity."""

@@ -1,0 +1,229 @@
+"""Kubernetes manifests: Services, ServiceEntries, workloads, Gateway API routes, istiod.
+
+Accepts ``kubectl get … -o yaml|json`` (a ``List``), single objects, and multi-document YAML as
+found in GitOps repositories. Session labels are read the way istiod reads them (ISTIO-NOTES,
+"Istio side"): from a Service's or ServiceEntry's own ``metadata.labels``; the cookie label wins
+when both are set; an empty value means off.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from stickyctl.envoy.loader import decode_document, read_source
+from stickyctl.errors import InputError
+
+COOKIE_LABEL = "istio.io/persistent-session"
+HEADER_LABEL = "istio.io/persistent-session-header"
+FLAG_ENV = "PILOT_ENABLE_PERSISTENT_SESSION_FILTER"
+COOKIE_LABEL_ENV = "PILOT_PERSISTENT_SESSION_LABEL"
+HEADER_LABEL_ENV = "PILOT_PERSISTENT_SESSION_HEADER_LABEL"
+
+
+@dataclass(frozen=True)
+class LabelKeys:
+    cookie: str = COOKIE_LABEL
+    header: str = HEADER_LABEL
+
+
+@dataclass(frozen=True)
+class K8sObject:
+    kind: str
+    api_version: str
+    namespace: str
+    name: str
+    raw: dict[str, Any]
+    source: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return _str_map(self.raw.get("metadata", {}).get("labels"))
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return _str_map(self.raw.get("metadata", {}).get("annotations"))
+
+
+def _str_map(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def load_manifests(path: str) -> list[K8sObject]:
+    source = "stdin" if path == "-" else path
+    doc = decode_document(read_source(path), source)
+    objects: list[K8sObject] = []
+    for i, item in enumerate(_flatten(doc)):
+        if not isinstance(item, dict):
+            raise InputError(source, f"document {i} is not a Kubernetes object")
+        kind = item.get("kind")
+        if not isinstance(kind, str):
+            raise InputError(source, f"document {i} has no 'kind': not a Kubernetes object")
+        meta = item.get("metadata")
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+            raise InputError(source, f"{kind} (document {i}) has no metadata.name")
+        ns = meta.get("namespace")
+        objects.append(K8sObject(kind, str(item.get("apiVersion", "")), ns if isinstance(ns, str) and ns else "default",
+                                 meta["name"], item, source))
+    return objects
+
+
+def _flatten(doc: object) -> Iterator[object]:
+    if isinstance(doc, list):
+        for d in doc:
+            yield from _flatten(d)
+    elif isinstance(doc, dict) and isinstance(doc.get("items"), list) and str(doc.get("kind", "")).endswith("List"):
+        yield from _flatten(doc["items"])
+    else:
+        yield doc
+
+
+# ---------------------------------------------------------------------------------------------
+# Session labels
+
+# RFC 9110 token: what a header field name or a cookie name may be.
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Kubernetes label value: at most 63 chars, alphanumerics with -_. inside.
+_LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+def label_value_problem(value: str, mode: str) -> str | None:
+    """Why istiod/Envoy/Kubernetes cannot use this label value, or None."""
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        hint = " (the `name:path` cookie form cannot be written as a label)" if ":" in value or "/" in value else ""
+        return f"{value!r} is not a valid Kubernetes label value{hint}"
+    what = "header" if mode == "header" else "cookie"
+    if not _TOKEN.match(value):
+        return f"{value!r} is not a valid HTTP {what} name"
+    return None
+
+
+@dataclass(frozen=True)
+class LabelledService:
+    """A Service or ServiceEntry whose labels make istiod configure sessions for it."""
+
+    obj: K8sObject
+    mode: str
+    """header | cookie (the cookie wins when both are set)."""
+    name: str
+    """Header name, or cookie name (path stripped)."""
+    hosts: tuple[str, ...]
+    """ServiceEntry hosts; empty for a Service (matched by name.namespace.svc.*)."""
+
+    @property
+    def id(self) -> str:
+        return f"{self.obj.namespace}/{self.obj.name}"
+
+
+def session_label(obj: K8sObject, keys: LabelKeys) -> LabelledService | None:
+    """The session a valid label asks for; None when unlabelled, empty or invalid (see STK0102)."""
+    labels = obj.labels
+    cookie = labels.get(keys.cookie, "")
+    header = labels.get(keys.header, "")
+    if cookie:
+        # istiod: value "name[:path]"; only the name matters for matching clients.
+        if label_value_problem(cookie, "cookie"):
+            return None
+        mode, name = "cookie", cookie.split(":", 1)[0]
+    elif header:
+        if label_value_problem(header, "header"):
+            return None
+        mode, name = "header", header
+    else:
+        return None
+    hosts: tuple[str, ...] = ()
+    if obj.kind == "ServiceEntry":
+        spec = obj.raw.get("spec")
+        raw_hosts = spec.get("hosts") if isinstance(spec, dict) else None
+        hosts = tuple(h for h in raw_hosts if isinstance(h, str)) if isinstance(raw_hosts, list) else ()
+    return LabelledService(obj, mode, name, hosts)
+
+
+SERVICE_KINDS = frozenset({"Service", "ServiceEntry"})
+
+
+class ServiceIndex:
+    """Labelled Services by the hosts their clusters are named after (built once; O(1) lookups)."""
+
+    def __init__(self, services: list[LabelledService]) -> None:
+        self.services = services
+        self._by_name_ns: dict[tuple[str, str], LabelledService] = {}
+        self._by_host: dict[str, LabelledService] = {}
+        for s in services:
+            if s.obj.kind == "Service":
+                self._by_name_ns.setdefault((s.obj.name, s.obj.namespace), s)
+            for h in s.hosts:
+                self._by_host.setdefault(h, s)
+
+    def lookup(self, host: str) -> LabelledService | None:
+        found = self._by_host.get(host)
+        if found is not None:
+            return found
+        # <name>.<namespace>.svc.<cluster domain>: the domain varies (cluster.local by default).
+        parts = host.split(".")
+        if len(parts) >= 3 and parts[2] == "svc":
+            return self._by_name_ns.get((parts[0], parts[1]))
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# istiod
+
+
+@dataclass(frozen=True)
+class IstiodSettings:
+    obj: K8sObject
+    flag: str | None
+    """The raw env value of PILOT_ENABLE_PERSISTENT_SESSION_FILTER (None: unset)."""
+    flag_from_ref: bool
+    """The value comes from valueFrom (ConfigMap/Secret ref): not verifiable from the manifest."""
+    cookie_key: str
+    header_key: str
+
+    @property
+    def revision(self) -> str:
+        return self.obj.labels.get("istio.io/rev", "default")
+
+    @property
+    def flag_on(self) -> bool:
+        # istiod reads it with Go's strconv.ParseBool.
+        return (self.flag or "").strip() in ("1", "t", "T", "true", "TRUE", "True")
+
+
+def istiod_settings(obj: K8sObject) -> IstiodSettings | None:
+    if obj.kind != "Deployment":
+        return None
+    spec = obj.raw.get("spec", {})
+    template = spec.get("template", {}) if isinstance(spec, dict) else {}
+    pod_spec = template.get("spec", {}) if isinstance(template, dict) else {}
+    containers = pod_spec.get("containers", []) if isinstance(pod_spec, dict) else []
+    if not isinstance(containers, list):
+        return None
+    for c in containers:
+        if not isinstance(c, dict):
+            continue
+        if c.get("name") != "discovery" and "pilot" not in str(c.get("image", "")):
+            continue
+        env: dict[str, str | None] = {}
+        refs: set[str] = set()
+        for e in c.get("env", []) or []:
+            if isinstance(e, dict) and isinstance(e.get("name"), str):
+                if "valueFrom" in e:
+                    refs.add(e["name"])
+                env[e["name"]] = None if e.get("value") is None else str(e.get("value"))
+        return IstiodSettings(
+            obj,
+            env.get(FLAG_ENV),
+            FLAG_ENV in refs,
+            env.get(COOKIE_LABEL_ENV) or COOKIE_LABEL,
+            env.get(HEADER_LABEL_ENV) or HEADER_LABEL,
+        )
+    return None

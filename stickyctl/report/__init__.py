@@ -1,0 +1,1 @@
+"""Renderers, one module per output format. They read a ``CheckReport``; they never run checks."""

@@ -1,0 +1,143 @@
+"""What a `check` run produced, independent of how it is rendered.
+
+The JSON document built by ``document()`` is a public, versioned schema (docs/json-schema.md):
+bump ``SCHEMA_VERSION`` on any incompatible change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stickyctl import __version__
+from stickyctl.catalog import Severity
+from stickyctl.exitcodes import ExitStatus
+from stickyctl.findings import Finding
+
+SCHEMA_VERSION = 1
+
+INPUT_CODES = frozenset({"STK0001", "STK0002"})
+"""Codes that mean a target could not be checked: the run exits 3 whatever the threshold."""
+
+
+@dataclass(frozen=True)
+class ProxySummary:
+    name: str
+    kind: str
+    """router | sidecar | waypoint | unknown (from the bootstrap node id)."""
+    node_id: str | None
+    istio_version: str | None
+    envoy_version: str | None
+    sources: tuple[str, ...]
+    listeners: int
+    http_connection_managers: int
+    routes: int
+    sticky_routes: int
+    clusters: int | None
+    """None when the input carried no clusters (then cluster checks were not run)."""
+
+
+@dataclass(frozen=True)
+class StickyService:
+    id: str
+    """``namespace/name`` (Service or ServiceEntry), or the FQDN when known only from the dump."""
+    kind: str
+    """Service | ServiceEntry | host (a destination with session config, no --services given)."""
+    mode: str
+    """header | cookie"""
+    name: str
+    """The header or cookie name."""
+    source: str
+    """label (from --services) | dump (inferred from session config)."""
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    findings: tuple[Finding, ...]
+    proxies: tuple[ProxySummary, ...]
+    sticky_services: tuple[StickyService, ...]
+    labels_checked: bool
+    """False when no --services were given: label agreement was not checked."""
+    not_checked: tuple[str, ...] = ()
+    """Plain sentences naming what could not be verified (never reported as passing)."""
+    suppressed: tuple[Finding, ...] = ()
+    failure_threshold: Severity | None = Severity.ERROR
+    """None means `--failure-threshold none`."""
+    sources: tuple[str, ...] = field(default=())
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            out[f.severity.value] += 1
+        return out
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        if any(f.code in INPUT_CODES for f in self.findings):
+            return ExitStatus.UNCHECKED
+        if self.failure_threshold is None:
+            return ExitStatus.OK
+        rank = self.failure_threshold.rank
+        if any(f.severity.rank >= rank for f in self.findings):
+            return ExitStatus.FINDINGS
+        return ExitStatus.OK
+
+    def document(self) -> dict[str, Any]:
+        """The json/yaml document (schema_version 1). Key order is fixed: output is byte-stable."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "stickyctl", "version": __version__},
+            "summary": {
+                "proxies": len(self.proxies),
+                "listeners": sum(p.listeners for p in self.proxies),
+                "routes": sum(p.routes for p in self.proxies),
+                "sticky_routes": sum(p.sticky_routes for p in self.proxies),
+                "sticky_services": len(self.sticky_services),
+                "findings": self.counts(),
+                "suppressed": len(self.suppressed),
+                "labels_checked": self.labels_checked,
+                "not_checked": list(self.not_checked),
+                "failure_threshold": self.failure_threshold.value if self.failure_threshold else "none",
+                "exit_code": int(self.exit_status),
+            },
+            "proxies": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "node_id": p.node_id,
+                    "istio_version": p.istio_version,
+                    "envoy_version": p.envoy_version,
+                    "sources": list(p.sources),
+                    "listeners": p.listeners,
+                    "http_connection_managers": p.http_connection_managers,
+                    "routes": p.routes,
+                    "sticky_routes": p.sticky_routes,
+                    "clusters": p.clusters,
+                }
+                for p in self.proxies
+            ],
+            "sticky_services": [
+                {"id": s.id, "kind": s.kind, "mode": s.mode, "name": s.name, "source": s.source}
+                for s in self.sticky_services
+            ],
+            "findings": [finding_document(f) for f in self.findings],
+        }
+
+
+def finding_document(f: Finding) -> dict[str, Any]:
+    spec = f.spec
+    doc: dict[str, Any] = {
+        "code": f.code,
+        "name": spec.name,
+        "severity": f.severity.value,
+        "title": spec.title,
+        "message": f.message,
+        "resource": f.resource.as_dict(),
+        "resource_id": f.resource_id,
+        "why": spec.why,
+        "remediation": spec.fix,
+        "docs_url": spec.docs_url,
+    }
+    if f.details:
+        doc["details"] = dict(sorted(f.details.items()))
+    return doc

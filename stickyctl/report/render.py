@@ -1,0 +1,77 @@
+"""`-o FORMAT`: pick the renderer for a ``CheckReport``.
+
+One module per format; this module only maps format names to them. A new format (sarif, junit,
+github) is a module with a function of the ``Renderer`` shape and one line in ``_RENDERERS``.
+Machine formats are written with ``Environment.write`` (never rich) so they stay byte-stable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from stickyctl.errors import UsageError
+from stickyctl.report.model import CheckReport
+
+if TYPE_CHECKING:
+    from stickyctl.cli.env import Environment
+
+
+class Renderer(Protocol):
+    def __call__(self, report: CheckReport, env: Environment, query: str | None) -> None: ...
+
+
+QUERYABLE = ("json", "yaml")
+"""Formats whose document `--query` (JMESPath) applies to."""
+
+
+def _table(report: CheckReport, env: Environment, query: str | None) -> None:
+    from stickyctl.report.table import render_table
+
+    render_table(report, env.console(), wide=False)
+
+
+def _wide(report: CheckReport, env: Environment, query: str | None) -> None:
+    from stickyctl.report.table import render_table
+
+    render_table(report, env.console(), wide=True)
+
+
+def _json(report: CheckReport, env: Environment, query: str | None) -> None:
+    from stickyctl.report.machine import to_json
+
+    env.write(to_json(_document(report, query)))
+
+
+def _yaml(report: CheckReport, env: Environment, query: str | None) -> None:
+    from stickyctl.report.machine import to_yaml
+
+    env.write(to_yaml(_document(report, query)))
+
+
+def _document(report: CheckReport, query: str | None) -> object:
+    document = report.document()
+    if query is None:
+        return document
+    from stickyctl.report.machine import apply_query
+
+    return apply_query(document, query)
+
+
+_RENDERERS: dict[str, Renderer] = {
+    "table": _table,
+    "wide": _wide,
+    "json": _json,
+    "yaml": _yaml,
+}
+
+FORMATS: tuple[str, ...] = tuple(_RENDERERS)
+"""Every `-o` value, in the order `--help` lists them."""
+
+
+def render(report: CheckReport, fmt: str, env: Environment, *, query: str | None = None) -> None:
+    renderer = _RENDERERS.get(fmt)
+    if renderer is None:
+        raise UsageError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if query is not None and fmt not in QUERYABLE:
+        raise UsageError(f"--query needs -o {' or -o '.join(QUERYABLE)}, not -o {fmt}")
+    renderer(report, env, query)

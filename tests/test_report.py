@@ -1,0 +1,453 @@
+"""Renderers of a hand-built CheckReport: table/wide goldens, json/yaml documents, --query."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import replace
+
+import pytest
+import yaml
+from rich.console import Console
+
+from stickyctl.catalog import CATALOG, Severity
+from stickyctl.cli.env import Environment
+from stickyctl.errors import UsageError
+from stickyctl.findings import Finding, Resource
+from stickyctl.report.machine import to_json
+from stickyctl.report.model import SCHEMA_VERSION, CheckReport, ProxySummary, StickyService
+from stickyctl.report.render import FORMATS, render
+from stickyctl.report.table import render_table, short_resource, summary_line
+
+GW = "gw-1.istio-ingress"
+SIDECAR = "sleep-7f9.default"
+
+ROUTE = Resource(file="gw.json", proxy=GW, route_config="http.8080", virtual_host="*:80", route="default")
+CLUSTER = Resource(proxy=GW, cluster="outbound|8080||hello.default.svc.cluster.local")
+
+FINDINGS = (
+    Finding(
+        "STK0301",
+        "Route default to hello.default.svc.cluster.local:8080 has no stateful_session config; "
+        "Istio 1.20 sets it only on virtual hosts named after a Service host.",
+        ROUTE,
+    ),
+    Finding("STK0601", "Session values expose pod IP:port to clients.", Resource(file="gw.json", proxy=GW)),
+    Finding(
+        "STK0401",
+        "override_host_status lacks DRAINING: sessions move during rollouts.",
+        CLUSTER,
+        details={"override_host_status": "UNKNOWN,HEALTHY", "istio": "1.20.3"},
+    ),
+    Finding(
+        "STK0103",
+        "Service default/hello has both labels; the cookie label wins.",
+        Resource(service="default/hello"),
+    ),
+    Finding(
+        "STK0104",
+        "Label [istio.io/persistent-session-cookie] on a Deployment does nothing.",
+        Resource(file="manifests.yaml", object="Deployment/default/hello"),
+    ),
+)
+
+PROXIES = (
+    ProxySummary(
+        name=GW,
+        kind="router",
+        node_id="router~10.0.0.1~gw-1.istio-ingress~istio-ingress.svc.cluster.local",
+        istio_version="1.20.3",
+        envoy_version="1.28.1",
+        sources=("gw.json",),
+        listeners=3,
+        http_connection_managers=2,
+        routes=2,
+        sticky_routes=1,
+        clusters=12,
+    ),
+    ProxySummary(
+        name=SIDECAR,
+        kind="sidecar",
+        node_id=None,
+        istio_version=None,
+        envoy_version=None,
+        sources=("sleep.json",),
+        listeners=5,
+        http_connection_managers=3,
+        routes=4,
+        sticky_routes=0,
+        clusters=None,
+    ),
+)
+
+STICKY = (StickyService("default/hello", "Service", "header", "x-session", "label"),)
+
+
+def make_report(**changes: object) -> CheckReport:
+    report = CheckReport(
+        findings=FINDINGS,
+        proxies=PROXIES,
+        sticky_services=STICKY,
+        labels_checked=False,
+        not_checked=(f"clusters of {SIDECAR}: the input carried no clusters",),
+        suppressed=(Finding("STK0105", "default/other is unrouted.", Resource(service="default/other")),),
+    )
+    return replace(report, **changes)  # type: ignore[arg-type]
+
+
+def plain(text: str) -> str:
+    """Goldens are compared without rich's trailing cell padding."""
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def table_text(report: CheckReport, *, width: int = 80, wide: bool = False) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=width, color_system=None, highlight=False, soft_wrap=False)
+    render_table(report, console, wide=wide)
+    return out.getvalue()
+
+
+def rendered(report: CheckReport, fmt: str, *, query: str | None = None) -> str:
+    out = io.StringIO()
+    render(report, fmt, Environment(stdout=out, stderr=io.StringIO(), color="never"), query=query)
+    return out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    # env.console() sizes itself from COLUMNS when stdout is not a terminal.
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+# --- table -------------------------------------------------------------------------------------
+
+TABLE_80 = """\
+proxy gw-1.istio-ingress  router · Istio 1.20.3 · Envoy 1.28.1
+SEVERITY  CODE     RESOURCE                 MESSAGE
+────────────────────────────────────────────────────────────────────────────────
+error     STK0301  route                    Route default to
+                   http.8080/*:80/default   hello.default.svc.cluster.local:8080
+                                            has no stateful_session config;
+                                            Istio 1.20 sets it only on virtual
+                                            hosts named after a Service host.
+warning   STK0401  cluster                  override_host_status lacks DRAINING:
+                   outbound|8080||hello.de  sessions move during rollouts.
+                   fault.svc.cluster.local
+info      STK0601  proxy                    Session values expose pod IP:port to
+                                            clients.
+
+proxy sleep-7f9.default  sidecar · Istio unknown · Envoy unknown
+  no findings
+
+Services, objects and inputs
+SEVERITY  CODE     RESOURCE                 MESSAGE
+────────────────────────────────────────────────────────────────────────────────
+warning   STK0103  Service default/hello    Service default/hello has both
+                                            labels; the cookie label wins.
+warning   STK0104  Deployment/default/hell  Label
+                   o (manifests.yaml)       [istio.io/persistent-session-cookie]
+                                            on a Deployment does nothing.
+
+not checked: clusters of sleep-7f9.default: the input carried no clusters
+
+2 proxies, 8 listeners, 6 routes (1 sticky), 1 sticky Service: 1 error, 3 warnings, 1 info (1 suppressed)
+label agreement not checked: no --services given
+"""
+
+WIDE_80 = """\
+proxy gw-1.istio-ingress  router · Istio 1.20.3 · Envoy 1.28.1
+SEVERITY  CODE     RESOURCE / MESSAGE / REMEDIATION
+────────────────────────────────────────────────────────────────────────────────
+error     STK0301  file:gw.json/proxy:gw-1.istio-ingress/route_config:http.8080/
+                   virtual_host:*:80/route:default
+                   Route default to hello.default.svc.cluster.local:8080 has no
+                   stateful_session config; Istio 1.20 sets it only on virtual
+                   hosts named after a Service host.
+                   fix: Enable the istiod flag, and on Istio < 1.21 route
+                   through a virtual host named after the Service host (or
+                   upgrade to 1.21+, which sets it per route).
+                   https://stickyctl.dev/checks/STK0301
+warning   STK0401  proxy:gw-1.istio-ingress/cluster:outbound|8080||hello.default
+                   .svc.cluster.local
+                   override_host_status lacks DRAINING: sessions move during
+                   rollouts.
+                   fix: Upgrade Istio (1.24+ for header sessions), and avoid
+                   DestinationRule subsets on sticky Services, or add DRAINING
+                   through an EnvoyFilter on the cluster.
+                   https://stickyctl.dev/checks/STK0401
+info      STK0601  file:gw.json/proxy:gw-1.istio-ingress
+                   Session values expose pod IP:port to clients.
+                   fix: Accept it knowingly: see docs/security.md for
+                   mitigations (restrict which hosts are overridable, do not
+                   rely on pod IP secrecy, rate-limit per backend).
+                   https://stickyctl.dev/checks/STK0601
+
+proxy sleep-7f9.default  sidecar · Istio unknown · Envoy unknown
+  no findings
+
+Services, objects and inputs
+SEVERITY  CODE     RESOURCE / MESSAGE / REMEDIATION
+────────────────────────────────────────────────────────────────────────────────
+warning   STK0103  service:default/hello
+                   Service default/hello has both labels; the cookie label wins.
+                   fix: Keep exactly one of the two labels on the Service.
+                   https://stickyctl.dev/checks/STK0103
+warning   STK0104  file:manifests.yaml/object:Deployment/default/hello
+                   Label [istio.io/persistent-session-cookie] on a Deployment
+                   does nothing.
+                   fix: Move the label to the Service's `metadata.labels`,
+                   spelled exactly as istiod reads it.
+                   https://stickyctl.dev/checks/STK0104
+
+not checked: clusters of sleep-7f9.default: the input carried no clusters
+
+2 proxies, 8 listeners, 6 routes (1 sticky), 1 sticky Service: 1 error, 3 warnings, 1 info (1 suppressed)
+label agreement not checked: no --services given
+"""
+
+
+def test_table_golden_80_columns() -> None:
+    assert plain(table_text(make_report())) == TABLE_80
+
+
+def test_wide_golden_80_columns_stacks_remediation_and_docs() -> None:
+    assert plain(table_text(make_report(), wide=True)) == WIDE_80
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_table_fits_the_width(width: int, wide: bool) -> None:
+    text = table_text(make_report(), width=width, wide=wide)
+    summary = summary_line(make_report())
+    # The summary is deliberately one line (soft-wrapped by the terminal), so CI logs can grep it.
+    assert all(len(line.rstrip()) <= width for line in text.splitlines() if line != summary)
+    assert summary in text.splitlines()
+
+
+def test_wide_on_a_wide_terminal_has_remediation_and_docs_columns() -> None:
+    text = table_text(make_report(), width=200, wide=True)
+    header = next(line for line in text.splitlines() if line.startswith("SEVERITY"))
+    assert header.split() == ["SEVERITY", "CODE", "RESOURCE", "MESSAGE", "REMEDIATION", "DOCS"]
+    assert CATALOG["STK0301"].docs_url in text
+    assert "file:gw.json/proxy:gw-1.istio-ingress" in text  # the full resource id, not the short form
+
+
+def test_table_golden_through_render_and_environment() -> None:
+    assert plain(rendered(make_report(), "table")) == TABLE_80
+    assert plain(rendered(make_report(), "wide")) == WIDE_80
+
+
+def test_table_text_is_not_markup() -> None:
+    finding = Finding("STK0103", "[bold]x[/bold] and [red] stay as written", Resource(service="ns/[svc]"))
+    text = table_text(make_report(findings=(finding,)), width=200)
+    assert "[bold]x[/bold] and [red] stay as written" in text
+    assert "Service ns/[svc]" in text
+
+
+def test_severity_is_coloured_on_a_terminal() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=True, color_system="standard")
+    render_table(make_report(), console)
+    assert re.search(r"\x1b\[[0-9;]*31m+error", out.getvalue())
+    assert re.search(r"\x1b\[[0-9;]*33m+warning", out.getvalue())
+
+
+def test_color_never_has_no_escape_codes() -> None:
+    env = Environment(stdout=io.StringIO(), color="never")
+    render(make_report(), "table", env)
+    assert "\x1b" not in env.stdout.getvalue()  # type: ignore[attr-defined]
+
+
+def test_no_findings_says_so() -> None:
+    report = make_report(findings=(), not_checked=(), suppressed=(), labels_checked=True)
+    assert plain(table_text(report)) == (
+        "proxy gw-1.istio-ingress  router · Istio 1.20.3 · Envoy 1.28.1\n"
+        "  no findings\n"
+        "\n"
+        "proxy sleep-7f9.default  sidecar · Istio unknown · Envoy unknown\n"
+        "  no findings\n"
+        "\n"
+        "No findings.\n"
+        "2 proxies, 8 listeners, 6 routes (1 sticky), 1 sticky Service: no findings\n"
+    )
+
+
+def test_no_proxies_no_findings() -> None:
+    report = CheckReport(findings=(), proxies=(), sticky_services=(), labels_checked=False)
+    assert plain(table_text(report)) == (
+        "No findings.\n"
+        "0 proxies, 0 listeners, 0 routes (0 sticky), 0 sticky Services: no findings\n"
+        "label agreement not checked: no --services given\n"
+    )
+
+
+def test_summary_line_matches_the_documented_example() -> None:
+    report = CheckReport(
+        findings=(FINDINGS[0], FINDINGS[1]),
+        proxies=(replace(PROXIES[0], listeners=3, routes=2, sticky_routes=1),),
+        sticky_services=STICKY,
+        labels_checked=True,
+    )
+    assert (
+        summary_line(report)
+        == "1 proxy, 3 listeners, 2 routes (1 sticky), 1 sticky Service: 1 error, 0 warnings, 1 info"
+    )
+    assert "label agreement not checked" not in table_text(report)
+
+
+def test_finding_of_a_proxy_that_was_not_loaded_gets_its_own_group() -> None:
+    lost = Finding(
+        "STK0001", "gw-2.istio-ingress: admin API timed out after 10s.", Resource(proxy="gw-2.istio-ingress")
+    )
+    text = plain(table_text(make_report(findings=(*FINDINGS, lost)), width=100))
+    assert "proxy gw-2.istio-ingress  not loaded\n" in text
+    # Loaded proxies first, in report order; then the others; then the proxy-less group.
+    assert text.index(f"proxy {GW}") < text.index(f"proxy {SIDECAR}") < text.index("proxy gw-2")
+    assert text.index("proxy gw-2") < text.index("Services, objects and inputs")
+
+
+def test_findings_are_ordered_by_severity_whatever_the_input_order() -> None:
+    forward = table_text(make_report())
+    backward = table_text(make_report(findings=tuple(reversed(FINDINGS))))
+    assert forward == backward
+    assert forward.index("STK0301") < forward.index("STK0401") < forward.index("STK0601")
+
+
+@pytest.mark.parametrize(
+    ("resource", "in_proxy", "expected"),
+    [
+        (ROUTE, True, "route http.8080/*:80/default"),
+        (CLUSTER, True, "cluster outbound|8080||hello.default.svc.cluster.local"),
+        (Resource(file="gw.json", proxy=GW), True, "proxy"),
+        (
+            Resource(proxy=GW, listener="0.0.0.0_8080", filter_chain="fc-0"),
+            True,
+            "filter chain 0.0.0.0_8080/fc-0",
+        ),
+        (Resource(proxy=GW, route_config="http.8080"), True, "route config http.8080"),
+        (Resource(service="default/hello"), False, "Service default/hello"),
+        (
+            Resource(file="m.yaml", object="Deployment/default/hello"),
+            False,
+            "Deployment/default/hello (m.yaml)",
+        ),
+        (Resource(file="missing.json"), False, "missing.json"),
+        (Resource(), False, "-"),
+    ],
+)
+def test_short_resource(resource: Resource, in_proxy: bool, expected: str) -> None:
+    assert short_resource(resource, in_proxy=in_proxy) == expected
+
+
+# --- json / yaml -------------------------------------------------------------------------------
+
+
+def test_formats() -> None:
+    assert FORMATS == ("table", "wide", "json", "yaml")
+
+
+def test_json_is_the_report_document() -> None:
+    report = make_report()
+    out = rendered(report, "json")
+    assert out == to_json(report.document())
+    assert out.endswith("}\n")
+    assert "\x1b" not in out
+    doc = json.loads(out)
+    assert list(doc) == ["schema_version", "tool", "summary", "proxies", "sticky_services", "findings"]
+    assert doc["schema_version"] == SCHEMA_VERSION
+    assert doc["summary"]["findings"] == {"error": 1, "warning": 3, "info": 1}
+    assert doc["summary"]["suppressed"] == 1
+    assert doc["summary"]["labels_checked"] is False
+    assert doc["summary"]["exit_code"] == 1
+    assert doc["proxies"][1]["clusters"] is None
+    assert [f["resource_id"] for f in doc["findings"]] == [f.resource_id for f in FINDINGS]
+
+
+def test_json_finding_document() -> None:
+    doc = json.loads(rendered(make_report(), "json"))
+    spec = CATALOG["STK0401"]
+    assert doc["findings"][2] == {
+        "code": "STK0401",
+        "name": spec.name,
+        "severity": "warning",
+        "title": spec.title,
+        "message": "override_host_status lacks DRAINING: sessions move during rollouts.",
+        "resource": {"proxy": GW, "cluster": "outbound|8080||hello.default.svc.cluster.local"},
+        "resource_id": "proxy:gw-1.istio-ingress/cluster:outbound|8080||hello.default.svc.cluster.local",
+        "why": spec.why,
+        "remediation": spec.fix,
+        "docs_url": "https://stickyctl.dev/checks/STK0401",
+        "details": {"istio": "1.20.3", "override_host_status": "UNKNOWN,HEALTHY"},
+    }
+    assert "details" not in doc["findings"][0]
+
+
+def test_yaml_is_the_same_document() -> None:
+    out = rendered(make_report(), "yaml")
+    assert out.startswith("schema_version: 1\ntool:\n")
+    assert "\x1b" not in out
+    assert yaml.safe_load(out) == json.loads(rendered(make_report(), "json"))
+
+
+def test_machine_formats_keep_unicode() -> None:
+    finding = Finding(
+        "STK0103", "Service ns/café: both labels — the cookie wins.", Resource(service="ns/café")
+    )
+    report = make_report(findings=(finding,))
+    assert "ns/café: both labels — the cookie wins." in rendered(report, "json")
+    assert yaml.safe_load(rendered(report, "yaml"))["findings"][0]["resource"] == {"service": "ns/café"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_byte_stable(fmt: str) -> None:
+    assert rendered(make_report(), fmt) == rendered(make_report(), fmt)
+
+
+def test_machine_formats_ignore_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    narrow = rendered(make_report(), "json"), rendered(make_report(), "yaml")
+    monkeypatch.setenv("COLUMNS", "40")
+    assert (rendered(make_report(), "json"), rendered(make_report(), "yaml")) == narrow
+
+
+def test_exit_code_in_summary_follows_threshold() -> None:
+    assert json.loads(rendered(make_report(failure_threshold=None), "json"))["summary"] == {
+        **json.loads(rendered(make_report(), "json"))["summary"],
+        "failure_threshold": "none",
+        "exit_code": 0,
+    }
+    info_only = make_report(findings=(FINDINGS[1],), failure_threshold=Severity.WARNING)
+    assert json.loads(rendered(info_only, "json"))["summary"]["exit_code"] == 0
+
+
+# --- --query -----------------------------------------------------------------------------------
+
+
+def test_query_json() -> None:
+    out = rendered(make_report(), "json", query="summary.findings")
+    assert out == '{\n  "error": 1,\n  "warning": 3,\n  "info": 1\n}\n'
+
+
+def test_query_yaml_filter() -> None:
+    out = rendered(make_report(), "yaml", query="findings[?severity=='warning'].code")
+    assert out == "- STK0401\n- STK0103\n- STK0104\n"
+
+
+def test_query_with_no_match_is_null() -> None:
+    assert rendered(make_report(), "json", query="nothing.here") == "null\n"
+
+
+def test_bad_query_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="--query"):
+        rendered(make_report(), "json", query="findings[?")
+
+
+@pytest.mark.parametrize("fmt", ["table", "wide"])
+def test_query_needs_a_machine_format(fmt: str) -> None:
+    with pytest.raises(UsageError, match="--query needs -o json or -o yaml"):
+        rendered(make_report(), fmt, query="summary")
+
+
+def test_unknown_format_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown output format 'xml'"):
+        rendered(make_report(), "xml")
