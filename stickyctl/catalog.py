@@ -133,7 +133,10 @@ _SPECS: tuple[CheckSpec, ...] = (
         name="both-session-labels",
         severity=Severity.WARNING,
         title="A Service carries both the cookie and the header label",
-        what="A Service (or ServiceEntry) has both `istio.io/persistent-session` and `istio.io/persistent-session-header`.",
+        what=(
+            "A Service (or ServiceEntry) has both `istio.io/persistent-session` and "
+            "`istio.io/persistent-session-header`."
+        ),
         why=(
             "istiod uses the cookie label and ignores the header label, so clients that send the header "
             "are re-balanced."
@@ -297,7 +300,10 @@ _SPECS: tuple[CheckSpec, ...] = (
         name="session-mode-mismatch",
         severity=Severity.ERROR,
         title="Cookie config for a header label, or the reverse",
-        what="The effective session config is cookie-based for a header-labelled Service, or header-based for a cookie-labelled one.",
+        what=(
+            "The effective session config is cookie-based for a header-labelled Service, or header-based for a "
+            "cookie-labelled one."
+        ),
         why="Clients send the session where Envoy does not look for it: every request is re-balanced.",
         fix="Use the label matching the session mode clients use, and remove conflicting EnvoyFilters.",
         scope="route",

@@ -103,6 +103,11 @@ def _not_checked(ctx: CheckContext) -> list[str]:
             notes.append(f"{p.name}: no listeners in the input: filter checks (STK0201–STK0204) not run")
         if not p.has_routes:
             notes.append(f"{p.name}: no route configurations in the input: route checks (STK03xx) not run")
+        missing = sorted({ch.hcm.rds_name for lst in ctx.checked_listeners(p) for ch in lst.chains
+                          if ch.hcm and ch.hcm.rds_name and ch.hcm.rds_name not in p.route_configs})
+        if missing:
+            notes.append(f"{p.name}: route configuration(s) {', '.join(missing)} used by its listeners are not in "
+                         "the input: their routes were not checked")
         if p.clusters is None:
             notes.append(f"{p.name}: no clusters in the input: cluster checks (STK0401–STK0403) not run")
         if p.has_scoped_routes:

@@ -470,7 +470,11 @@ def _parse_bare_list(items: list[Json], parts: DumpParts) -> None:
         kind = _resource_kind(item)
         if kind == "listener":
             parts.has_listeners = True
-            parts.listeners.append(ListenerEntry(name=_listener_name(item), state="active", listener=item))
+            # LDS resources are always named; an unnamed listener in a bare list is a bootstrap
+            # static one (Istio's 15090 stats and 15021 health listeners have no name).
+            named = isinstance(item.get("name"), str) and bool(item.get("name"))
+            parts.listeners.append(ListenerEntry(name=_listener_name(item), state="active" if named else "static",
+                                                 listener=item))
         elif kind == "route":
             parts.has_routes = True
             name = item.get("name", "")

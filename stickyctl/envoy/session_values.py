@@ -15,8 +15,9 @@ Envoy matches the decoded address *as a string* against ``asString()`` of its ho
 that spells the right host differently (``[FD00:0::1]:80``, ``10.0.0.1:080``) pins nothing: the
 decoder accepts only the exact text Envoy writes.
 
-Pure functions: nothing here raises on any ``str``/``bytes`` input; failures are ``Rejected``
-values carrying a human reason.
+Pure functions, standard library only. Decoding never raises on any ``str``/``bytes`` input: a
+value Envoy would ignore comes back as ``Rejected`` with a human reason. Encoding raises
+``ValueError`` for an address Envoy could not have written.
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ class _Invalid(Exception):
 
 class _NotProtobuf(_Invalid):
     """The bytes are not an ``envoy.Cookie`` message (Envoy then tries the pre-1.27 form)."""
+
+
+class _NonCanonical(_Invalid):
+    """Base64 whose last character has spare bits set: decodes, but Envoy ignores it."""
 
 
 class _Unpadded(_Invalid):
@@ -269,6 +274,11 @@ def envoy_ip(ip: str) -> str:
     parsed = _parse_ip(ip.strip().removeprefix("[").removesuffix("]"))
     if parsed is None:
         raise ValueError(f"not an IP address: {ip!r}")
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.scope_id is not None:
+        if not re.fullmatch(r"[0-9]{1,10}", parsed.scope_id):
+            raise ValueError(f"IPv6 zone {parsed.scope_id!r}: Envoy writes numeric zone ids only")
+        zone = int(parsed.scope_id)
+        return _inet_ntop6(parsed.packed) + (f"%{zone}" if zone else "")
     return _envoy_ip_text(parsed)
 
 
@@ -312,7 +322,7 @@ def _strict_b64decode(value: str) -> bytes:
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - the checks above cover these
         raise _Invalid(f"not valid base64: {exc}") from None
     if base64.b64encode(data).decode("ascii") != value:
-        raise _Invalid("non-canonical base64 (the last character has spare bits set): Envoy ignores it")
+        raise _NonCanonical("non-canonical base64 (the last character has spare bits set): Envoy ignores it")
     return data
 
 
@@ -493,7 +503,10 @@ def _decode(
         hint = _decoded_hint(raw, unpadded.padded, origin, interpret)
         detail = f" (padded, {unpadded.padded!r} would pin {hint})" if hint else ""
         raise _Invalid(unpadded.reason + detail) from None
+    except _NonCanonical:
+        raise
     except _Invalid as invalid:
+        # A valid value followed by junk (a stray character, a second value): name the valid part.
         if salvage and value and len(value) <= _SALVAGE_MAX_LEN:
             for cut in range(len(value) - len(value) % 4, 7, -4):
                 if cut == len(value):
@@ -542,7 +555,9 @@ def _decode_envelope(value: str, origin: ValueOrigin) -> SessionValue:
     try:
         wrapped = _strict_b64decode(wrapped_parts[0]) if wrapped_parts else b""
     except _Invalid as invalid:
-        raise _Invalid(f"envelope value with an invalid 'UV:' part ({invalid.reason}): Envoy ignores it") from None
+        raise _Invalid(
+            f"envelope value with an invalid 'UV:' part ({invalid.reason}): Envoy ignores it"
+        ) from None
     if not wrapped:
         raise _Invalid("envelope value without a 'UV:' part: Envoy ignores it")
     return SessionValue(

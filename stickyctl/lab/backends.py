@@ -32,9 +32,7 @@ class BackendSpec:
 
     @classmethod
     def for_endpoint(cls, endpoint: Endpoint) -> BackendSpec:
-        return cls(
-            endpoint.address, endpoint.port, endpoint.revision, pod_name(endpoint.workload, endpoint.address)
-        )
+        return cls(endpoint.address, endpoint.port, endpoint.revision, pod_name(endpoint.workload, endpoint.address))
 
     @property
     def body(self) -> str:

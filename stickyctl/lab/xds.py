@@ -6,7 +6,7 @@ ingress gateway (Istio 1.24 by default): listener ``0.0.0.0_8080``, route config
 ``istio`` metadata, endpoints with ``istio.workload`` metadata, and a bootstrap modelled on
 pilot-agent's (node identity and metadata, static Prometheus and health listeners). The only
 differences from a real gateway are deliberate: config sources are ``path_config_source`` files
-(an atomic rename is an istiod push) instead of ADS, listeners bind 127.0.0.1 on free ports
+(an atomic rename is an istiod push) instead of ADS, sockets bind a loopback address of their own
 (names keep Istio's ports), and Istio's own extensions (``istio.metadata_exchange``,
 ``istio.stats``, ``istio.alpn``) are left out because upstream Envoy does not have them.
 
@@ -43,12 +43,8 @@ STATEFUL_SESSION_TYPE: Final = _TYPE + "envoy.extensions.filters.http.stateful_s
 STATEFUL_SESSION_PER_ROUTE_TYPE: Final = (
     _TYPE + "envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute"
 )
-HEADER_SESSION_STATE_TYPE: Final = (
-    _TYPE + "envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState"
-)
-COOKIE_SESSION_STATE_TYPE: Final = (
-    _TYPE + "envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState"
-)
+HEADER_SESSION_STATE_TYPE: Final = _TYPE + "envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState"
+COOKIE_SESSION_STATE_TYPE: Final = _TYPE + "envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState"
 
 HCM_FILTER: Final = "envoy.filters.network.http_connection_manager"
 ROUTER_FILTER: Final = "envoy.filters.http.router"
@@ -100,14 +96,24 @@ class GatewayIdentity:
 
 @dataclass(frozen=True)
 class LabPorts:
-    """The TCP ports one lab Envoy binds on 127.0.0.1 (Istio: 15000, 8080, 15090, 15021)."""
+    """Where one lab Envoy binds: a loopback address and its ports.
+
+    The lab prefers Istio's own ports on an address of its own (127.0.1.N): admin 15000, gateway
+    8080, Prometheus 15090, health 15021, so that dumps look like a gateway's and tools that
+    recognise Istio's bootstrap listeners by port see them. :data:`ISTIO_PORTS` is that choice.
+    """
 
     admin: int
     gateway: int
     prometheus: int
     health: int
+    address: str = "127.0.0.1"
     agent: int = 15020
-    """pilot-agent's status port the static ``agent`` cluster points at; nothing listens there."""
+    """pilot-agent's status port (on 127.0.0.1) the static ``agent`` cluster points at; nothing listens there."""
+
+
+ISTIO_PORTS: Final = (15000, 8080, 15090, 15021)
+"""admin, gateway, prometheus, health as in an Istio ingress gateway pod."""
 
 
 def _slug(name: str) -> str:
@@ -120,25 +126,29 @@ class XdsLayout:
 
     LDS and CDS are state-of-the-world files; RDS, EDS and ECDS subscriptions each want exactly one
     resource per file (Envoy 1.40 rejects an EDS file holding two: "Unexpected EDS resource length"),
-    so those get one file per resource name. All files live in one watched directory: an atomic
-    rename into it makes every subscription re-read its file, as an istiod push would.
+    so those get one file per resource name. Each file has its own ``watched_directory``: an atomic
+    rename into it is one push that only that subscription sees (a shared directory would make
+    every subscription re-read its file on every rename, and a push could not be told done).
     """
 
     directory: str = "xds"
 
-    def path(self, kind: XdsKind, name: str = "") -> str:
+    def watched_directory(self, kind: XdsKind, name: str = "") -> str:
         if kind in ("lds", "cds"):
-            return f"{self.directory}/{kind}.json"
+            return f"{self.directory}/{kind}"
         if not name:
             raise ValueError(f"{kind} files are per resource: a name is required")
-        return f"{self.directory}/{kind}.{_slug(name)}.json"
+        return f"{self.directory}/{kind}/{_slug(name)}"
+
+    def path(self, kind: XdsKind, name: str = "") -> str:
+        return f"{self.watched_directory(kind, name)}/{kind}.json"
 
     def config_source(self, kind: XdsKind, name: str = "") -> JSON:
         # Istio: {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}
         return {
             "path_config_source": {
                 "path": "./" + self.path(kind, name),
-                "watched_directory": {"path": "./" + self.directory},
+                "watched_directory": {"path": "./" + self.watched_directory(kind, name)},
             },
             "initial_fetch_timeout": "0s",
             "resource_api_version": "V3",
@@ -191,9 +201,7 @@ def ecds_stateful_session_config() -> JSON:
     }
 
 
-def gateway_http_filters(
-    placement: FilterPlacement = "before_router", layout: XdsLayout | None = None
-) -> list[JSON]:
+def gateway_http_filters(placement: FilterPlacement = "before_router", layout: XdsLayout | None = None) -> list[JSON]:
     """A gateway HCM's filters in Istio's order, minus Istio-only extensions."""
     filters = [
         http_filter(
@@ -250,7 +258,7 @@ def gateway_listener(
 ) -> JSON:
     """Istio's plain-HTTP gateway listener: one unnamed filter chain, HCM with RDS.
 
-    The name keeps Istio's ``0.0.0.0_8080`` while the socket is 127.0.0.1 on a free port.
+    The name keeps Istio's ``0.0.0.0_8080`` while the socket is a loopback address.
     """
     hcm = http_connection_manager(
         stat_prefix=f"outbound_{name}",
@@ -324,9 +332,7 @@ def _istio_retry_policy() -> JSON:
         "retry_host_predicate": [
             {
                 "name": "envoy.retry_host_predicates.previous_hosts",
-                "typed_config": typed(
-                    _TYPE + "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
-                ),
+                "typed_config": typed(_TYPE + "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"),
             }
         ],
         "host_selection_retry_max_attempts": "5",
@@ -366,9 +372,7 @@ def route(
     entry["route"] = action
     entry["metadata"] = {
         "filter_metadata": {
-            "istio": {
-                "config": f"/apis/networking.istio.io/v1/namespaces/{vs_namespace}/virtual-service/{vs_name}"
-            }
+            "istio": {"config": f"/apis/networking.istio.io/v1/namespaces/{vs_namespace}/virtual-service/{vs_name}"}
         }
     }
     if operation:
@@ -528,9 +532,7 @@ def load_assignment(cluster_name: str, endpoints: Iterable[Endpoint]) -> JSON:
     return {
         "@type": CLUSTER_LOAD_ASSIGNMENT_TYPE,
         "cluster_name": cluster_name,
-        "endpoints": [
-            {"locality": {}, "lb_endpoints": lb_endpoints, "load_balancing_weight": len(lb_endpoints)}
-        ],
+        "endpoints": [{"locality": {}, "lb_endpoints": lb_endpoints, "load_balancing_weight": len(lb_endpoints)}],
     }
 
 
@@ -570,15 +572,10 @@ def xds_files(snapshot: XdsSnapshot, layout: XdsLayout) -> list[XdsFile]:
         XdsFile(layout.path("eds", cla["cluster_name"]), "eds", (cla["cluster_name"],), (cla,))
         for cla in snapshot.load_assignments
     ]
-    files.append(
-        XdsFile(layout.path("lds"), "lds", tuple(x["name"] for x in snapshot.listeners), snapshot.listeners)
-    )
+    files.append(XdsFile(layout.path("lds"), "lds", tuple(x["name"] for x in snapshot.listeners), snapshot.listeners))
+    files += [XdsFile(layout.path("rds", rc["name"]), "rds", (rc["name"],), (rc,)) for rc in snapshot.route_configs]
     files += [
-        XdsFile(layout.path("rds", rc["name"]), "rds", (rc["name"],), (rc,)) for rc in snapshot.route_configs
-    ]
-    files += [
-        XdsFile(layout.path("ecds", ec["name"]), "ecds", (ec["name"],), (ec,))
-        for ec in snapshot.extension_configs
+        XdsFile(layout.path("ecds", ec["name"]), "ecds", (ec["name"],), (ec,)) for ec in snapshot.extension_configs
     ]
     return files
 
@@ -648,7 +645,7 @@ def _fake_sha(seed: str) -> str:
     return hashlib.sha1(f"istio-proxy {seed}".encode()).hexdigest()
 
 
-def _static_http_listener(*, port: int, stat_prefix: str, prefix: str, cluster: str) -> JSON:
+def _static_http_listener(*, address: str, port: int, stat_prefix: str, prefix: str, cluster: str) -> JSON:
     # Istio's bootstrap listeners have no name; istiod never touches them.
     hcm = typed(
         HCM_TYPE,
@@ -665,12 +662,12 @@ def _static_http_listener(*, port: int, stat_prefix: str, prefix: str, cluster: 
         http_filters=[router_filter()],
     )
     return {
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "address": {"socket_address": {"address": address, "port_value": port}},
         "filter_chains": [{"filters": [{"name": HCM_FILTER, "typed_config": hcm}]}],
     }
 
 
-def _static_cluster(name: str, port: int) -> JSON:
+def _static_cluster(name: str, address: str, port: int) -> JSON:
     return {
         "name": name,
         "type": "STATIC",
@@ -680,11 +677,7 @@ def _static_cluster(name: str, port: int) -> JSON:
             "endpoints": [
                 {
                     "lb_endpoints": [
-                        {
-                            "endpoint": {
-                                "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}
-                            }
-                        }
+                        {"endpoint": {"address": {"socket_address": {"address": address, "port_value": port}}}}
                     ]
                 }
             ],
@@ -699,18 +692,23 @@ def bootstrap(*, identity: GatewayIdentity, ports: LabPorts, layout: XdsLayout) 
         "static_resources": {
             "listeners": [
                 _static_http_listener(
+                    address=ports.address,
                     port=ports.prometheus,
                     stat_prefix="stats",
                     prefix="/stats/prometheus",
                     cluster="prometheus_stats",
                 ),
                 _static_http_listener(
-                    port=ports.health, stat_prefix="agent", prefix="/healthz/ready", cluster="agent"
+                    address=ports.address,
+                    port=ports.health,
+                    stat_prefix="agent",
+                    prefix="/healthz/ready",
+                    cluster="agent",
                 ),
             ],
             "clusters": [
-                _static_cluster("prometheus_stats", ports.admin),
-                _static_cluster("agent", ports.agent),
+                _static_cluster("prometheus_stats", ports.address, ports.admin),
+                _static_cluster("agent", "127.0.0.1", ports.agent),
             ],
         },
         "dynamic_resources": {
@@ -726,7 +724,7 @@ def bootstrap(*, identity: GatewayIdentity, ports: LabPorts, layout: XdsLayout) 
                     ),
                 }
             ],
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": ports.admin}},
+            "address": {"socket_address": {"address": ports.address, "port_value": ports.admin}},
         },
         "layered_runtime": {
             "layers": [
@@ -747,6 +745,34 @@ HELLOWORLD = ServiceRef("helloworld", HELLOWORLD_NAMESPACE)
 
 def helloworld_cluster_name(service: ServiceRef = HELLOWORLD, subset: str = "") -> str:
     return outbound_cluster_name(HELLOWORLD_PORT, service.host, subset)
+
+
+def gateway_snapshot(
+    *,
+    ports: LabPorts,
+    layout: XdsLayout,
+    routes: Sequence[JSON],
+    clusters: Sequence[JSON],
+    load_assignments: Sequence[JSON],
+    filter_placement: FilterPlacement = "before_router",
+) -> XdsSnapshot:
+    """An ingress gateway with one plain-HTTP server on port 8080 and hosts ``*``: listener
+    ``0.0.0.0_8080``, route configuration ``http.8080`` with the one virtual host ``*:8080`` holding
+    ``routes``, and ``BlackHoleCluster`` next to ``clusters``."""
+    return XdsSnapshot(
+        listeners=(
+            gateway_listener(
+                port=ports.gateway,
+                bind_address=ports.address,
+                http_filters=gateway_http_filters(filter_placement, layout),
+                layout=layout,
+            ),
+        ),
+        route_configs=(route_configuration(GATEWAY_ROUTE_CONFIG, [virtual_host(GATEWAY_VIRTUAL_HOST, routes)]),),
+        clusters=(blackhole_cluster(), *clusters),
+        load_assignments=tuple(load_assignments),
+        extension_configs=(ecds_stateful_session_config(),) if filter_placement == "ecds" else (),
+    )
 
 
 def helloworld_gateway(
@@ -774,24 +800,18 @@ def helloworld_gateway(
         hash_policy=hash_policy,
         operation=f"{HELLOWORLD.host}:{HELLOWORLD_PORT}/hello",
     )
-    return XdsSnapshot(
-        listeners=(
-            gateway_listener(
-                port=ports.gateway, http_filters=gateway_http_filters(filter_placement, layout), layout=layout
-            ),
-        ),
-        route_configs=(
-            route_configuration(GATEWAY_ROUTE_CONFIG, [virtual_host(GATEWAY_VIRTUAL_HOST, [hello])]),
-        ),
-        clusters=(
-            blackhole_cluster(),
+    return gateway_snapshot(
+        ports=ports,
+        layout=layout,
+        routes=[hello],
+        clusters=[
             eds_cluster(
                 service=HELLOWORLD,
                 port=HELLOWORLD_PORT,
                 layout=layout,
                 override_host_status=override_host_status,
-            ),
-        ),
-        load_assignments=(load_assignment(cluster, helloworld_endpoints()),),
-        extension_configs=(ecds_stateful_session_config(),) if filter_placement == "ecds" else (),
+            )
+        ],
+        load_assignments=[load_assignment(cluster, helloworld_endpoints())],
+        filter_placement=filter_placement,
     )

@@ -1,0 +1,379 @@
+"""`stickyctl decode` and `stickyctl encode`: session values to the hosts they pin, and back.
+
+Decoding is as strict as Envoy 1.40 (``stickyctl.envoy.session_values``): a value Python would
+happily decode but Envoy ignores is reported as not usable, with the reason.
+
+The codec is imported inside the commands so other commands do not pay for it at start-up; yaml
+is imported only for ``-o yaml``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from stickyctl.cli import env as envmod
+from stickyctl.errors import StickyError, UsageError
+from stickyctl.exitcodes import ExitStatus
+
+if TYPE_CHECKING:
+    from stickyctl.cli.env import Environment
+    from stickyctl.envoy.session_values import DecodedValue, SessionValue, ValueOrigin
+
+SCHEMA_VERSION = 1
+"""Version of the decode/encode JSON documents; bump on any incompatible change."""
+
+Endpoints = dict[tuple[str, int], list[dict[str, Any]]]
+"""What ``--resolve`` found for each pinned (address, port): endpoint descriptions from the dumps."""
+
+
+class DecodeFormat(str, Enum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+class EncodeFormat(str, Enum):
+    text = "text"
+    json = "json"
+    yaml = "yaml"
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "decode",
+        epilog="Exit status: 0 every value pins a host; 1 a value Envoy would ignore (invalid or expired); "
+        "2 usage error.",
+    )(decode)
+    app.command("encode", epilog="Exit status: 0 printed; 2 bad address or option.")(encode)
+
+
+def decode(
+    values: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="VALUE",
+            help="A session value (quoted or not), a header line ('x-session: MTAu...'), a Set-Cookie or "
+            "Cookie line, or '-' to read stdin (e.g. `curl -v ... 2>&1 | stickyctl decode -`).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        DecodeFormat, typer.Option("--output", "-o", help="Output format.")
+    ] = DecodeFormat.table,
+    names: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="Only the headers/cookies of this name (repeatable); they are reported even when they "
+            "do not decode.",
+        ),
+    ] = None,
+    resolve: Annotated[
+        bool, typer.Option("--resolve", help="Look the pinned hosts up in config dumps (-f): which endpoint.")
+    ] = False,
+    files: Annotated[
+        list[str] | None,
+        typer.Option("--file", "-f", metavar="DUMP", help="Envoy config dump for --resolve; repeatable."),
+    ] = None,
+    now: Annotated[
+        int | None, typer.Option("--now", hidden=True, help="Unix time to judge expiry against (tests).")
+    ] = None,
+) -> None:
+    """Decode Envoy session values (header or cookie) to the upstream host they pin."""
+    from stickyctl.envoy.session_values import SessionValue
+
+    env = envmod.current()
+    try:
+        decoded = _read_inputs(values or [], names or [])
+        moment = time.time() if now is None else now
+        valid = [v for v in decoded if isinstance(v, SessionValue)]
+        endpoints = None
+        if resolve:
+            endpoints = _resolve(valid, files or [])
+        elif files:
+            raise UsageError("-f/--file is read only with --resolve")
+    except StickyError as exc:
+        env.error(str(exc))
+        raise typer.Exit(int(exc.exit_status)) from None
+
+    if output is DecodeFormat.table:
+        _print_table(env, decoded, moment, endpoints)
+    else:
+        from stickyctl.report.machine import to_json, to_yaml
+
+        document = decode_document(decoded, moment, endpoints)
+        env.write(to_json(document) if output is DecodeFormat.json else to_yaml(document))
+
+    # Envoy ignores an invalid value and an expired cookie alike: the request is re-balanced.
+    unusable = [v for v in decoded if not isinstance(v, SessionValue) or v.expired(moment)]
+    if unusable:
+        verb = "is" if len(unusable) == 1 else "are"
+        env.error(f"{len(unusable)} of {len(decoded)} values {verb} not usable: Envoy would ignore them")
+        raise typer.Exit(int(ExitStatus.FINDINGS))
+
+
+def _read_inputs(values: list[str], names: list[str]) -> list[DecodedValue]:
+    from stickyctl.envoy.session_values import parse_session_input
+
+    if not values:
+        raise UsageError("no input: give a session value, a header line, or '-' to read stdin")
+    if values.count("-") > 1:
+        raise UsageError("stdin ('-') can be read only once")
+    decoded: list[DecodedValue] = []
+    for value in values:
+        if value == "-":
+            data = _read_stdin()
+            if not data.strip():
+                raise UsageError("no input on stdin")
+            decoded.extend(parse_session_input(data, names))
+        else:
+            decoded.extend(parse_session_input(value, names))
+    return decoded
+
+
+def _read_stdin() -> bytes:
+    stream = sys.stdin
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        return bytes(buffer.read())
+    return stream.read().encode("utf-8", errors="surrogateescape")
+
+
+def _resolve(values: list[SessionValue], files: list[str]) -> Endpoints:
+    """``--resolve``: the endpoints of the config dumps each pinned host belongs to.
+
+    Hook for ``stickyctl.envoy.endpoints.resolve_addresses(paths, addresses)``; until that module
+    exists, ``--resolve`` is a usage error.
+    """
+    try:
+        # The lead's module; the ignore keeps mypy quiet until it exists (and once it does).
+        from stickyctl.envoy.endpoints import (  # type: ignore[import-not-found,unused-ignore]
+            resolve_addresses,
+        )
+    except ImportError:
+        raise UsageError("--resolve is not available yet") from None
+    if not files:
+        raise UsageError("--resolve needs at least one -f/--file config dump")
+    addresses = list(dict.fromkeys((v.address, v.port) for v in values))
+    found: Endpoints = resolve_addresses(list(files), addresses)
+    return found
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _origin_document(origin: ValueOrigin) -> dict[str, Any]:
+    return {"name": origin.name, "source": origin.kind, "direction": origin.direction}
+
+
+def value_document(value: DecodedValue, now: float, endpoints: Endpoints | None = None) -> dict[str, Any]:
+    """One decoded value as data (see ``decode_document``)."""
+    from stickyctl.envoy.session_values import Rejected
+
+    document: dict[str, Any] = {"input": value.raw, **_origin_document(value.origin)}
+    if isinstance(value, Rejected):
+        document.update(valid=False, reason=value.reason)
+        return document
+    document.update(
+        valid=True,
+        form=value.form,
+        address=value.address,
+        port=value.port,
+        ip_version=value.ip_version,
+        upstream=value.upstream,
+        expires=value.expires,
+        expires_at=_iso(value.expires_at) if value.expires_at else None,
+        expired=value.expired(now),
+    )
+    if value.origin.kind == "set-cookie":
+        document.update(max_age=value.origin.max_age, path=value.origin.path)
+    if value.form == "envelope":
+        document["wrapped"] = value.wrapped
+    if endpoints is not None:
+        document["endpoints"] = endpoints.get((value.address, value.port), [])
+    return document
+
+
+def decode_document(
+    values: list[DecodedValue], now: float, endpoints: Endpoints | None = None
+) -> dict[str, Any]:
+    """The ``decode -o json|yaml`` document, schema version 1.
+
+    ``{"schema_version": 1, "values": [...]}``; each value has ``input`` (the value as found, cookie
+    quotes removed), ``name`` (header or cookie name, or null), ``source`` (value | header |
+    set-cookie | cookie), ``direction`` (request | response | null, from ``curl -v``) and ``valid``.
+    Valid values add ``form`` (header | cookie | cookie-legacy | envelope), ``address``, ``port``,
+    ``ip_version``, ``upstream`` (``IP:port`` as Envoy spells the host), ``expires`` (as written, or
+    null), ``expires_at`` (ISO UTC, null when absent or not a Unix time) and ``expired`` (bool, null
+    when unknowable); Set-Cookie values add ``max_age`` and ``path``; envelope values add
+    ``wrapped``; with ``--resolve``, ``endpoints``. Invalid values add ``reason``.
+    """
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "values": [value_document(v, now, endpoints) for v in values],
+    }
+
+
+def _relative(seconds: float) -> str:
+    amount = abs(int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if amount >= size:
+            text = f"{amount // size}{unit}"
+            break
+    else:
+        text = f"{amount}s"
+    return f"in {text}" if seconds >= 0 else f"{text} ago"
+
+
+def expiry_text(value: SessionValue, now: float) -> str:
+    """``expires 2026-11-27T12:17:48Z (in 17m)``, or why no time can be given."""
+    if value.expires is None:
+        return "no expiry" if value.form == "cookie" else ""
+    if value.expires_at is None:
+        return f"expires {value.expires} (not a Unix time: an older Envoy's monotonic clock)"
+    when = f"{_iso(value.expires_at)} ({_relative(value.expires - now)})"
+    if value.expired(now):
+        return f"expired {when}: Envoy ignores it and re-balances"
+    return f"expires {when}"
+
+
+def _source_text(origin: ValueOrigin) -> str:
+    label = {"value": "", "header": "", "set-cookie": "Set-Cookie", "cookie": "Cookie"}[origin.kind]
+    return " ".join(part for part in (label, origin.name) if part) or "-"
+
+
+def _detail_text(value: SessionValue, now: float) -> str:
+    parts = [expiry_text(value, now)]
+    if value.origin.kind == "set-cookie":
+        if value.origin.max_age is not None:
+            parts.append(f"Max-Age {value.origin.max_age}")
+        if value.origin.path is not None:
+            parts.append(f"Path {value.origin.path}")
+    if value.wrapped is not None:
+        parts.append(f"wraps {value.wrapped!r}")
+    return ", ".join(part for part in parts if part)
+
+
+def _endpoint_notes(found: list[dict[str, Any]]) -> list[str]:
+    if not found:
+        return ["endpoint: not in the dumps"]
+    return ["endpoint: " + " ".join(f"{k}={v}" for k, v in entry.items() if v is not None) for entry in found]
+
+
+def _print_table(
+    env: Environment, values: list[DecodedValue], now: float, endpoints: Endpoints | None
+) -> None:
+    """One aligned row per value (UPSTREAM FORM FROM VALUE) and, indented under it, what else there is
+    to say: expiry, cookie attributes, the reason Envoy would ignore it, the endpoint it resolves to.
+    Lines are never cut or wrapped by us, so the upstream and the reason are always greppable."""
+    from rich.text import Text
+
+    from stickyctl.envoy.session_values import SessionValue
+
+    rows: list[tuple[list[str], list[str], bool]] = []
+    for value in values:
+        if isinstance(value, SessionValue):
+            expired = bool(value.expired(now))
+            cells = [value.upstream, value.form, _source_text(value.origin), value.raw]
+            notes = [_detail_text(value, now)]
+            if endpoints is not None:
+                notes.extend(_endpoint_notes(endpoints.get((value.address, value.port), [])))
+            rows.append((cells, [n for n in notes if n], expired))
+        else:
+            cells = ["-", "invalid", _source_text(value.origin), value.raw]
+            rows.append((cells, [value.reason], True))
+    header = ["UPSTREAM", "FORM", "FROM", "VALUE"]
+    widths = [max(len(cells[i]) for cells in [header, *(r[0] for r in rows)]) for i in range(3)]
+    indent = " " * (widths[0] + 3)
+    console = env.console()
+
+    def line(cells: list[str], style: str = "") -> Text:
+        text = Text(
+            "   ".join(cell.ljust(width) for cell, width in zip(cells[:3], widths, strict=True)) + "   "
+        )
+        text.append(cells[3])
+        text.stylize(style)
+        return text
+
+    console.print(line(header, "bold"), soft_wrap=True)
+    for cells, notes, bad in rows:
+        row = line(cells)
+        row.stylize("bold", 0, len(cells[0]))
+        console.print(row, soft_wrap=True)
+        for note in notes:
+            console.print(Text(indent + note, style="red" if bad else ""), soft_wrap=True)
+
+
+def encode(
+    upstream: Annotated[
+        str, typer.Argument(metavar="IP:PORT", help="The host to pin: 10.244.1.4:5000 or [fd00::1]:8080.")
+    ],
+    cookie: Annotated[
+        bool,
+        typer.Option(
+            "--cookie", help="Cookie value (Envoy >= 1.27 protobuf form) instead of a header value."
+        ),
+    ] = False,
+    ttl: Annotated[
+        int | None,
+        typer.Option("--ttl", metavar="SECONDS", help="Cookie TTL: the value expires now + SECONDS."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="Print a whole request header line for curl -H: 'NAME: VALUE', or 'Cookie: NAME=VALUE'.",
+        ),
+    ] = None,
+    output: Annotated[
+        EncodeFormat, typer.Option("--output", "-o", help="Output format.")
+    ] = EncodeFormat.text,
+    now: Annotated[
+        int | None, typer.Option("--now", hidden=True, help="Unix time for --ttl (tests).")
+    ] = None,
+) -> None:
+    """Print the session value that pins requests to one upstream host (what Envoy 1.40 writes)."""
+    from stickyctl.envoy.session_values import encode_cookie, encode_header, parse_upstream
+
+    env = envmod.current()
+    try:
+        if ttl is not None and not cookie:
+            raise ValueError("--ttl applies to --cookie values")
+        ip, port = parse_upstream(upstream)
+        moment = int(time.time()) if now is None else now
+        value = encode_cookie(ip, port, ttl, moment) if cookie else encode_header(ip, port)
+    except ValueError as exc:
+        env.error(str(exc))
+        raise typer.Exit(int(ExitStatus.USAGE)) from None
+
+    line = value
+    if name is not None:
+        line = f"Cookie: {name}={value}" if cookie else f"{name}: {value}"
+    if output is EncodeFormat.text:
+        env.write(line + "\n")
+        return
+
+    from stickyctl.envoy.session_values import SessionValue, decode_cookie_value, decode_header_value
+    from stickyctl.report.machine import to_json, to_yaml
+
+    decoded = decode_cookie_value(value) if cookie else decode_header_value(value)
+    assert isinstance(decoded, SessionValue), decoded  # what Envoy writes always decodes
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "value": value,
+        "form": decoded.form,
+        "upstream": decoded.upstream,
+        "expires": decoded.expires,
+        "expires_at": _iso(decoded.expires_at) if decoded.expires_at else None,
+        "request_header": line if name is not None else None,
+    }
+    env.write(to_json(document) if output is EncodeFormat.json else to_yaml(document))

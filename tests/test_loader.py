@@ -1,0 +1,218 @@
+"""Every input shape users have, derived by scripted edits from a dump recorded on a real Envoy."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import CASES
+
+HEALTHY = CASES / "pass-helloworld-header"
+
+
+def _dump() -> dict[str, Any]:
+    if not (HEALTHY / "dump.json").is_file():
+        pytest.skip("fixtures not recorded")
+    return json.loads((HEALTHY / "dump.json").read_text())
+
+
+# Map fields: protojson keeps their keys as they are.
+_MAPS = {"filter_metadata", "typed_filter_metadata", "typed_per_filter_config", "LABELS", "labels"}
+
+
+def camel(value: Any) -> Any:
+    """What protojson (istioctl proxy-config -o json) prints: lowerCamelCase field names."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            nk = k if k.startswith("@") else re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), k)
+            out[nk] = {mk: camel(mv) for mk, mv in v.items()} if k in _MAPS and isinstance(v, dict) else camel(v)
+        return out
+    if isinstance(value, list):
+        return [camel(v) for v in value]
+    return value
+
+
+def _section(dump: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in dump["configs"] if c["@type"].endswith("." + kind))
+
+
+def _bare_lists(dump: dict[str, Any]) -> dict[str, list[Any]]:
+    listeners = [dl["active_state"]["listener"] for dl in _section(dump, "ListenersConfigDump")["dynamic_listeners"]]
+    listeners += [sl["listener"] for sl in _section(dump, "ListenersConfigDump").get("static_listeners", [])]
+    routes = [rc["route_config"] for rc in _section(dump, "RoutesConfigDump")["dynamic_route_configs"]]
+    clusters = [c["cluster"] for c in _section(dump, "ClustersConfigDump")["dynamic_active_clusters"]]
+    return {"listeners": listeners, "routes": routes, "clusters": clusters}
+
+
+def test_yaml_dump_gives_the_same_findings(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dump = _dump()
+    (tmp_path / "dump.yaml").write_text(yaml.safe_dump(dump))
+    a = run_cli("check", "-f", str(HEALTHY / "dump.json"), "--services", str(HEALTHY / "services.yaml"), "-o", "json")
+    b = run_cli("check", "-f", str(tmp_path / "dump.yaml"), "--services", str(HEALTHY / "services.yaml"), "-o", "json")
+    assert a.exit_code == b.exit_code == 0
+    assert json.loads(a.stdout)["findings"] == json.loads(b.stdout)["findings"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_istioctl_camelcase_lists_form_one_proxy(run_cli, tmp_path: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    lists = _bare_lists(_dump())
+    files = []
+    for kind, items in lists.items():
+        p = tmp_path / f"{kind}.{fmt}"
+        text = json.dumps(camel(items)) if fmt == "json" else yaml.safe_dump(camel(items))
+        assert re.search(r"\b[a-z]+[A-Z][a-z]+(Config|Timeout|Chains|Hosts)\b", text), "not camelCase"
+        p.write_text(text)
+        files += ["-f", str(p)]
+    res = run_cli("check", *files, "--services", str(HEALTHY / "services.yaml"), "-o", "json")
+    doc = json.loads(res.stdout)
+    assert res.exit_code == 0, res.stdout
+    assert [p["name"] for p in doc["proxies"]] == [f"listeners.{fmt}"]
+    assert doc["summary"]["sticky_routes"] == 1
+    assert [(f["code"], f["resource_id"]) for f in doc["findings"]] == [("STK0601", f"proxy:listeners.{fmt}")]
+
+
+def test_camelcase_without_filter_is_still_caught(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lists = _bare_lists(_dump())
+    for lst in lists["listeners"]:
+        for ch in lst.get("filter_chains", []):
+            for f in ch.get("filters", []):
+                hf = f.get("typed_config", {}).get("http_filters")
+                if hf is not None:
+                    f["typed_config"]["http_filters"] = [x for x in hf if "stateful_session" not in x["name"]]
+    p = tmp_path / "listeners.json"
+    p.write_text(json.dumps(camel(lists["listeners"])))
+    res = run_cli("check", "-f", str(p), "-o", "json")
+    doc = json.loads(res.stdout)
+    assert res.exit_code == 1
+    assert [f["code"] for f in doc["findings"]] == ["STK0201"]
+    assert "http.8080 used by its listeners are not in the input" in " ".join(doc["summary"]["not_checked"])
+
+
+def test_flat_resource_configs(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`config_dump?resource=…` returns bare DynamicListener / DynamicRouteConfig / DynamicCluster entries."""
+    dump = _dump()
+    boot = _section(dump, "BootstrapConfigDump")
+    flat = [boot]
+    for kind, key, entry_type in (
+        ("ListenersConfigDump", "dynamic_listeners", "ListenersConfigDump.DynamicListener"),
+        ("RoutesConfigDump", "dynamic_route_configs", "RoutesConfigDump.DynamicRouteConfig"),
+        ("ClustersConfigDump", "dynamic_active_clusters", "ClustersConfigDump.DynamicCluster"),
+    ):
+        for e in _section(dump, kind)[key]:
+            flat.append({"@type": f"type.googleapis.com/envoy.admin.v3.{entry_type}", **e})
+    p = tmp_path / "flat.json"
+    p.write_text(json.dumps({"configs": flat}))
+    res = run_cli("check", "-f", str(p), "--services", str(HEALTHY / "services.yaml"), "-o", "json")
+    assert res.exit_code == 0, res.stdout
+    assert [f["code"] for f in json.loads(res.stdout)["findings"]] == ["STK0601"]
+
+
+def test_stdin(run_cli) -> None:  # type: ignore[no-untyped-def]
+    text = (HEALTHY / "dump.json").read_text() if (HEALTHY / "dump.json").is_file() else pytest.skip("no fixtures")
+    res = run_cli("check", "-f", "-", "-o", "json", stdin=text)
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["proxies"][0]["sources"] == ["stdin"]
+
+
+@pytest.mark.parametrize("cut", [1, 10, 100, 1000, 5000, -2])
+def test_truncated_dump_is_one_line_exit_3(run_cli, tmp_path: Path, cut: int) -> None:  # type: ignore[no-untyped-def]
+    data = (HEALTHY / "dump.json").read_bytes() if (HEALTHY / "dump.json").is_file() else pytest.skip("no fixtures")
+    p = tmp_path / "cut.json"
+    p.write_bytes(data[:cut])
+    res = run_cli("check", "-f", str(p))
+    assert res.exit_code == 3
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(p) in lines[0], res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+
+
+def test_wrong_type_names_the_field(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dump = _dump()
+    lst = _section(dump, "ListenersConfigDump")["dynamic_listeners"][0]["active_state"]["listener"]
+    lst["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"] = "oops"
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(dump))
+    res = run_cli("check", "-f", str(p), "-o", "json")
+    assert res.exit_code == 3
+    assert "http_filters: expected a list" in res.stderr
+    doc = json.loads(res.stdout)
+    assert [(f["code"], f["resource_id"]) for f in doc["findings"]] == [("STK0002", f"file:{p}")]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "empty input"),
+        (b"\xff\xfe{\x00}\x00", "UTF-16"),
+        (b"apiVersion: v1\nkind: Service\nmetadata: {name: x}\n", "Kubernetes Service manifest"),
+        (b"[1, 2]", "item [0] is a number"),
+        (b'{"configs": 5}', "'configs' is a number"),
+        (b"key: [unclosed\n", "invalid YAML at line"),
+        (b'"just a string"', "a string"),
+    ],
+)
+def test_not_a_dump(run_cli, tmp_path: Path, content: bytes, needle: str) -> None:  # type: ignore[no-untyped-def]
+    p = tmp_path / "x.json"
+    p.write_bytes(content)
+    res = run_cli("check", "-f", str(p))
+    assert res.exit_code == 3
+    assert needle in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in res.stdout + res.stderr
+
+
+def test_directory_and_missing_file(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    res = run_cli("check", "-f", str(tmp_path), "-f", str(tmp_path / "nope.json"), "-o", "json")
+    assert res.exit_code == 3
+    codes = [f["code"] for f in json.loads(res.stdout)["findings"]]
+    assert codes == ["STK0001", "STK0001"]
+    assert "is a directory" in res.stderr and "no such file" in res.stderr
+
+
+def test_one_bad_file_does_not_hide_the_others(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _dump()
+    p = tmp_path / "bad.json"
+    p.write_text("{")
+    res = run_cli("check", "-f", str(p), "-f", str(HEALTHY / "dump.json"), "-o", "json")
+    doc = json.loads(res.stdout)
+    assert res.exit_code == 3
+    assert sorted(f["code"] for f in doc["findings"]) == ["STK0002", "STK0601"]
+
+
+def test_threshold_and_suppress(run_cli) -> None:  # type: ignore[no-untyped-def]
+    case = CASES / "STK0401-no-draining"
+    if not case.is_dir():
+        pytest.skip("fixtures not recorded")
+    base = ["check", "-f", str(case / "dump.json"), "--services", str(case / "services.yaml"), "-o", "json"]
+    assert run_cli(*base).exit_code == 0
+    assert run_cli(*base, "--failure-threshold", "warning").exit_code == 1
+    assert run_cli(*base, "--failure-threshold", "info").exit_code == 1
+    res = run_cli(*base, "--failure-threshold", "info", "--suppress", "STK0601", "--suppress", "STK0401=*|5000||*")
+    assert res.exit_code == 0
+    doc = json.loads(res.stdout)
+    assert doc["findings"] == [] and doc["summary"]["suppressed"] == 2
+    res = run_cli(*base, "--suppress", "STK0401=*nomatch*", "--failure-threshold", "warning")
+    assert res.exit_code == 1
+    bad = run_cli(*base, "--suppress", "STK0002")
+    assert bad.exit_code == 2 and "cannot be suppressed" in bad.stderr
+    assert run_cli(*base, "--suppress", "STK9999").exit_code == 2
+
+
+def test_query(run_cli) -> None:  # type: ignore[no-untyped-def]
+    _dump()
+    res = run_cli("check", "--sample", "helloworld", "-o", "json", "--query", "findings[].code")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout) == ["STK0601"]
+    assert run_cli("check", "--sample", "helloworld", "--query", "x").exit_code == 2
+    assert run_cli("check", "--sample", "helloworld", "-o", "json", "--query", "[[").exit_code == 2
+
+
+def test_no_input_is_usage_error(run_cli) -> None:  # type: ignore[no-untyped-def]
+    res = run_cli("check")
+    assert res.exit_code == 2 and "no input" in res.stderr
