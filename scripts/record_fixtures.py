@@ -584,7 +584,7 @@ def record(scenario: Scenario, *, attempts: int = 2) -> Recording:
     for _ in range(attempts):
         try:
             return _record_once(scenario)
-        except LabError as exc:  # e.g. a free port taken between allocation and bind: retry
+        except LabError as exc:  # e.g. another lab took the address between allocation and bind
             last = exc
     assert last is not None
     raise last

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 from stickyctl.cli import env as envmod
 from stickyctl.cli import sessions
 from stickyctl.cli.env import Environment
-from stickyctl.envoy.session_values import parse_session_input
+from stickyctl.envoy.session_values import encode_header, parse_session_input
 from stickyctl.report.machine import to_json
 
 ENVOY_140_COOKIE = "Cg8xMjcuMC4wLjEyOjUwMDAQ7Oml2AY="  # 127.0.0.12:5000, expires 1795781868
@@ -208,40 +207,36 @@ def test_decode_bad_output_format_is_a_usage_error(run: Invoke) -> None:
     assert result.exit_code == 2
 
 
-def test_resolve_unavailable(run: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "stickyctl.envoy.endpoints", None)  # import raises ImportError
-    result = run("decode", "--resolve", "-f", "dump.json", "MTAuMjQ0LjEuNDo1MDAw")
-    assert result.exit_code == 2
-    assert "--resolve is not available yet" in result.stderr
+HEALTHY = Path(__file__).resolve().parent.parent / "fixtures" / "cases" / "pass-helloworld-header"
 
 
-def test_resolve_hook(run: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[list[str], list[tuple[str, int]]]] = []
-
-    def resolve_addresses(
-        paths: list[str], addresses: list[tuple[str, int]]
-    ) -> dict[tuple[str, int], list[dict[str, Any]]]:
-        calls.append((paths, addresses))
-        return {("10.244.1.4", 5000): [{"cluster": "outbound|5000||hello.default.svc.cluster.local"}]}
-
-    module = types.ModuleType("stickyctl.envoy.endpoints")
-    module.resolve_addresses = resolve_addresses  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "stickyctl.envoy.endpoints", module)
-    args = ("--resolve", "-f", "a.json", "-f", "b.json", "MTAuMjQ0LjEuNDo1MDAw", "MTAuMjQ0LjEuNDo1MDAw")
-    result = run("decode", "-o", "json", *args, "W2ZkMDA6OjFdOjgwODA=")
-    assert result.exit_code == 0
-    assert calls == [(["a.json", "b.json"], [("10.244.1.4", 5000), ("fd00::1", 8080)])]
-    first, _, v6 = result.json()["values"]
-    assert first["endpoints"] == [{"cluster": "outbound|5000||hello.default.svc.cluster.local"}]
-    assert v6["endpoints"] == []
-    table = run("decode", *args)
-    assert "endpoint: cluster=outbound|5000||hello.default.svc.cluster.local" in table.stdout
-    no_files = run("decode", "--resolve", "MTAuMjQ0LjEuNDo1MDAw")
-    assert no_files.exit_code == 2 and "needs at least one -f/--file" in no_files.stderr
+def test_resolve_maps_the_value_to_its_endpoint(run: Invoke) -> None:
+    """The recorded lab dump (include_eds) carries 127.0.0.12:5000 as a helloworld endpoint."""
+    value = encode_header("127.0.0.12", 5000)
+    result = run("decode", value, "--resolve", "-f", str(HEALTHY / "dump.json"), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    (entry,) = json.loads(result.stdout)["values"]
+    (endpoint,) = entry["endpoints"]
+    assert endpoint["cluster"] == "outbound|5000||helloworld.helloworld.svc.cluster.local"
+    assert endpoint["health_status"] == "HEALTHY"
+    assert endpoint["workload"] in ("helloworld-v1", "helloworld-v2")
 
 
-# --- encode --------------------------------------------------------------------------------------
+def test_resolve_stale_session_exits_1(run: Invoke) -> None:
+    value = encode_header("10.9.9.9", 5000)
+    result = run("decode", value, "--resolve", "-f", str(HEALTHY / "dump.json"))
+    assert result.exit_code == 1
+    assert "10.9.9.9:5000 is not an endpoint in the given dumps" in result.stderr
 
+
+def test_resolve_needs_eds(run: Invoke, tmp_path: Path) -> None:
+    dump = json.loads((HEALTHY / "dump.json").read_text())
+    dump["configs"] = [c for c in dump["configs"] if not c["@type"].endswith("EndpointsConfigDump")]
+    p = tmp_path / "no-eds.json"
+    p.write_text(json.dumps(dump))
+    result = run("decode", encode_header("127.0.0.12", 5000), "--resolve", "-f", str(p))
+    assert result.exit_code == 3
+    assert "include_eds" in result.stderr and "Traceback" not in result.stderr
 
 def test_encode_header(run: Invoke) -> None:
     result = run("encode", "10.244.1.4:5000")

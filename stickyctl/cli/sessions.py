@@ -113,6 +113,12 @@ def decode(
 
     # Envoy ignores an invalid value and an expired cookie alike: the request is re-balanced.
     unusable = [v for v in decoded if not isinstance(v, SessionValue) or v.expired(moment)]
+    if endpoints is not None:
+        # A pinned host that is no endpoint of any checked cluster is a stale session: re-balanced too.
+        stale = [v for v in decoded if isinstance(v, SessionValue) and not endpoints.get((v.address, v.port))]
+        for v in stale:
+            env.error(f"{v.upstream} is not an endpoint in the given dumps: a stale session, Envoy re-balances it")
+        unusable += [v for v in stale if v not in unusable]
     if unusable:
         verb = "is" if len(unusable) == 1 else "are"
         env.error(f"{len(unusable)} of {len(decoded)} values {verb} not usable: Envoy would ignore them")
@@ -149,16 +155,10 @@ def _read_stdin() -> bytes:
 def _resolve(values: list[SessionValue], files: list[str]) -> Endpoints:
     """``--resolve``: the endpoints of the config dumps each pinned host belongs to.
 
-    Hook for ``stickyctl.envoy.endpoints.resolve_addresses(paths, addresses)``; until that module
-    exists, ``--resolve`` is a usage error.
+    Endpoints come from ``include_eds`` dumps (stickyctl.envoy.endpoints).
     """
-    try:
-        # The lead's module; the ignore keeps mypy quiet until it exists (and once it does).
-        from stickyctl.envoy.endpoints import (  # type: ignore[import-not-found,unused-ignore]
-            resolve_addresses,
-        )
-    except ImportError:
-        raise UsageError("--resolve is not available yet") from None
+    from stickyctl.envoy.endpoints import resolve_addresses
+
     if not files:
         raise UsageError("--resolve needs at least one -f/--file config dump")
     addresses = list(dict.fromkeys((v.address, v.port) for v in values))
