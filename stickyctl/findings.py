@@ -18,6 +18,8 @@ class Resource:
     """Where a finding applies. Fields are ordered outermost first; unset ones are left out of the id."""
 
     file: str | None = None
+    target: str | None = None
+    """A live target that is not a file: an admin URL, or a pod that could not be read."""
     proxy: str | None = None
     listener: str | None = None
     filter_chain: str | None = None

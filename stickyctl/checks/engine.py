@@ -39,7 +39,9 @@ class Suppression:
 
 @dataclass
 class CheckOptions:
-    dumps: list[str]
+    dumps: list[str] = field(default_factory=list)
+    admin_urls: list[str] = field(default_factory=list)
+    timeout: float = 10.0
     services: list[str] = field(default_factory=list)
     istiod: list[str] = field(default_factory=list)
     keys: LabelKeys = field(default_factory=LabelKeys)
@@ -59,6 +61,23 @@ def _load_dumps(paths: list[str], findings: list[Finding]) -> list[DumpParts]:
             out.append(load_file(path))
         except InputError as exc:
             findings.append(_input_finding(exc, path))
+    return out
+
+
+def _fetch_admins(urls: list[str], timeout: float, findings: list[Finding]) -> list[DumpParts]:
+    if not urls:
+        return []
+    from stickyctl.envoy.admin import AdminClient
+
+    out: list[DumpParts] = []
+    for url in urls:
+        client = AdminClient(url, timeout=timeout)
+        try:
+            out.append(client.fetch_parts())
+        except InputError as exc:
+            findings.append(Finding(exc.code, f"{client.label}: {exc.detail}", Resource(target=client.label)))
+        finally:
+            client.close()
     return out
 
 
@@ -154,7 +173,8 @@ def _sticky_services(ctx: CheckContext) -> list[StickyService]:
 
 def check(options: CheckOptions) -> CheckReport:
     input_findings: list[Finding] = []
-    parts = _load_dumps(options.dumps, input_findings)
+    parts = _load_dumps(options.dumps, input_findings) + _fetch_admins(options.admin_urls, options.timeout,
+                                                                        input_findings)
     objects = _load_objects(options.services, input_findings)
     istiod_objects = _load_objects(options.istiod, input_findings)
     proxies = _build(parts, input_findings)
@@ -173,5 +193,5 @@ def check(options: CheckOptions) -> CheckReport:
         not_checked=tuple(_not_checked(ctx)),
         suppressed=tuple(suppressed),
         failure_threshold=options.failure_threshold,
-        sources=tuple(options.dumps),
+        sources=(*options.dumps, *options.admin_urls),
     )

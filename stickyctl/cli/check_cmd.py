@@ -43,6 +43,12 @@ def register(app: typer.Typer) -> None:
             help="Envoy config dump (admin /config_dump JSON/YAML, istioctl proxy-config output); repeatable; "
                  "'-' reads stdin.",
         ),
+        admin_urls: list[str] = typer.Option(
+            [], "--admin-url", metavar="URL",
+            help="A running Envoy's admin API (e.g. after `kubectl port-forward POD 15000`); GET only, never "
+                 "secrets; repeatable.",
+        ),
+        timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each admin request."),
         services: list[str] = typer.Option(
             [], "--services", metavar="FILE",
             help="Kubernetes manifests with the Services/ServiceEntries (kubectl get svc -A -o yaml, GitOps "
@@ -88,12 +94,18 @@ def register(app: typer.Typer) -> None:
             dump, svc = sample_paths(sample)
             dumps.append(dump)
             svc_files.append(svc)
-        if not dumps:
-            raise UsageError("no input: give -f DUMP (repeatable, '-' for stdin) or --sample helloworld")
+        if not dumps and not admin_urls:
+            raise UsageError(
+                "no input: give -f DUMP (repeatable, '-' for stdin), --admin-url URL, or --sample helloworld"
+            )
+        if timeout <= 0:
+            raise UsageError("--timeout must be positive")
         if sum(1 for p in [*dumps, *svc_files, *istiod] if p == "-") > 1:
             raise UsageError("stdin ('-') can be read only once")
         options = CheckOptions(
             dumps=dumps,
+            admin_urls=list(admin_urls),
+            timeout=timeout,
             services=svc_files,
             istiod=list(istiod),
             keys=LabelKeys(cookie=cookie_label, header=header_label),
