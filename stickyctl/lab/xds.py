@@ -293,17 +293,20 @@ def cookie_session_state(name: str = COOKIE_NAME, *, path: str = "/", ttl: str |
     return {"name": COOKIE_SESSION_STATE, "typed_config": typed(COOKIE_SESSION_STATE_TYPE, cookie=cookie)}
 
 
-def per_route_session(session_state: JSON | None = None, *, disabled: bool = False) -> JSON:
-    """``typed_per_filter_config`` for the session filter: a session state, or ``disabled``."""
+def per_route_session(session_state: JSON | None = None, *, disabled: bool = False, strict: bool = False) -> JSON:
+    """``typed_per_filter_config`` for the session filter: a session state, or ``disabled``.
+
+    ``strict``: Envoy's ``StatefulSession.strict`` (Istio never sets it): a pinned host that is not
+    available answers 503 instead of being re-balanced.
+    """
     if disabled:
         return {STATEFUL_SESSION_FILTER: typed(STATEFUL_SESSION_PER_ROUTE_TYPE, disabled=True)}
     if session_state is None:
         raise ValueError("a per-route session config needs a session state or disabled=True")
-    return {
-        STATEFUL_SESSION_FILTER: typed(
-            STATEFUL_SESSION_PER_ROUTE_TYPE, stateful_session={"session_state": session_state}
-        )
-    }
+    stateful: JSON = {"session_state": session_state}
+    if strict:
+        stateful["strict"] = True
+    return {STATEFUL_SESSION_FILTER: typed(STATEFUL_SESSION_PER_ROUTE_TYPE, stateful_session=stateful)}
 
 
 def exact_path(path: str) -> JSON:
@@ -426,12 +429,16 @@ def eds_cluster(
     subset: str = "",
     override_host_status: Sequence[str] | None = ISTIO_OVERRIDE_HOST_STATUS,
     destination_rule: str = "",
+    ring_hash: bool = False,
 ) -> JSON:
     """An ``outbound|port|subset|fqdn`` EDS cluster.
 
     ``override_host_status``: a sequence of statuses (istiod's list for labelled Services), ``None``
     to leave it unset (Envoy's default ``[UNKNOWN, HEALTHY, DEGRADED]``), or an empty sequence for a
     set-but-empty field (Envoy then honours no override).
+
+    ``ring_hash``: what istiod makes of a DestinationRule ``loadBalancer.consistentHash`` without
+    ``ringHash``/``maglev``: ``lb_policy: RING_HASH`` with ``minimum_ring_size`` 1024 (Envoy's default).
     """
     name = outbound_cluster_name(port, service.host, subset)
     istio_md: JSON = {
@@ -454,7 +461,8 @@ def eds_cluster(
         "type": "EDS",
         "eds_cluster_config": {"eds_config": layout.config_source("eds", name), "service_name": name},
         "connect_timeout": "10s",
-        "lb_policy": "LEAST_REQUEST",
+        "lb_policy": "RING_HASH" if ring_hash else "LEAST_REQUEST",
+        **({"ring_hash_lb_config": {"minimum_ring_size": "1024"}} if ring_hash else {}),
         "circuit_breakers": {
             "thresholds": [
                 {
@@ -783,13 +791,18 @@ def helloworld_gateway(
     filter_placement: FilterPlacement = "before_router",
     override_host_status: Sequence[str] | None = ISTIO_OVERRIDE_HOST_STATUS,
     hash_policy: Sequence[JSON] = (),
+    endpoints: Sequence[Endpoint] | None = None,
+    ring_hash: bool = False,
+    destination_rule: str = "",
 ) -> XdsSnapshot:
     """The seed: VirtualService ``helloworld`` (route ``hello``, ``uri: exact: /hello``) to Service
     ``helloworld:5000`` with 6 replicas, behind an ingress gateway with hosts ``*``.
 
     ``session`` is the route's ``typed_per_filter_config`` (see :func:`per_route_session`); ``None``
     gives a route without one. The defaults of the other knobs are what Istio 1.24 with
-    ``PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true`` generates for a labelled Service.
+    ``PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true`` generates for a labelled Service. ``endpoints``
+    defaults to the seed's 6 replicas (:func:`helloworld_endpoints`); ``ring_hash`` and
+    ``destination_rule`` give the cluster a DestinationRule's consistent-hash load balancer.
     """
     cluster = helloworld_cluster_name()
     hello = route(
@@ -810,8 +823,10 @@ def helloworld_gateway(
                 port=HELLOWORLD_PORT,
                 layout=layout,
                 override_host_status=override_host_status,
+                ring_hash=ring_hash,
+                destination_rule=destination_rule,
             )
         ],
-        load_assignments=[load_assignment(cluster, helloworld_endpoints())],
+        load_assignments=[load_assignment(cluster, helloworld_endpoints() if endpoints is None else endpoints)],
         filter_placement=filter_placement,
     )
