@@ -140,7 +140,7 @@ def test_wrong_type_names_the_field(run_cli, tmp_path: Path) -> None:  # type: i
     p.write_text(json.dumps(dump))
     res = run_cli("check", "-f", str(p), "-o", "json")
     assert res.exit_code == 3
-    assert "http_filters: expected a list" in res.stderr
+    assert "filter_chains[0].filters[0].typed_config.http_filters: Expected `array`, got `str`" in res.stderr
     doc = json.loads(res.stdout)
     assert [(f["code"], f["resource_id"]) for f in doc["findings"]] == [("STK0002", f"file:{p}")]
 

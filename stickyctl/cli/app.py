@@ -69,6 +69,14 @@ def main() -> None:
         sys.exit(int(ExitStatus.OK))
     except _click_exceptions() as exc:
         _handle_click(exc)
+    except Exception as exc:  # a bug: still one line and "not checked", never a silent pass
+        import os
+
+        if os.environ.get("STICKYCTL_DEBUG"):
+            raise
+        env.error(f"internal error: {type(exc).__name__}: {exc} (STICKYCTL_DEBUG=1 shows the traceback; "
+                  "please report it)")
+        sys.exit(int(ExitStatus.UNCHECKED))
 
 
 def _prog_name() -> str:

@@ -8,8 +8,10 @@ Accepted (see ISTIO-NOTES "Config dumps"):
 - ``istioctl proxy-config listener|route|cluster|endpoint -o json|yaml``: camelCase bare lists of
   Listener / RouteConfiguration / Cluster / ClusterLoadAssignment objects.
 
-Emits STK0001 (cannot read) and STK0002 (not a supported dump) as ``InputError``.
-``SecretsConfigDump`` entries are skipped unread: stickyctl never needs or keeps secrets.
+Decoding goes straight from bytes into the partial Structs of ``schema`` (msgspec): fields no check
+reads are skipped, not built. YAML is parsed (C loader when present) and re-encoded to JSON first,
+which keeps it linear. Emits STK0001 (cannot read) and STK0002 (not a supported dump) as
+``InputError``. ``SecretsConfigDump`` is decoded into an empty Struct: its content is never kept.
 """
 
 from __future__ import annotations
@@ -17,17 +19,48 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
+from stickyctl.envoy import schema as s
 from stickyctl.errors import InputError
 
-ADMIN_V3 = "type.googleapis.com/envoy.admin.v3."
+ADMIN_V3 = s.ADMIN
 ADMIN_V2 = "type.googleapis.com/envoy.admin.v2alpha."
+STDIN = "-"
 
-Json = Any
-"""A decoded JSON/YAML value."""
+
+class Codec:
+    """Decoders for one key style (snake_case admin dumps, or camelCase protojson)."""
+
+    def __init__(self, camel: bool) -> None:
+        def t(cls: Any) -> Any:
+            return s.camel_variant(cls) if camel else cls
+
+        self.camel = camel
+        self.probe = msgspec.json.Decoder(t(s.Probe))
+        self.raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+        self.admin_entry = msgspec.json.Decoder(s.camel_union(s.AdminEntry) if camel else s.AdminEntry)
+        self.head = msgspec.json.Decoder(s.Head)
+        self.listener = msgspec.json.Decoder(t(s.Listener))
+        self.route_config = msgspec.json.Decoder(t(s.RouteConfiguration))
+        self.cluster = msgspec.json.Decoder(t(s.Cluster))
+        self.load_assignment = msgspec.json.Decoder(t(s.ClusterLoadAssignment))
+        self.hcm = msgspec.json.Decoder(t(s.HttpConnectionManager))
+        self.stateful_session = msgspec.json.Decoder(t(s.StatefulSession))
+        self.session_per_route = msgspec.json.Decoder(t(s.SessionPerRoute))
+        self.istio_endpoint_metadata = msgspec.json.Decoder(t(s.IstioEndpointMetadata))
+
+
+_CODECS: dict[bool, Codec] = {}
+
+
+def codec(camel: bool) -> Codec:
+    if camel not in _CODECS:
+        _CODECS[camel] = Codec(camel)
+    return _CODECS[camel]
 
 
 @dataclass
@@ -35,37 +68,37 @@ class ListenerEntry:
     name: str
     state: str
     """active | warming | draining | error | static"""
-    listener: dict[str, Any] | None
+    listener: s.Listener | None
     """The Listener for active/warming/draining/static; the failed config for error."""
-    error: dict[str, Any] | None = None
-    """``error_state`` as Envoy reports it (failed_configuration, last_update_attempt, details)."""
+    error: s.ListenerErrorState | None = None
 
 
 @dataclass
 class RouteConfigEntry:
     name: str
-    route_config: dict[str, Any]
+    route_config: s.RouteConfiguration
     static: bool
 
 
 @dataclass
 class ClusterEntry:
     name: str
-    cluster: dict[str, Any]
+    cluster: s.Cluster
     static: bool
     warming: bool = False
 
 
 @dataclass
 class DumpParts:
-    """What one input file contributes. Presence flags say which kinds the input carried at all."""
+    """What one input contributes. Presence flags say which kinds the input carried at all."""
 
     source: str
+    codec: Codec = field(default_factory=lambda: codec(False))
     node: dict[str, Any] | None = None
     listeners: list[ListenerEntry] = field(default_factory=list)
     route_configs: list[RouteConfigEntry] = field(default_factory=list)
     clusters: list[ClusterEntry] = field(default_factory=list)
-    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: list[s.ClusterLoadAssignment] = field(default_factory=list)
     has_listeners: bool = False
     has_routes: bool = False
     has_clusters: bool = False
@@ -74,9 +107,7 @@ class DumpParts:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading bytes and decoding JSON / YAML
-
-STDIN = "-"
+# Reading bytes
 
 
 def read_source(path: str) -> bytes:
@@ -96,32 +127,38 @@ def read_source(path: str) -> bytes:
         raise InputError(path, f"cannot read: {exc.strerror or exc}", code="STK0001") from None
 
 
-def decode_document(data: bytes, source: str) -> Json:
-    """JSON (fast path) or YAML; one clear error naming the byte or line where it broke."""
+def _check_text(data: bytes, source: str) -> bytes:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4096]:
         raise InputError(source, "not UTF-8 text (UTF-16 or binary data); re-save the dump as UTF-8")
-    stripped = data.lstrip()
-    if not stripped:
+    if not data.strip():
         raise InputError(source, "empty input, expected an Envoy config dump")
-    if stripped[:1] in (b"{", b"["):
-        import msgspec
+    return data
 
+
+def _is_json(data: bytes) -> bool:
+    return data.lstrip()[:1] in (b"{", b"[")
+
+
+def decode_document(data: bytes, source: str) -> Any:
+    """The whole document as Python objects (for small inputs: manifests, not dumps)."""
+    data = _check_text(data, source)
+    if _is_json(data):
         try:
             return msgspec.json.decode(data)
         except msgspec.DecodeError as exc:
-            raise InputError(source, f"invalid JSON: {_clean_msgspec_error(str(exc))}") from None
-    return _decode_yaml(data, source)
+            raise InputError(source, f"invalid JSON: {_clean(str(exc))}") from None
+    return _yaml_documents(data, source)
 
 
-def _clean_msgspec_error(message: str) -> str:
+def _clean(message: str) -> str:
     # msgspec says "JSON is malformed: invalid character (byte 12)" or "Input data was truncated".
     message = message.replace("Input data was truncated", "truncated (the file ends mid-document)")
     return message[0].lower() + message[1:] if message else message
 
 
-def _decode_yaml(data: bytes, source: str) -> Json:
+def _yaml_documents(data: bytes, source: str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -136,370 +173,300 @@ def _decode_yaml(data: bytes, source: str) -> Json:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(source, f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise InputError(source, "YAML nested too deeply") from None
     if not docs:
         raise InputError(source, "empty input, expected an Envoy config dump")
     if len(docs) == 1:
         return docs[0]
-    # Several YAML documents (e.g. `istioctl pc listener -o yaml` of a few proxies concatenated):
-    # take them as one bare list of resources.
-    out: list[Json] = []
+    # Several documents (e.g. `istioctl pc listener -o yaml` of a few proxies concatenated): one
+    # bare list of resources.
+    out: list[Any] = []
     for d in docs:
         out.extend(d if isinstance(d, list) else [d])
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# camelCase (istioctl proxy-config, protojson) to snake_case (Envoy admin)
-
-_CAMEL = re.compile(r"^[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+$")
-_CAMEL_SPLIT = re.compile(r"(?<=[a-z0-9])([A-Z])")
-# Maps whose keys are data, not proto field names: never rename inside their keys.
-_OPAQUE_MAPS = frozenset({"filter_metadata", "typed_filter_metadata", "labels", "annotations", "LABELS"})
-
-
-def _snake(key: str) -> str:
-    if _CAMEL.match(key):
-        return _CAMEL_SPLIT.sub(lambda m: "_" + m.group(1).lower(), key)
-    return key
+_CAMEL_MARKERS = re.compile(
+    rb'"(typedConfig|filterChains|virtualHosts|dynamicListeners|dynamicActiveClusters|dynamicRouteConfigs|'
+    rb"routeConfig|activeState|typedPerFilterConfig|clusterName|lbEndpoints|connectTimeout|httpFilters|"
+    rb'routeConfigName|staticListeners|staticClusters|lbPolicy|edsClusterConfig)"'
+)
+_SNAKE_MARKERS = re.compile(
+    rb'"(typed_config|filter_chains|virtual_hosts|dynamic_listeners|dynamic_active_clusters|route_config|'
+    rb'cluster_name|lb_endpoints|connect_timeout|http_filters|static_listeners|lb_policy)"'
+)
 
 
-def to_snake_case(value: Json, *, opaque: bool = False) -> Json:
-    if isinstance(value, dict):
-        out: dict[str, Json] = {}
-        for k, v in value.items():
-            nk = k if opaque or not isinstance(k, str) else _snake(k)
-            out[nk] = to_snake_case(v, opaque=nk in _OPAQUE_MAPS)
-        return out
-    if isinstance(value, list):
-        return [to_snake_case(v) for v in value]
-    return value
-
-
-_CAMEL_MARKERS = ("typedConfig", "filterChains", "virtualHosts", "dynamicListeners", "dynamicActiveClusters",
-                  "dynamicRouteConfigs", "routeConfig", "activeState", "typedPerFilterConfig", "clusterName",
-                  "lbEndpoints", "connectTimeout", "httpFilters", "routeConfigName")
-
-
-def _looks_camel(value: Json, budget: list[int]) -> bool:
-    """Find a protojson camelCase field name within the first few hundred keys."""
-    if budget[0] <= 0:
-        return False
-    if isinstance(value, dict):
-        for k, v in value.items():
-            budget[0] -= 1
-            if k in _CAMEL_MARKERS:
-                return True
-            if _looks_camel(v, budget):
-                return True
-    elif isinstance(value, list):
-        for v in value[:20]:
-            if _looks_camel(v, budget):
-                return True
-    return False
+def _looks_camel(data: bytes) -> bool:
+    """protojson (istioctl) uses lowerCamelCase field names; Envoy's admin API snake_case."""
+    head = data[: 1 << 16]
+    camel = _CAMEL_MARKERS.search(head)
+    snake = _SNAKE_MARKERS.search(head)
+    if camel and snake:
+        return camel.start() < snake.start()
+    return camel is not None
 
 
 # ---------------------------------------------------------------------------------------------
-# Classifying the document
+# Parsing
 
 
 def load_file(path: str) -> DumpParts:
     data = read_source(path)
-    source = "stdin" if path == STDIN else path
-    return parse_document(decode_document(data, source), source)
+    return parse_bytes(data, "stdin" if path == STDIN else path)
 
 
-def parse_document(doc: Json, source: str) -> DumpParts:
-    if _looks_camel(doc, [400]):
-        doc = to_snake_case(doc)
-    parts = DumpParts(source=source)
-    if isinstance(doc, dict) and "configs" in doc:
-        configs = doc["configs"]
-        if not isinstance(configs, list):
-            raise InputError(source, f"'configs' is {_kind(configs)}, expected a list of config dump entries")
-        _parse_configs(configs, parts)
-    elif isinstance(doc, list):
-        _parse_bare_list(doc, parts)
-    elif isinstance(doc, dict) and _resource_kind(doc) is not None:
-        _parse_bare_list([doc], parts)
-    elif isinstance(doc, dict) and isinstance(doc.get("kind"), str) and isinstance(doc.get("apiVersion"), str):
-        raise InputError(source, f"is a Kubernetes {doc['kind']} manifest, not an Envoy config dump "
-                                 "(pass Services with --services)")
-    else:
-        raise InputError(source, f"is {_kind(doc)} without 'configs': not an Envoy config dump")
-    if not (parts.node or parts.has_listeners or parts.has_routes or parts.has_clusters or parts.has_endpoints):
-        raise InputError(source, "holds no bootstrap, listeners, routes, clusters or endpoints to check")
-    return parts
+def parse_document(doc: Any, source: str) -> DumpParts:
+    """A document already decoded into Python objects (e.g. by an HTTP client)."""
+    return _parse_json(msgspec.json.encode(doc), source)
 
 
-def _kind(value: Json) -> str:
+def parse_bytes(data: bytes, source: str) -> DumpParts:
+    data = _check_text(data, source)
+    if not _is_json(data):
+        # YAML: build Python objects (unavoidable), then take the same typed path as JSON.
+        data = msgspec.json.encode(_yaml_documents(data, source))
+    return _parse_json(data, source)
+
+
+def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number"
     )
 
 
-def _as_dict(value: Json, where: str, source: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InputError(source, f"{where} is {_kind(value)}, expected an object")
-    return value
+class _Ctx:
+    def __init__(self, parts: DumpParts) -> None:
+        self.parts = parts
+        self.c = parts.codec
+
+    def fail(self, message: str) -> InputError:
+        return InputError(self.parts.source, message)
+
+    def decode(self, decoder: msgspec.json.Decoder[Any], raw: msgspec.Raw | bytes, where: str) -> Any:
+        try:
+            return decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise self.fail(_at(str(exc), where)) from None
+        except msgspec.DecodeError as exc:
+            raise self.fail(f"invalid JSON: {_clean(str(exc))}") from None
 
 
-def _as_list(value: Json, where: str, source: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InputError(source, f"{where} is {_kind(value)}, expected a list")
-    return value
+def _at(message: str, where: str) -> str:
+    """Re-root msgspec's ``- at `$.x.y``` path under where this sub-document sits."""
+    m = re.search(r" - at `\$(.*)`$", message)
+    if not m:
+        return f"{where}: {message}" if where else message
+    path = (where + m.group(1)) if where else m.group(1).lstrip(".")
+    return f"{path}: {message[: m.start()]}"
 
 
-def _str(value: Json, where: str, source: str) -> str:
-    if not isinstance(value, str):
-        raise InputError(source, f"{where} is {_kind(value)}, expected a string")
-    return value
+def _parse_json(data: bytes, source: str) -> DumpParts:
+    parts = DumpParts(source=source, codec=codec(_looks_camel(data)))
+    ctx = _Ctx(parts)
+    first = data.lstrip()[:1]
+    if first == b"[":
+        _parse_bare_list(ctx, ctx.decode(ctx.c.raw_list, data, ""))
+    else:
+        try:
+            probe = ctx.c.probe.decode(data)
+        except msgspec.ValidationError:
+            probe = None
+        except msgspec.DecodeError as exc:
+            raise ctx.fail(f"invalid JSON: {_clean(str(exc))}") from None
+        if probe is None:
+            doc = msgspec.json.decode(data)
+            raise ctx.fail(f"is {_kind(doc)} without 'configs': not an Envoy config dump")
+        if len(probe.configs):
+            try:
+                entries = ctx.c.raw_list.decode(probe.configs)
+            except msgspec.ValidationError:
+                raise ctx.fail(f"'configs' is {_kind(msgspec.json.decode(probe.configs))}, expected a list of "
+                               "config dump entries") from None
+            _parse_configs(ctx, entries)
+        elif _resource_kind(probe) is not None:
+            _parse_bare_list(ctx, [msgspec.Raw(data)])
+        elif len(probe.kind) and len(probe.api_version):
+            raise ctx.fail(f"is a Kubernetes {msgspec.json.decode(probe.kind)} manifest, not an Envoy config dump "
+                           "(pass Services with --services)")
+        else:
+            raise ctx.fail("is an object without 'configs': not an Envoy config dump")
+    if not (parts.node or parts.has_listeners or parts.has_routes or parts.has_clusters or parts.has_endpoints):
+        raise ctx.fail("holds no bootstrap, listeners, routes, clusters or endpoints to check")
+    return parts
 
 
-def _parse_configs(configs: list[Json], parts: DumpParts) -> None:
-    src = parts.source
+def _parse_configs(ctx: _Ctx, entries: list[msgspec.Raw]) -> None:
     known = 0
-    for i, entry in enumerate(configs):
+    for i, raw in enumerate(entries):
         where = f"configs[{i}]"
-        entry = _as_dict(entry, where, src)
-        type_url = entry.get("@type")
-        if not isinstance(type_url, str):
-            raise InputError(src, f"{where} has no '@type': not an Envoy admin config dump")
-        if type_url.startswith(ADMIN_V2):
-            raise InputError(
-                src,
-                f"legacy v2alpha config dump ({type_url.rsplit('/', 1)[-1]}); record it from an Envoy "
-                "with the v3 admin API (Istio 1.6+)",
-            )
-        if not type_url.startswith(ADMIN_V3):
-            continue
-        kind = type_url[len(ADMIN_V3):]
-        handler = _CONFIG_HANDLERS.get(kind)
-        if handler is None:
-            continue  # SecretsConfigDump and any type we never read
+        try:
+            entry = ctx.c.admin_entry.decode(raw)
+        except msgspec.ValidationError as exc:
+            head = _head(ctx, raw, where)
+            if head.startswith(ADMIN_V2):
+                raise ctx.fail(f"legacy v2alpha config dump ({head.rsplit('/', 1)[-1]}); record it from an Envoy "
+                               "with the v3 admin API (Istio 1.6+)") from None
+            if not head:
+                raise ctx.fail(f"{where} has no '@type': not an Envoy admin config dump") from None
+            if "- at `$.@type`" in str(exc):
+                continue  # an admin type stickyctl never reads (EcdsConfigDump, …)
+            raise ctx.fail(_at(str(exc), where)) from None
+        except msgspec.DecodeError as exc:
+            raise ctx.fail(f"invalid JSON: {_clean(str(exc))}") from None
         known += 1
-        handler(entry, where, parts)
+        _add_entry(ctx, entry, where)
     if known == 0:
-        raise InputError(src, "no Envoy v3 admin config dump entries in 'configs'")
+        raise ctx.fail("no Envoy v3 admin config dump entries in 'configs'")
 
 
-def _bootstrap(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-    boot = _as_dict(entry.get("bootstrap", {}), f"{where}.bootstrap", parts.source)
-    node = boot.get("node")
-    if node is not None:
-        parts.node = _as_dict(node, f"{where}.bootstrap.node", parts.source)
+def _head(ctx: _Ctx, raw: msgspec.Raw, where: str) -> str:
+    try:
+        head: s.Head = ctx.c.head.decode(raw)
+        return head.type
+    except msgspec.ValidationError:
+        raise ctx.fail(f"{where} is not an object with an '@type'") from None
 
 
-def _listener_dump(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-    parts.has_listeners = True
-    src = parts.source
-    for j, s in enumerate(_as_list(entry.get("static_listeners"), f"{where}.static_listeners", src)):
-        s = _as_dict(s, f"{where}.static_listeners[{j}]", src)
-        _static_listener(s, f"{where}.static_listeners[{j}]", parts)
-    for j, d in enumerate(_as_list(entry.get("dynamic_listeners"), f"{where}.dynamic_listeners", src)):
-        _dynamic_listener(_as_dict(d, f"{where}.dynamic_listeners[{j}]", src), f"{where}.dynamic_listeners[{j}]", parts)
+def _add_entry(ctx: _Ctx, entry: Any, where: str) -> None:
+    p = ctx.parts
+    name = type(entry).__name__.removesuffix("Camel")
+    if name == "BootstrapConfigDump":
+        if entry.bootstrap is not None and entry.bootstrap.node is not None:
+            p.node = entry.bootstrap.node
+    elif name == "ListenersConfigDump":
+        p.has_listeners = True
+        for sl in entry.static_listeners:
+            _static_listener(p, sl)
+        for dl in entry.dynamic_listeners:
+            _dynamic_listener(p, dl)
+    elif name == "StaticListener":
+        p.has_listeners = True
+        _static_listener(p, entry)
+    elif name == "DynamicListener":
+        p.has_listeners = True
+        _dynamic_listener(p, entry)
+    elif name == "ClustersConfigDump":
+        p.has_clusters = True
+        for c in entry.static_clusters:
+            _cluster(p, c.cluster, static=True)
+        for c in entry.dynamic_active_clusters:
+            _cluster(p, c.cluster, static=False)
+        for c in entry.dynamic_warming_clusters:
+            _cluster(p, c.cluster, static=False, warming=True)
+    elif name in ("StaticCluster", "DynamicCluster"):
+        p.has_clusters = True
+        _cluster(p, entry.cluster, static=name == "StaticCluster")
+    elif name == "RoutesConfigDump":
+        p.has_routes = True
+        for r in entry.static_route_configs:
+            _route_config(p, r.route_config, static=True)
+        for r in entry.dynamic_route_configs:
+            _route_config(p, r.route_config, static=False)
+    elif name in ("StaticRouteConfig", "DynamicRouteConfig"):
+        p.has_routes = True
+        _route_config(p, entry.route_config, static=name == "StaticRouteConfig")
+    elif name == "ScopedRoutesConfigDump":
+        if entry.inline_scoped_route_configs or entry.dynamic_scoped_route_configs:
+            p.has_scoped_routes = True
+    elif name == "EndpointsConfigDump":
+        p.has_endpoints = True
+        for e in (*entry.static_endpoint_configs, *entry.dynamic_endpoint_configs):
+            if e.endpoint_config is not None:
+                p.endpoints.append(e.endpoint_config)
+    elif name in ("StaticEndpointConfig", "DynamicEndpointConfig"):
+        p.has_endpoints = True
+        if entry.endpoint_config is not None:
+            p.endpoints.append(entry.endpoint_config)
+    # SecretsConfigDump: an empty Struct, deliberately ignored.
 
 
-def _static_listener(s: dict[str, Any], where: str, parts: DumpParts) -> None:
-    listener = _as_dict(s.get("listener", {}), f"{where}.listener", parts.source)
-    parts.has_listeners = True
-    parts.listeners.append(ListenerEntry(name=_listener_name(listener), state="static", listener=listener))
+def _static_listener(p: DumpParts, sl: Any) -> None:
+    if sl.listener is not None:
+        p.listeners.append(ListenerEntry(listener_name(sl.listener), "static", sl.listener))
 
 
-_STATES = (("active_state", "active"), ("warming_state", "warming"), ("draining_state", "draining"))
-
-
-def _dynamic_listener(d: dict[str, Any], where: str, parts: DumpParts) -> None:
-    src = parts.source
-    parts.has_listeners = True
-    name = d.get("name")
-    for key, state in _STATES:
-        st = d.get(key)
-        if st is None:
-            continue
-        st = _as_dict(st, f"{where}.{key}", src)
-        listener = _as_dict(st.get("listener", {}), f"{where}.{key}.listener", src)
-        lname = name if isinstance(name, str) and name else _listener_name(listener)
-        parts.listeners.append(ListenerEntry(name=lname, state=state, listener=listener))
-    err = d.get("error_state")
+def _dynamic_listener(p: DumpParts, dl: Any) -> None:
+    for state_name in ("active", "warming", "draining"):
+        st = getattr(dl, f"{state_name}_state")
+        if st is not None and st.listener is not None:
+            p.listeners.append(ListenerEntry(dl.name or listener_name(st.listener), state_name, st.listener))
+    err = dl.error_state
     if err is not None:
-        err = _as_dict(err, f"{where}.error_state", src)
-        failed = err.get("failed_configuration")
-        failed = _as_dict(failed, f"{where}.error_state.failed_configuration", src) if failed is not None else None
-        # Envoy 1.40 also lists a second entry with no name, only error_state: take the name from the
-        # failed configuration and let the model de-duplicate (ISTIO-NOTES, [seen]).
-        lname = name if isinstance(name, str) and name else (_listener_name(failed) if failed else "")
-        parts.listeners.append(ListenerEntry(name=lname, state="error", listener=failed, error=err))
+        # Envoy 1.40 also lists a second entry with no name, only error_state: take the name from
+        # the failed configuration; the model de-duplicates (ISTIO-NOTES, [seen]).
+        failed = err.failed_configuration
+        name = dl.name or (listener_name(failed) if failed is not None else "")
+        p.listeners.append(ListenerEntry(name, "error", failed, err))
 
 
-def _listener_name(listener: dict[str, Any] | None) -> str:
-    if not listener:
-        return ""
-    name = listener.get("name")
-    if isinstance(name, str) and name:
-        return name
+def listener_name(listener: s.Listener) -> str:
+    if listener.name:
+        return listener.name
     # Istio's bootstrap listeners (15090 stats, 15021 health) have no name: use the address.
-    sa = (listener.get("address") or {}).get("socket_address") or {}
-    if isinstance(sa, dict) and "port_value" in sa:
-        return f"{sa.get('address', '')}_{sa.get('port_value')}"
+    sa = listener.address.socket_address if listener.address is not None else None
+    if sa is not None and sa.port_value is not None:
+        return f"{sa.address}_{sa.port_value}"
     return ""
 
 
-def _cluster_dump(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-    src = parts.source
-    parts.has_clusters = True
-    for key, static, warming in (("static_clusters", True, False), ("dynamic_active_clusters", False, False),
-                                 ("dynamic_warming_clusters", False, True)):
-        for j, c in enumerate(_as_list(entry.get(key), f"{where}.{key}", src)):
-            c = _as_dict(c, f"{where}.{key}[{j}]", src)
-            _cluster_wrapper(c, f"{where}.{key}[{j}]", parts, static=static, warming=warming)
+def _cluster(p: DumpParts, cluster: s.Cluster | None, *, static: bool, warming: bool = False) -> None:
+    if cluster is not None:
+        p.clusters.append(ClusterEntry(cluster.name, cluster, static, warming))
 
 
-def _cluster_wrapper(c: dict[str, Any], where: str, parts: DumpParts, *, static: bool, warming: bool) -> None:
-    parts.has_clusters = True
-    cluster = _as_dict(c.get("cluster", {}), f"{where}.cluster", parts.source)
-    name = cluster.get("name")
-    if not isinstance(name, str):
-        raise InputError(parts.source, f"{where}.cluster has no name")
-    parts.clusters.append(ClusterEntry(name=name, cluster=cluster, static=static, warming=warming))
+def _route_config(p: DumpParts, rc: s.RouteConfiguration | None, *, static: bool) -> None:
+    if rc is not None:
+        p.route_configs.append(RouteConfigEntry(rc.name, rc, static))
 
 
-def _route_dump(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-    src = parts.source
-    parts.has_routes = True
-    for key, static in (("static_route_configs", True), ("dynamic_route_configs", False)):
-        for j, r in enumerate(_as_list(entry.get(key), f"{where}.{key}", src)):
-            _route_wrapper(_as_dict(r, f"{where}.{key}[{j}]", src), f"{where}.{key}[{j}]", parts, static=static)
-
-
-def _route_wrapper(r: dict[str, Any], where: str, parts: DumpParts, *, static: bool) -> None:
-    parts.has_routes = True
-    rc = _as_dict(r.get("route_config", {}), f"{where}.route_config", parts.source)
-    name = rc.get("name", "")
-    parts.route_configs.append(RouteConfigEntry(name=_str(name, f"{where}.route_config.name", parts.source),
-                                                route_config=rc, static=static))
-
-
-def _scoped_routes(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-    if entry.get("dynamic_scoped_route_configs") or entry.get("inline_scoped_route_configs"):
-        parts.has_scoped_routes = True
-
-
-def _endpoint_dump(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-    src = parts.source
-    parts.has_endpoints = True
-    for key in ("static_endpoint_configs", "dynamic_endpoint_configs"):
-        for j, e in enumerate(_as_list(entry.get(key), f"{where}.{key}", src)):
-            _endpoint_wrapper(_as_dict(e, f"{where}.{key}[{j}]", src), f"{where}.{key}[{j}]", parts)
-
-
-def _endpoint_wrapper(e: dict[str, Any], where: str, parts: DumpParts) -> None:
-    parts.has_endpoints = True
-    cla = _as_dict(e.get("endpoint_config", {}), f"{where}.endpoint_config", parts.source)
-    parts.endpoints.append(cla)
-
-
-def _flat_dynamic_listener(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-    _dynamic_listener(entry, where, parts)
-
-
-def _flat_static_listener(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-    _static_listener(entry, where, parts)
-
-
-def _flat_cluster(static: bool) -> Any:
-    def handler(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-        _cluster_wrapper(entry, where, parts, static=static, warming=False)
-
-    return handler
-
-
-def _flat_route(static: bool) -> Any:
-    def handler(entry: dict[str, Any], where: str, parts: DumpParts) -> None:
-        _route_wrapper(entry, where, parts, static=static)
-
-    return handler
-
-
-_CONFIG_HANDLERS: dict[str, Any] = {
-    "BootstrapConfigDump": _bootstrap,
-    "ListenersConfigDump": _listener_dump,
-    "ClustersConfigDump": _cluster_dump,
-    "RoutesConfigDump": _route_dump,
-    "ScopedRoutesConfigDump": _scoped_routes,
-    "EndpointsConfigDump": _endpoint_dump,
-    # `config_dump?resource=…` answers with these flat entries (ISTIO-NOTES, [seen]).
-    "ListenersConfigDump.DynamicListener": _flat_dynamic_listener,
-    "ListenersConfigDump.StaticListener": _flat_static_listener,
-    "ClustersConfigDump.DynamicCluster": _flat_cluster(False),
-    "ClustersConfigDump.StaticCluster": _flat_cluster(True),
-    "RoutesConfigDump.DynamicRouteConfig": _flat_route(False),
-    "RoutesConfigDump.StaticRouteConfig": _flat_route(True),
-    "EndpointsConfigDump.DynamicEndpointConfig": _endpoint_wrapper,
-    "EndpointsConfigDump.StaticEndpointConfig": _endpoint_wrapper,
-}
-
-
-def _resource_kind(obj: dict[str, Any]) -> str | None:
+def _resource_kind(probe: Any) -> str | None:
     """Which xDS resource a bare object is (istioctl proxy-config prints them without @type)."""
-    t = obj.get("@type")
-    if isinstance(t, str):
+    t = probe.type
+    if t:
         for suffix, kind in (("Listener", "listener"), ("RouteConfiguration", "route"), ("Cluster", "cluster"),
                              ("ClusterLoadAssignment", "endpoints")):
             if t.endswith("." + suffix):
                 return kind
-    if "filter_chains" in obj or "default_filter_chain" in obj or ("address" in obj and "name" in obj
-                                                                   and "listener_filters" in obj):
+    if len(probe.filter_chains) or len(probe.default_filter_chain) or len(probe.listener_filters):
         return "listener"
-    if "virtual_hosts" in obj:
+    if len(probe.virtual_hosts):
         return "route"
-    if "cluster_name" in obj and "endpoints" in obj:
+    if len(probe.cluster_name) and len(probe.endpoints):
         return "endpoints"
-    if "name" in obj and any(k in obj for k in ("connect_timeout", "type", "eds_cluster_config", "lb_policy",
-                                                 "load_assignment", "cluster_type", "common_lb_config")):
+    if len(probe.name) and any(len(r) for r in (probe.connect_timeout, probe.lb_policy, probe.eds_cluster_config,
+                                                 probe.load_assignment, probe.common_lb_config)):
         return "cluster"
     return None
 
 
-def _parse_bare_list(items: list[Json], parts: DumpParts) -> None:
-    src = parts.source
-    for i, item in enumerate(items):
-        where = f"item [{i}]"
-        item = _as_dict(item, where, src)
-        kind = _resource_kind(item)
+def _parse_bare_list(ctx: _Ctx, items: list[msgspec.Raw]) -> None:
+    p = ctx.parts
+    for i, raw in enumerate(items):
+        where = f"[{i}]"
+        try:
+            probe = ctx.c.probe.decode(raw)
+        except msgspec.ValidationError:
+            raise ctx.fail(f"item {where} is {_kind(msgspec.json.decode(raw))}, expected an object") from None
+        kind = _resource_kind(probe)
         if kind == "listener":
-            parts.has_listeners = True
+            p.has_listeners = True
+            lst: s.Listener = ctx.decode(ctx.c.listener, raw, where)
             # LDS resources are always named; an unnamed listener in a bare list is a bootstrap
             # static one (Istio's 15090 stats and 15021 health listeners have no name).
-            named = isinstance(item.get("name"), str) and bool(item.get("name"))
-            parts.listeners.append(ListenerEntry(name=_listener_name(item), state="active" if named else "static",
-                                                 listener=item))
+            p.listeners.append(ListenerEntry(listener_name(lst), "active" if lst.name else "static", lst))
         elif kind == "route":
-            parts.has_routes = True
-            name = item.get("name", "")
-            parts.route_configs.append(RouteConfigEntry(name=_str(name, f"{where}.name", src), route_config=item,
-                                                        static=False))
+            p.has_routes = True
+            _route_config(p, ctx.decode(ctx.c.route_config, raw, where), static=False)
         elif kind == "cluster":
-            parts.has_clusters = True
-            parts.clusters.append(ClusterEntry(name=_str(item["name"], f"{where}.name", src), cluster=item,
-                                               static=False))
+            p.has_clusters = True
+            _cluster(p, ctx.decode(ctx.c.cluster, raw, where), static=False)
         elif kind == "endpoints":
-            parts.has_endpoints = True
-            parts.endpoints.append(item)
-        elif isinstance(item.get("kind"), str) and "apiVersion" in item:
-            raise InputError(src, f"{where} is a Kubernetes {item['kind']}, not an Envoy resource "
-                                  "(pass Services with --services)")
+            p.has_endpoints = True
+            p.endpoints.append(ctx.decode(ctx.c.load_assignment, raw, where))
+        elif len(probe.kind) and len(probe.api_version):
+            raise ctx.fail(f"item {where} is a Kubernetes {msgspec.json.decode(probe.kind)}, not an Envoy resource "
+                           "(pass Services with --services)")
         else:
-            raise InputError(src, f"{where} is not an Envoy listener, route configuration, cluster or endpoints")
-
-
-def iter_dicts(value: Json) -> Iterator[dict[str, Any]]:
-    """Every dict inside a value, depth first (for small sub-documents only)."""
-    if isinstance(value, dict):
-        yield value
-        for v in value.values():
-            yield from iter_dicts(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from iter_dicts(v)
+            raise ctx.fail(f"item {where} is not an Envoy listener, route configuration, cluster or endpoints")

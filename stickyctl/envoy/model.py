@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from stickyctl.envoy.loader import ClusterEntry, DumpParts, ListenerEntry, RouteConfigEntry
+import msgspec
+
+from stickyctl.envoy import schema as sc
+from stickyctl.envoy.loader import ClusterEntry, Codec, DumpParts, ListenerEntry, RouteConfigEntry
 from stickyctl.errors import InputError
 
 SESSION_FILTER = "envoy.filters.http.stateful_session"
@@ -34,41 +37,22 @@ def _type_name(type_url: object) -> str:
 
 
 class _Reader:
-    """Typed access into decoded JSON with the field path kept for error messages."""
+    """Decodes the polymorphic (``msgspec.Raw``) parts of one input, naming where it failed."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, parts: DumpParts) -> None:
+        self.source = parts.source
+        self.c: Codec = parts.codec
 
     def fail(self, where: str, message: str) -> InputError:
         return InputError(self.source, f"{where}: {message}")
 
-    def obj(self, value: object, where: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(where, f"expected an object, got {type(value).__name__}")
-        return value
+    def decode(self, decoder: msgspec.json.Decoder[Any], raw: msgspec.Raw, where: str) -> Any:
+        try:
+            return decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            from stickyctl.envoy.loader import _at
 
-    def seq(self, value: object, where: str) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.fail(where, f"expected a list, got {type(value).__name__}")
-        return value
-
-    def text(self, value: object, where: str, default: str = "") -> str:
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise self.fail(where, f"expected a string, got {type(value).__name__}")
-        return value
-
-    def flag(self, value: object, where: str) -> bool:
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self.fail(where, f"expected true/false, got {type(value).__name__}")
-        return value
+            raise InputError(self.source, _at(str(exc), where)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,65 +89,49 @@ class SessionConfig:
         return not self.disabled and self.state is not None
 
 
-def _duration_seconds(value: object) -> float | None:
+def _duration_seconds(value: str | None) -> float | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.endswith("s"):
+    if value.endswith("s"):
         try:
             return float(value[:-1])
         except ValueError:
             return None
-    if isinstance(value, dict):  # {"seconds": N, "nanos": M} in some YAML renderings
-        try:
-            return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
-        except (TypeError, ValueError):
-            return None
     return None
 
 
-def parse_session_state(r: _Reader, raw: object, where: str) -> SessionState | None:
-    ext = r.obj(raw, where)
-    if not ext:
+def parse_session_state(ext: sc.SessionStateExtension | None) -> SessionState | None:
+    if ext is None:
         return None
-    extension = r.text(ext.get("name"), f"{where}.name")
-    tc = r.obj(ext.get("typed_config"), f"{where}.typed_config")
-    type_name = _type_name(tc.get("@type"))
-    if extension == HEADER_STATE or type_name.endswith("HeaderBasedSessionState"):
-        return SessionState("header", r.text(tc.get("name"), f"{where}.typed_config.name"), extension)
-    if extension == COOKIE_STATE or type_name.endswith("CookieBasedSessionState"):
-        cookie = r.obj(tc.get("cookie"), f"{where}.typed_config.cookie")
-        return SessionState(
-            "cookie",
-            r.text(cookie.get("name"), f"{where}.typed_config.cookie.name"),
-            extension,
-            cookie_path=r.text(cookie.get("path"), f"{where}.typed_config.cookie.path", default="") or None,
-            ttl_seconds=_duration_seconds(cookie.get("ttl")),
-        )
-    if extension == ENVELOPE_STATE or type_name.endswith("EnvelopeSessionState"):
-        header = r.obj(tc.get("header"), f"{where}.typed_config.header")
-        return SessionState("envelope", r.text(header.get("name"), f"{where}.typed_config.header.name"), extension)
-    return SessionState("other", "", extension or type_name)
+    tc = ext.typed_config
+    type_name = _type_name(tc.type) if tc is not None else ""
+    if ext.name == HEADER_STATE or type_name.endswith("HeaderBasedSessionState"):
+        return SessionState("header", tc.name if tc else "", ext.name)
+    if ext.name == COOKIE_STATE or type_name.endswith("CookieBasedSessionState"):
+        cookie = tc.cookie if tc and tc.cookie else sc.Cookie()
+        return SessionState("cookie", cookie.name, ext.name, cookie_path=cookie.path or None,
+                            ttl_seconds=_duration_seconds(cookie.ttl))
+    if ext.name == ENVELOPE_STATE or type_name.endswith("EnvelopeSessionState"):
+        return SessionState("envelope", tc.header.name if tc and tc.header else "", ext.name)
+    return SessionState("other", "", ext.name or type_name)
 
 
-def parse_per_filter_config(r: _Reader, raw: object, where: str, level: str) -> SessionConfig:
+def parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: str) -> SessionConfig:
     """A ``typed_per_filter_config`` value for the session filter."""
-    cfg = r.obj(raw, where)
-    type_name = _type_name(cfg.get("@type"))
-    if type_name == FILTER_CONFIG_TYPE:
+    cfg: sc.SessionPerRoute = r.decode(r.c.session_per_route, raw, where)
+    if _type_name(cfg.type) == FILTER_CONFIG_TYPE:
         # envoy.config.route.v3.FilterConfig{config, is_optional, disabled}
-        if r.flag(cfg.get("disabled"), f"{where}.disabled"):
+        if cfg.disabled:
             return SessionConfig(level, True, None)
-        cfg = r.obj(cfg.get("config"), f"{where}.config")
-        where = f"{where}.config"
-    if r.flag(cfg.get("disabled"), f"{where}.disabled"):
+        if not len(cfg.config):
+            return SessionConfig(level, False, None)
+        cfg = r.decode(r.c.session_per_route, cfg.config, f"{where}.config")
+    if cfg.disabled:
         return SessionConfig(level, True, None)
-    ss = r.obj(cfg.get("stateful_session"), f"{where}.stateful_session")
-    return SessionConfig(
-        level,
-        False,
-        parse_session_state(r, ss.get("session_state"), f"{where}.stateful_session.session_state"),
-        strict=r.flag(ss.get("strict"), f"{where}.stateful_session.strict"),
-    )
+    ss = cfg.stateful_session
+    if ss is None:
+        return SessionConfig(level, False, None)
+    return SessionConfig(level, False, parse_session_state(ss.session_state), strict=ss.strict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,79 +196,74 @@ class Listener:
     port: int | None
     direction: str
     chains: tuple[FilterChain, ...]
-    error: dict[str, Any] | None = None
+    error: sc.ListenerErrorState | None = None
 
 
-def _parse_hcm(r: _Reader, tc: dict[str, Any], where: str) -> HttpConnectionManager:
+def _parse_hcm(r: _Reader, hcm: sc.HttpConnectionManager, where: str) -> HttpConnectionManager:
     filters: list[HttpFilter] = []
-    for i, raw in enumerate(r.seq(tc.get("http_filters"), f"{where}.http_filters")):
+    for i, f in enumerate(hcm.http_filters):
         fw = f"{where}.http_filters[{i}]"
-        f = r.obj(raw, fw)
-        name = r.text(f.get("name"), f"{fw}.name")
-        ftc = r.obj(f.get("typed_config"), f"{fw}.typed_config")
-        type_name = _type_name(ftc.get("@type"))
-        by_ecds = "config_discovery" in f
-        if by_ecds:
-            cd = r.obj(f.get("config_discovery"), f"{fw}.config_discovery")
-            urls = r.seq(cd.get("type_urls"), f"{fw}.config_discovery.type_urls")
-            if any(_type_name(u) == SESSION_FILTER_TYPE for u in urls):
-                type_name = SESSION_FILTER_TYPE
-        disabled = r.flag(f.get("disabled"), f"{fw}.disabled")
+        type_name = ""
+        ss: sc.StatefulSession | None = None
+        if len(f.typed_config):
+            if f.name == SESSION_FILTER:
+                ss = r.decode(r.c.stateful_session, f.typed_config, f"{fw}.typed_config")
+                type_name = _type_name(ss.type) if ss else ""
+            else:
+                type_name = _type_name(r.decode(r.c.head, f.typed_config, f"{fw}.typed_config").type)
+                if type_name == SESSION_FILTER_TYPE:
+                    ss = r.decode(r.c.stateful_session, f.typed_config, f"{fw}.typed_config")
+        by_ecds = f.config_discovery is not None
+        if by_ecds and f.config_discovery is not None and any(
+                _type_name(u) == SESSION_FILTER_TYPE for u in f.config_discovery.type_urls):
+            type_name = SESSION_FILTER_TYPE
         session = None
-        if name == SESSION_FILTER or type_name == SESSION_FILTER_TYPE:
+        if f.name == SESSION_FILTER or type_name == SESSION_FILTER_TYPE:
             session = SessionConfig(
                 "listener",
-                disabled,
-                None if by_ecds
-                else parse_session_state(r, ftc.get("session_state"), f"{fw}.typed_config.session_state"),
-                strict=r.flag(ftc.get("strict"), f"{fw}.typed_config.strict"),
+                f.disabled,
+                None if by_ecds or ss is None else parse_session_state(ss.session_state),
+                strict=bool(ss and ss.strict),
             )
-        filters.append(HttpFilter(name, type_name, disabled, by_ecds, session))
-    rds_name = None
-    if "rds" in tc:
-        rds = r.obj(tc.get("rds"), f"{where}.rds")
-        rds_name = r.text(rds.get("route_config_name"), f"{where}.rds.route_config_name")
-    inline = None
-    if "route_config" in tc:
-        rc = r.obj(tc.get("route_config"), f"{where}.route_config")
-        inline = parse_route_config(r, rc, f"{where}.route_config", static=True)
-    return HttpConnectionManager(tuple(filters), rds_name, inline, "scoped_routes" in tc)
+        filters.append(HttpFilter(f.name, type_name, f.disabled, by_ecds, session))
+    rds_name = hcm.rds.route_config_name if hcm.rds is not None else None
+    inline = parse_route_config(r, hcm.route_config, f"{where}.route_config", static=True) if hcm.route_config else None
+    return HttpConnectionManager(tuple(filters), rds_name, inline, bool(len(hcm.scoped_routes)))
 
 
-def _is_hcm(r: _Reader, f: dict[str, Any], where: str) -> dict[str, Any] | None:
-    tc = r.obj(f.get("typed_config"), f"{where}.typed_config")
-    if r.text(f.get("name"), f"{where}.name") == HCM_FILTER or _type_name(tc.get("@type")) == HCM_TYPE:
-        return tc
+def _hcm_of(r: _Reader, f: sc.NetworkFilter, where: str) -> sc.HttpConnectionManager | None:
+    if not len(f.typed_config):
+        return None
+    if f.name == HCM_FILTER:
+        hcm: sc.HttpConnectionManager = r.decode(r.c.hcm, f.typed_config, f"{where}.typed_config")
+        return hcm
+    if _type_name(r.decode(r.c.head, f.typed_config, f"{where}.typed_config").type) == HCM_TYPE:
+        found: sc.HttpConnectionManager = r.decode(r.c.hcm, f.typed_config, f"{where}.typed_config")
+        return found
     return None
 
 
 def parse_listener(r: _Reader, entry: ListenerEntry, where: str) -> Listener:
-    lst = r.obj(entry.listener, where)
-    sa = r.obj(r.obj(lst.get("address"), f"{where}.address").get("socket_address"), f"{where}.address")
-    port = sa.get("port_value")
-    direction = r.text(lst.get("traffic_direction"), f"{where}.traffic_direction", default="UNSPECIFIED")
-    chains: list[FilterChain] = []
-    raw_chains: list[tuple[str, object]] = [
-        (f"#{i}", c) for i, c in enumerate(r.seq(lst.get("filter_chains"), f"{where}.filter_chains"))
+    lst = entry.listener or sc.Listener()
+    sa = lst.address.socket_address if lst.address is not None else None
+    port = sa.port_value if sa is not None else None
+    raw_chains: list[tuple[str, str, sc.FilterChain]] = [
+        (f"#{i}", f"{where}.filter_chains[{i}]", c) for i, c in enumerate(lst.filter_chains)
     ]
-    if lst.get("default_filter_chain") is not None:
-        raw_chains.append(("default", lst.get("default_filter_chain")))
-    for cid, raw in raw_chains:
-        cw = f"{where}.filter_chains[{cid.lstrip('#')}]" if cid != "default" else f"{where}.default_filter_chain"
-        chain = r.obj(raw, cw)
-        name = r.text(chain.get("name"), f"{cw}.name")
+    if lst.default_filter_chain is not None:
+        raw_chains.append(("default", f"{where}.default_filter_chain", lst.default_filter_chain))
+    chains: list[FilterChain] = []
+    for cid, cw, chain in raw_chains:
         hcm = None
-        for j, rf in enumerate(r.seq(chain.get("filters"), f"{cw}.filters")):
-            fw = f"{cw}.filters[{j}]"
-            tc = _is_hcm(r, r.obj(rf, fw), fw)
-            if tc is not None:
-                hcm = _parse_hcm(r, tc, f"{fw}.typed_config")
+        for j, nf in enumerate(chain.filters):
+            found = _hcm_of(r, nf, f"{cw}.filters[{j}]")
+            if found is not None:
+                hcm = _parse_hcm(r, found, f"{cw}.filters[{j}].typed_config")
         # Istio names sidecar inbound chains "inbound|<port>||…" and "virtualInbound": never
         # expected to carry the session filter (it is outbound/gateway only).
-        inbound = name.startswith("inbound") or direction == "INBOUND"
-        chains.append(FilterChain(name or cid, hcm, inbound))
-    return Listener(entry.name, entry.state, port if isinstance(port, int) else None, direction, tuple(chains),
-                    entry.error)
+        inbound = chain.name.startswith("inbound") or lst.traffic_direction == "INBOUND"
+        chains.append(FilterChain(chain.name or cid, hcm, inbound))
+    return Listener(entry.name, entry.state, port, lst.traffic_direction, tuple(chains), entry.error)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,69 +307,71 @@ class RouteConfig:
     static: bool
 
 
-def _session_of(r: _Reader, obj: dict[str, Any], where: str, level: str, filter_names: tuple[str, ...]) -> (
-        SessionConfig | None):
-    tpfc = r.obj(obj.get("typed_per_filter_config"), f"{where}.typed_per_filter_config")
-    for name in filter_names:
-        if name in tpfc:
-            return parse_per_filter_config(r, tpfc[name], f"{where}.typed_per_filter_config[{name}]", level)
-    return None
+def _session_of(r: _Reader, tpfc: dict[str, msgspec.Raw], where: str, level: str) -> SessionConfig | None:
+    raw = tpfc.get(SESSION_FILTER)
+    if raw is None:
+        return None
+    return parse_per_filter_config(r, raw, f"{where}.typed_per_filter_config[{SESSION_FILTER}]", level)
 
 
-_SESSION_KEYS = (SESSION_FILTER,)
-
-
-def parse_route_config(r: _Reader, rc: dict[str, Any], where: str, *, static: bool) -> RouteConfig:
-    name = r.text(rc.get("name"), f"{where}.name")
+def parse_route_config(r: _Reader, rc: sc.RouteConfiguration, where: str, *, static: bool) -> RouteConfig:
     vhosts: list[VirtualHost] = []
-    for i, rv in enumerate(r.seq(rc.get("virtual_hosts"), f"{where}.virtual_hosts")):
+    for i, vh in enumerate(rc.virtual_hosts):
         vw = f"{where}.virtual_hosts[{i}]"
-        vh = r.obj(rv, vw)
-        routes: list[Route] = []
-        raw_routes = r.seq(vh.get("routes"), f"{vw}.routes")
-        names = [r.obj(x, f"{vw}.routes[{j}]").get("name") for j, x in enumerate(raw_routes)]
-        for j, rr in enumerate(raw_routes):
-            routes.append(_parse_route(r, r.obj(rr, f"{vw}.routes[{j}]"), f"{vw}.routes[{j}]", j, names))
-        domains = tuple(r.text(d, f"{vw}.domains") for d in r.seq(vh.get("domains"), f"{vw}.domains"))
-        vhosts.append(VirtualHost(r.text(vh.get("name"), f"{vw}.name") or f"#{i}", domains, tuple(routes),
-                                  _session_of(r, vh, vw, "virtual_host", _SESSION_KEYS)))
-    return RouteConfig(name, tuple(vhosts), _session_of(r, rc, where, "route_config", _SESSION_KEYS), static)
+        names: dict[str, int] = {}
+        for rt in vh.routes:
+            names[rt.name] = names.get(rt.name, 0) + 1
+        routes = tuple(_parse_route(r, rt, f"{vw}.routes[{j}]", j, names) for j, rt in enumerate(vh.routes))
+        vhosts.append(VirtualHost(vh.name or f"#{i}", tuple(vh.domains), routes,
+                                  _session_of(r, vh.typed_per_filter_config, vw, "virtual_host")))
+    return RouteConfig(rc.name, tuple(vhosts), _session_of(r, rc.typed_per_filter_config, where, "route_config"),
+                       static)
 
 
-def _parse_route(r: _Reader, rt: dict[str, Any], where: str, index: int, names: list[object]) -> Route:
-    name = rt.get("name")
-    rid = name if isinstance(name, str) and name and names.count(name) == 1 else f"#{index}"
-    match = r.obj(rt.get("match"), f"{where}.match")
+def _match_dict(m: sc.RouteMatch) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("prefix", "path", "path_separated_prefix", "case_sensitive"):
+        value = getattr(m, key)
+        if value is not None:
+            out[key] = value
+    if m.safe_regex is not None:
+        out["safe_regex"] = {"regex": m.safe_regex.regex}
+    for key in ("path_match_policy", "connect_matcher"):
+        if len(getattr(m, key)):
+            out[key] = True
+    if m.headers:
+        out["headers"] = len(m.headers)
+    if m.query_parameters:
+        out["query_parameters"] = len(m.query_parameters)
+    return out
+
+
+def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[str, int]) -> Route:
+    rid = rt.name if rt.name and names.get(rt.name) == 1 else f"#{index}"
     dests: list[Destination] = []
     weighted = False
     hash_policy = False
     kind = "other"
-    if "route" in rt:
+    action = rt.route
+    if action is not None:
         kind = "route"
-        action = r.obj(rt.get("route"), f"{where}.route")
-        hash_policy = bool(r.seq(action.get("hash_policy"), f"{where}.route.hash_policy"))
-        if "cluster" in action:
-            dests.append(Destination(r.text(action.get("cluster"), f"{where}.route.cluster"), None, None))
-        elif "weighted_clusters" in action:
+        hash_policy = bool(action.hash_policy)
+        if action.cluster is not None:
+            dests.append(Destination(action.cluster, None, None))
+        elif action.weighted_clusters is not None:
             weighted = True
-            wc = r.obj(action.get("weighted_clusters"), f"{where}.route.weighted_clusters")
-            for k, rawc in enumerate(r.seq(wc.get("clusters"), f"{where}.route.weighted_clusters.clusters")):
+            for k, wc in enumerate(action.weighted_clusters.clusters):
                 cw = f"{where}.route.weighted_clusters.clusters[{k}]"
-                c = r.obj(rawc, cw)
-                weight = c.get("weight")
-                dests.append(Destination(
-                    r.text(c.get("name"), f"{cw}.name"),
-                    weight if isinstance(weight, int) else None,
-                    _session_of(r, c, cw, "weighted_cluster", _SESSION_KEYS),
-                ))
+                dests.append(Destination(wc.name, wc.weight, _session_of(r, wc.typed_per_filter_config, cw,
+                                                                         "weighted_cluster")))
         else:
-            kind = "other"
-    elif "redirect" in rt:
+            kind = "other"  # cluster_header, cluster_specifier_plugin: destination unknown from config
+    elif len(rt.redirect):
         kind = "redirect"
-    elif "direct_response" in rt:
+    elif len(rt.direct_response):
         kind = "direct_response"
-    return Route(rid, match, tuple(dests), weighted, _session_of(r, rt, where, "route", _SESSION_KEYS),
-                 hash_policy, kind)
+    return Route(rid, _match_dict(rt.match), tuple(dests), weighted,
+                 _session_of(r, rt.typed_per_filter_config, where, "route"), hash_policy, kind)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,16 +391,12 @@ class Cluster:
         return DEFAULT_OVERRIDE_STATUSES if self.override_statuses is None else self.override_statuses
 
 
-def parse_cluster(r: _Reader, entry: ClusterEntry, where: str) -> Cluster:
+def parse_cluster(entry: ClusterEntry) -> Cluster:
     c = entry.cluster
-    clb = r.obj(c.get("common_lb_config"), f"{where}.common_lb_config")
     statuses: tuple[str, ...] | None = None
-    if "override_host_status" in clb:
-        ohs = r.obj(clb.get("override_host_status"), f"{where}.common_lb_config.override_host_status")
-        raw = r.seq(ohs.get("statuses"), f"{where}.common_lb_config.override_host_status.statuses")
-        statuses = tuple(str(s) for s in raw)
-    lb = c.get("lb_policy", "ROUND_ROBIN")
-    return Cluster(entry.name, statuses, lb if isinstance(lb, str) else str(lb), entry.static)
+    if c.common_lb_config is not None and c.common_lb_config.override_host_status is not None:
+        statuses = tuple(c.common_lb_config.override_host_status.statuses)
+    return Cluster(entry.name, statuses, c.lb_policy, entry.static)
 
 
 @dataclass(frozen=True)
@@ -452,31 +413,22 @@ class Endpoint:
         return self.workload.split(";", 1)[0] if self.workload else None
 
 
-def parse_endpoints(r: _Reader, cla: dict[str, Any], where: str) -> list[Endpoint]:
-    cluster = r.text(cla.get("cluster_name"), f"{where}.cluster_name")
+def parse_endpoints(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> list[Endpoint]:
     out: list[Endpoint] = []
-    for i, loc in enumerate(r.seq(cla.get("endpoints"), f"{where}.endpoints")):
-        lw = f"{where}.endpoints[{i}]"
-        for j, raw in enumerate(r.seq(r.obj(loc, lw).get("lb_endpoints"), f"{lw}.lb_endpoints")):
-            ew = f"{lw}.lb_endpoints[{j}]"
-            lbe = r.obj(raw, ew)
-            ep = r.obj(lbe.get("endpoint"), f"{ew}.endpoint")
-            sa = r.obj(r.obj(ep.get("address"), f"{ew}.endpoint.address").get("socket_address"),
-                        f"{ew}.endpoint.address.socket_address")
-            if not sa:
+    for i, loc in enumerate(cla.endpoints):
+        for j, lbe in enumerate(loc.lb_endpoints):
+            ew = f"{where}.endpoints[{i}].lb_endpoints[{j}]"
+            ep = lbe.endpoint
+            sa = ep.address.socket_address if ep is not None and ep.address is not None else None
+            if sa is None:
                 continue  # pipe / envoy internal addresses carry no IP:port session value
-            port = sa.get("port_value", 0)
-            meta = r.obj(lbe.get("metadata"), f"{ew}.metadata")
-            fmeta = r.obj(meta.get("filter_metadata"), f"{ew}.metadata.filter_metadata")
-            istio = r.obj(fmeta.get("istio"), f"{ew}.metadata.filter_metadata.istio")
-            workload = istio.get("workload")
-            out.append(Endpoint(
-                cluster,
-                r.text(sa.get("address"), f"{ew}.endpoint.address.socket_address.address"),
-                port if isinstance(port, int) else 0,
-                r.text(lbe.get("health_status"), f"{ew}.health_status", default="UNKNOWN"),
-                workload if isinstance(workload, str) else None,
-            ))
+            workload = None
+            istio = lbe.metadata.filter_metadata.get("istio") if lbe.metadata is not None else None
+            if istio is not None:
+                meta: sc.IstioEndpointMetadata = r.decode(r.c.istio_endpoint_metadata, istio,
+                                                          f"{ew}.metadata.filter_metadata.istio")
+                workload = meta.workload
+            out.append(Endpoint(cla.cluster_name, sa.address, sa.port_value or 0, lbe.health_status, workload))
     return out
 
 
@@ -565,7 +517,7 @@ def _build_proxy(parts: list[DumpParts]) -> Proxy:
     proxy = Proxy(ident, tuple(p.source for p in parts))
     seen_listeners: set[tuple[str, str]] = set()
     for p in parts:
-        r = _Reader(p.source)
+        r = _Reader(p)
         proxy.has_listeners |= p.has_listeners
         proxy.has_routes |= p.has_routes
         proxy.has_scoped_routes |= p.has_scoped_routes
@@ -582,7 +534,7 @@ def _build_proxy(parts: list[DumpParts]) -> Proxy:
                 proxy.clusters = {}
             for ce in p.clusters:
                 if ce.name not in proxy.clusters or not ce.warming:
-                    proxy.clusters[ce.name] = parse_cluster(r, ce, f"cluster {ce.name}")
+                    proxy.clusters[ce.name] = parse_cluster(ce)
         if p.has_endpoints:
             if proxy.endpoints is None:
                 proxy.endpoints = {}
@@ -600,5 +552,7 @@ def _build_proxy(parts: list[DumpParts]) -> Proxy:
 
 
 def _add_route_config(proxy: Proxy, r: _Reader, rce: RouteConfigEntry) -> None:
+    if rce.name in proxy.route_configs:
+        return
     rc = parse_route_config(r, rce.route_config, f"route config {rce.name}", static=rce.static)
     proxy.route_configs.setdefault(rce.name, rc)

@@ -15,8 +15,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         for lst in proxy.listeners:
             if lst.state != "error" or lst.error is None:
                 continue
-            when = str(lst.error.get("last_update_attempt", "")) or "unknown time"
-            details = " ".join(str(lst.error.get("details", "")).split()) or "no details"
+            when = lst.error.last_update_attempt or "unknown time"
+            details = " ".join((lst.error.details or "").split()) or "no details"
             running = any(o.name == lst.name and o.state == "active" for o in proxy.listeners)
             keeps = "the previous version keeps serving" if running else "no version of it is serving"
             yield Finding(

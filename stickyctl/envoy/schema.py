@@ -1,0 +1,414 @@
+"""msgspec Structs: typed *partial* views of the Envoy admin config dump.
+
+Only the fields the checks read are declared; msgspec skips everything else while decoding
+without building Python objects for it, which is where a plain ``json.load`` of a 100+ MB gateway
+dump spends its time and memory. Polymorphic payloads (``typed_config`` of filters, entries of
+``typed_per_filter_config``) stay ``msgspec.Raw`` — a view into the input bytes — and only the
+session filter's and the HTTP connection manager's are decoded.
+
+Envoy's admin API prints snake_case; ``istioctl proxy-config -o json`` prints protojson
+lowerCamelCase. Every Struct here has a camelCase twin built by :func:`camel_variant`, with the
+same attribute names, so the model code reads both the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import types
+import typing
+from typing import Any, TypeVar
+
+import msgspec
+from msgspec import Raw, Struct, field
+
+ADMIN = "type.googleapis.com/envoy.admin.v3."
+NO_RAW = Raw()
+"""An absent polymorphic field (msgspec does not allow ``Raw | None``): test with ``len(raw) == 0``."""
+
+
+class _S(Struct, gc=False):
+    """Base: no GC tracking (these views hold no cycles), unknown fields skipped."""
+
+
+class Head(_S):
+    type: str = field(name="@type", default="")
+
+
+class SocketAddress(_S):
+    address: str = ""
+    port_value: int | None = None
+
+
+class Address(_S):
+    socket_address: SocketAddress | None = None
+
+
+# --- HTTP filters and the session filter's configs ------------------------------------------
+
+
+class ConfigDiscovery(_S):
+    type_urls: list[str] = []
+
+
+class HttpFilter(_S):
+    name: str = ""
+    typed_config: Raw = NO_RAW
+    config_discovery: ConfigDiscovery | None = None
+    disabled: bool = False
+
+
+class Cookie(_S):
+    name: str = ""
+    path: str = ""
+    ttl: str | None = None
+
+
+class HeaderName(_S):
+    name: str = ""
+
+
+class SessionStateConfig(_S):
+    type: str = field(name="@type", default="")
+    name: str = ""
+    """HeaderBasedSessionState.name"""
+    cookie: Cookie | None = None
+    """CookieBasedSessionState.cookie"""
+    header: HeaderName | None = None
+    """EnvelopeSessionState.header"""
+
+
+class SessionStateExtension(_S):
+    name: str = ""
+    typed_config: SessionStateConfig | None = None
+
+
+class StatefulSession(_S):
+    type: str = field(name="@type", default="")
+    session_state: SessionStateExtension | None = None
+    strict: bool = False
+
+
+class SessionPerRoute(_S):
+    """StatefulSessionPerRoute, or envoy.config.route.v3.FilterConfig wrapping one."""
+
+    type: str = field(name="@type", default="")
+    disabled: bool = False
+    stateful_session: StatefulSession | None = None
+    config: Raw = NO_RAW
+
+
+# --- Routes -------------------------------------------------------------------------------
+
+
+class SafeRegex(_S):
+    regex: str = ""
+
+
+class RouteMatch(_S):
+    prefix: str | None = None
+    path: str | None = None
+    safe_regex: SafeRegex | None = None
+    path_separated_prefix: str | None = None
+    path_match_policy: Raw = NO_RAW
+    connect_matcher: Raw = NO_RAW
+    case_sensitive: bool | None = None
+    headers: list[Raw] = []
+    query_parameters: list[Raw] = []
+
+
+class WeightedCluster(_S):
+    name: str = ""
+    weight: int | None = None
+    typed_per_filter_config: dict[str, Raw] = {}
+
+
+class WeightedClusters(_S):
+    clusters: list[WeightedCluster] = []
+
+
+class RouteAction(_S):
+    cluster: str | None = None
+    weighted_clusters: WeightedClusters | None = None
+    cluster_header: str | None = None
+    hash_policy: list[Raw] = []
+
+
+class Route(_S):
+    name: str = ""
+    match: RouteMatch = field(default_factory=RouteMatch)
+    route: RouteAction | None = None
+    redirect: Raw = NO_RAW
+    direct_response: Raw = NO_RAW
+    typed_per_filter_config: dict[str, Raw] = {}
+
+
+class VirtualHost(_S):
+    name: str = ""
+    domains: list[str] = []
+    routes: list[Route] = []
+    typed_per_filter_config: dict[str, Raw] = {}
+
+
+class RouteConfiguration(_S):
+    name: str = ""
+    virtual_hosts: list[VirtualHost] = []
+    typed_per_filter_config: dict[str, Raw] = {}
+
+
+# --- Listeners ------------------------------------------------------------------------------
+
+
+class Rds(_S):
+    route_config_name: str = ""
+
+
+class HttpConnectionManager(_S):
+    type: str = field(name="@type", default="")
+    http_filters: list[HttpFilter] = []
+    rds: Rds | None = None
+    route_config: RouteConfiguration | None = None
+    scoped_routes: Raw = NO_RAW
+
+
+class NetworkFilter(_S):
+    name: str = ""
+    typed_config: Raw = NO_RAW
+
+
+class FilterChain(_S):
+    name: str = ""
+    filters: list[NetworkFilter] = []
+
+
+class Listener(_S):
+    type: str = field(name="@type", default="")
+    name: str = ""
+    address: Address | None = None
+    filter_chains: list[FilterChain] = []
+    default_filter_chain: FilterChain | None = None
+    traffic_direction: str = "UNSPECIFIED"
+
+
+# --- Clusters and endpoints -----------------------------------------------------------------
+
+
+class HealthStatusSet(_S):
+    statuses: list[str] = []
+
+
+class CommonLbConfig(_S):
+    override_host_status: HealthStatusSet | None = None
+
+
+class Cluster(_S):
+    type: str = field(name="@type", default="")
+    name: str = ""
+    lb_policy: str = "ROUND_ROBIN"
+    common_lb_config: CommonLbConfig | None = None
+
+
+class Metadata(_S):
+    filter_metadata: dict[str, Raw] = {}
+
+
+class IstioEndpointMetadata(_S):
+    workload: str | None = None
+
+
+class EndpointBody(_S):
+    address: Address | None = None
+
+
+class LbEndpoint(_S):
+    endpoint: EndpointBody | None = None
+    health_status: str = "UNKNOWN"
+    metadata: Metadata | None = None
+
+
+class LocalityEndpoints(_S):
+    lb_endpoints: list[LbEndpoint] = []
+
+
+class ClusterLoadAssignment(_S):
+    type: str = field(name="@type", default="")
+    cluster_name: str = ""
+    endpoints: list[LocalityEndpoints] = []
+
+
+# --- Admin config dump entries (dispatched by @type) ----------------------------------------
+
+
+class Bootstrap(_S):
+    node: dict[str, Any] | None = None
+
+
+class BootstrapConfigDump(_S, tag_field="@type", tag=ADMIN + "BootstrapConfigDump"):
+    bootstrap: Bootstrap | None = None
+
+
+class StaticListener(_S, tag_field="@type", tag=ADMIN + "ListenersConfigDump.StaticListener"):
+    listener: Listener | None = None
+
+
+class ListenerState(_S):
+    listener: Listener | None = None
+
+
+class ListenerErrorState(_S):
+    failed_configuration: Listener | None = None
+    last_update_attempt: str | None = None
+    details: str | None = None
+
+
+class DynamicListener(_S, tag_field="@type", tag=ADMIN + "ListenersConfigDump.DynamicListener"):
+    name: str = ""
+    active_state: ListenerState | None = None
+    warming_state: ListenerState | None = None
+    draining_state: ListenerState | None = None
+    error_state: ListenerErrorState | None = None
+
+
+class ListenersConfigDump(_S, tag_field="@type", tag=ADMIN + "ListenersConfigDump"):
+    static_listeners: list[StaticListener] = []
+    dynamic_listeners: list[DynamicListener] = []
+
+
+class StaticCluster(_S, tag_field="@type", tag=ADMIN + "ClustersConfigDump.StaticCluster"):
+    cluster: Cluster | None = None
+
+
+class DynamicCluster(_S, tag_field="@type", tag=ADMIN + "ClustersConfigDump.DynamicCluster"):
+    cluster: Cluster | None = None
+
+
+class ClustersConfigDump(_S, tag_field="@type", tag=ADMIN + "ClustersConfigDump"):
+    static_clusters: list[StaticCluster] = []
+    dynamic_active_clusters: list[DynamicCluster] = []
+    dynamic_warming_clusters: list[DynamicCluster] = []
+
+
+class StaticRouteConfig(_S, tag_field="@type", tag=ADMIN + "RoutesConfigDump.StaticRouteConfig"):
+    route_config: RouteConfiguration | None = None
+
+
+class DynamicRouteConfig(_S, tag_field="@type", tag=ADMIN + "RoutesConfigDump.DynamicRouteConfig"):
+    route_config: RouteConfiguration | None = None
+
+
+class RoutesConfigDump(_S, tag_field="@type", tag=ADMIN + "RoutesConfigDump"):
+    static_route_configs: list[StaticRouteConfig] = []
+    dynamic_route_configs: list[DynamicRouteConfig] = []
+
+
+class ScopedRoutesConfigDump(_S, tag_field="@type", tag=ADMIN + "ScopedRoutesConfigDump"):
+    inline_scoped_route_configs: list[Raw] = []
+    dynamic_scoped_route_configs: list[Raw] = []
+
+
+class StaticEndpointConfig(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump.StaticEndpointConfig"):
+    endpoint_config: ClusterLoadAssignment | None = None
+
+
+class DynamicEndpointConfig(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump.DynamicEndpointConfig"):
+    endpoint_config: ClusterLoadAssignment | None = None
+
+
+class EndpointsConfigDump(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump"):
+    static_endpoint_configs: list[StaticEndpointConfig] = []
+    dynamic_endpoint_configs: list[DynamicEndpointConfig] = []
+
+
+class SecretsConfigDump(_S, tag_field="@type", tag=ADMIN + "SecretsConfigDump"):
+    """Declared with no fields so that its content is skipped unread: stickyctl never keeps secrets."""
+
+
+AdminEntry = (
+    BootstrapConfigDump | ListenersConfigDump | ClustersConfigDump | RoutesConfigDump | ScopedRoutesConfigDump
+    | EndpointsConfigDump | SecretsConfigDump | StaticListener | DynamicListener | StaticCluster | DynamicCluster
+    | StaticRouteConfig | DynamicRouteConfig | StaticEndpointConfig | DynamicEndpointConfig
+)
+
+
+class AdminDump(_S):
+    configs: list[Raw] | None = None
+
+
+class Probe(_S):
+    """Enough of a bare resource (istioctl proxy-config lists) to tell what it is."""
+
+    type: str = field(name="@type", default="")
+    name: Raw = NO_RAW
+    filter_chains: Raw = NO_RAW
+    default_filter_chain: Raw = NO_RAW
+    listener_filters: Raw = NO_RAW
+    virtual_hosts: Raw = NO_RAW
+    cluster_name: Raw = NO_RAW
+    endpoints: Raw = NO_RAW
+    connect_timeout: Raw = NO_RAW
+    lb_policy: Raw = NO_RAW
+    eds_cluster_config: Raw = NO_RAW
+    load_assignment: Raw = NO_RAW
+    common_lb_config: Raw = NO_RAW
+    kind: Raw = NO_RAW
+    api_version: Raw = field(name="apiVersion", default=NO_RAW)
+    configs: Raw = NO_RAW
+
+
+# --- camelCase twins --------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _map_type(tp: Any, memo: dict[type, type]) -> Any:
+    if isinstance(tp, type) and issubclass(tp, Struct):
+        return _camel(tp, memo)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        return functools.reduce(operator.or_, [_map_type(a, memo) for a in args])
+    if origin is list:
+        return list.__class_getitem__(_map_type(args[0], memo))
+    if origin is dict:
+        return dict.__class_getitem__((args[0], _map_type(args[1], memo)))
+    return tp
+
+
+def _camel(cls: type, memo: dict[type, type]) -> type:
+    if cls in memo:
+        return memo[cls]
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    fields: list[tuple[str, Any, Any]] = []
+    hints = typing.get_type_hints(cls)
+    for f in info.fields:
+        default: Any
+        explicit = f.encode_name if f.encode_name.startswith("@") or f.encode_name == "apiVersion" else None
+        if f.default_factory is not msgspec.NODEFAULT:
+            default = field(default_factory=f.default_factory, name=explicit)
+        elif f.default is not msgspec.NODEFAULT:
+            default = field(default=f.default, name=explicit) if explicit else f.default
+        else:
+            default = field(name=explicit) if explicit else msgspec.NODEFAULT
+        if default is msgspec.NODEFAULT:
+            fields.append((f.name, _map_type(hints[f.name], memo)))  # type: ignore[arg-type]
+        else:
+            fields.append((f.name, _map_type(hints[f.name], memo), default))
+    config: Any = cls.__struct_config__  # type: ignore[attr-defined]
+    tag_field, tag = config.tag_field, config.tag
+    new = msgspec.defstruct(cls.__name__ + "Camel", fields, rename="camel", tag_field=tag_field,
+                            tag=tag if tag_field else None, gc=False, module=__name__)
+    memo[cls] = new
+    return new
+
+
+_MEMO: dict[type, type] = {}
+
+
+def camel_variant(cls: type[T]) -> type[T]:
+    """The camelCase-keyed twin of a Struct (same attribute names, protojson field names)."""
+    return typing.cast("type[T]", _camel(cls, _MEMO))
+
+
+def camel_union(tp: Any) -> Any:
+    return _map_type(tp, _MEMO)
