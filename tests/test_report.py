@@ -344,7 +344,7 @@ def test_short_resource(resource: Resource, in_proxy: bool, expected: str) -> No
 
 
 def test_formats() -> None:
-    assert FORMATS == ("table", "wide", "json", "yaml")
+    assert FORMATS == ("table", "wide", "json", "yaml", "sarif", "junit", "github")
 
 
 def test_json_is_the_report_document() -> None:

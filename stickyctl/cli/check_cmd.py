@@ -29,6 +29,29 @@ def _complete_sample(incomplete: str) -> list[str]:
     return [s for s in SAMPLES if s.startswith(incomplete)]
 
 
+def _complete_output(incomplete: str) -> list[str]:
+    from stickyctl.report.render import FORMATS
+
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+def _complete_output_file(incomplete: str) -> list[str]:
+    from stickyctl.report.render import FORMATS
+
+    return [f"{f}=" for f in FORMATS if f"{f}=".startswith(incomplete)] if "=" not in incomplete else []
+
+
+def _complete_threshold(incomplete: str) -> list[str]:
+    return [t for t in _THRESHOLDS if t.startswith(incomplete)]
+
+
+def _complete_color(incomplete: str) -> list[str]:
+    return [c for c in _COLORS if c.startswith(incomplete)]
+
+
+_COLORS = ("auto", "always", "never")
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         "check",
@@ -61,33 +84,70 @@ def register(app: typer.Typer) -> None:
             None, "--sample", help="Check a bundled recorded sample instead of files (helloworld).",
             autocompletion=_complete_sample,
         ),
-        cookie_label: str = typer.Option(COOKIE_LABEL, "--cookie-label", help="Label key istiod reads for cookies."),
-        header_label: str = typer.Option(HEADER_LABEL, "--header-label", help="Label key istiod reads for headers."),
-        output: str = typer.Option("table", "-o", "--output", help="table | wide | json | yaml"),
+        cookie_label: str | None = typer.Option(
+            None, "--cookie-label", metavar="KEY",
+            help=f"Label key istiod reads for cookies. [default: {COOKIE_LABEL}]",
+        ),
+        header_label: str | None = typer.Option(
+            None, "--header-label", metavar="KEY",
+            help=f"Label key istiod reads for headers. [default: {HEADER_LABEL}]",
+        ),
+        output: str | None = typer.Option(
+            None, "-o", "--output", metavar="FORMAT",
+            help="table | wide | json | yaml | sarif | junit | github. [default: table]",
+            autocompletion=_complete_output,
+        ),
+        output_files: list[str] = typer.Option(
+            [], "--output-file", metavar="FORMAT=PATH",
+            help="Also write the report in FORMAT to PATH (atomically), e.g. sarif=stickyctl.sarif; repeatable.",
+            autocompletion=_complete_output_file,
+        ),
         query: str | None = typer.Option(None, "--query", help="JMESPath expression applied to the json/yaml output."),
-        failure_threshold: str = typer.Option(
-            "error", "--failure-threshold",
-            help="Lowest severity that makes the exit status 1: error|warning|info|none.",
+        failure_threshold: str | None = typer.Option(
+            None, "--failure-threshold", metavar="SEVERITY",
+            help="Lowest severity that makes the exit status 1: error|warning|info|none. [default: error]",
+            autocompletion=_complete_threshold,
         ),
         suppress: list[str] = typer.Option(
             [], "--suppress", metavar="CODE[=GLOB]",
-            help="Drop findings of CODE (optionally only those whose resource_id matches GLOB); repeatable.",
+            help="Drop findings of CODE (optionally only those whose resource_id matches GLOB); repeatable, "
+                 "added to the config file's.",
         ),
-        color: str = typer.Option("auto", "--color", help="auto | always | never (NO_COLOR/FORCE_COLOR honoured)."),
+        color: str = typer.Option(
+            "auto", "--color", metavar="WHEN", help="auto | always | never (NO_COLOR/FORCE_COLOR honoured).",
+            autocompletion=_complete_color,
+        ),
+        config_path: str | None = typer.Option(
+            None, "--config", metavar="PATH",
+            help="Config file to use instead of the one found from the working directory up "
+                 "(.stickyctl.yaml, .stickyctl.yml, or pyproject.toml with [tool.stickyctl]).",
+        ),
+        isolated: bool = typer.Option(False, "--isolated", help="Ignore every config file."),
     ) -> None:
         """Check config dumps for sticky-session mistakes: filter, per-route config, clusters, labels."""
+        from stickyctl import config as configmod
         from stickyctl.checks.engine import CheckOptions, Suppression
         from stickyctl.checks.engine import check as run
-        from stickyctl.report.render import render
+        from stickyctl.cli import outputs
+        from stickyctl.report.render import FORMATS, QUERYABLE, render
 
         env = envmod.current()
-        if color not in ("auto", "always", "never"):
+        if color not in _COLORS:
             raise UsageError(f"--color {color!r}: expected auto, always or never")
         env.color = color
+        # Flags first, then the config file, then the built-in defaults.
+        cfg = configmod.resolve(config_path, isolated=isolated)
+        failure_threshold = failure_threshold or cfg.failure_threshold or "error"
+        output = output or cfg.output or "table"
+        cookie_label = cookie_label or cfg.cookie_label or COOKIE_LABEL
+        header_label = header_label or cfg.header_label or HEADER_LABEL
         if failure_threshold not in _THRESHOLDS:
             raise UsageError(f"--failure-threshold {failure_threshold!r}: expected error, warning, info or none")
-        if query is not None and output not in ("json", "yaml"):
+        if output not in FORMATS:
+            raise UsageError(f"-o {output!r}: unknown output format (choose from {', '.join(FORMATS)})")
+        if query is not None and output not in QUERYABLE:
             raise UsageError("--query applies to -o json or -o yaml")
+        extra_outputs = outputs.parse_all(output_files)
         dumps = list(files)
         svc_files = list(services)
         if sample is not None:
@@ -110,11 +170,12 @@ def register(app: typer.Typer) -> None:
             istiod=list(istiod),
             keys=LabelKeys(cookie=cookie_label, header=header_label),
             failure_threshold=_THRESHOLDS[failure_threshold],
-            suppress=[Suppression.parse(s) for s in suppress],
+            suppress=[Suppression.parse(s) for s in (*cfg.suppress, *suppress)],
         )
         report = run(options)
         for f in report.findings:
             if f.code in ("STK0001", "STK0002"):
                 env.error(f.message)
+        outputs.write_all(report, extra_outputs)
         render(report, output, env, query=query)
         raise typer.Exit(int(report.exit_status))

@@ -1,7 +1,7 @@
 """`-o FORMAT`: pick the renderer for a ``CheckReport``.
 
-One module per format; this module only maps format names to them. A new format (sarif, junit,
-github) is a module with a function of the ``Renderer`` shape and one line in ``_RENDERERS``.
+One module per format; this module only maps format names to them. A new format is a module with
+a function from ``CheckReport`` to text (or a ``Renderer``) and one line in ``_RENDERERS``.
 Machine formats are written with ``Environment.write`` (never rich) so they stay byte-stable.
 """
 
@@ -48,6 +48,24 @@ def _yaml(report: CheckReport, env: Environment, query: str | None) -> None:
     env.write(to_yaml(_document(report, query)))
 
 
+def _sarif(report: CheckReport, env: Environment, query: str | None) -> None:
+    from stickyctl.report.sarif import to_sarif
+
+    env.write(to_sarif(report))
+
+
+def _junit(report: CheckReport, env: Environment, query: str | None) -> None:
+    from stickyctl.report.junit import to_junit
+
+    env.write(to_junit(report))
+
+
+def _github(report: CheckReport, env: Environment, query: str | None) -> None:
+    from stickyctl.report.github import to_github
+
+    env.write(to_github(report))
+
+
 def _document(report: CheckReport, query: str | None) -> object:
     document = report.document()
     if query is None:
@@ -62,10 +80,16 @@ _RENDERERS: dict[str, Renderer] = {
     "wide": _wide,
     "json": _json,
     "yaml": _yaml,
+    "sarif": _sarif,
+    "junit": _junit,
+    "github": _github,
 }
 
 FORMATS: tuple[str, ...] = tuple(_RENDERERS)
 """Every `-o` value, in the order `--help` lists them."""
+
+MACHINE_FORMATS: frozenset[str] = frozenset(FORMATS) - {"table", "wide"}
+"""Formats whose stdout is the document alone: nothing else may be printed there."""
 
 
 def render(report: CheckReport, fmt: str, env: Environment, *, query: str | None = None) -> None:
