@@ -8,6 +8,7 @@ Everything is indexed once, so rules stay linear in routes and clusters.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -57,6 +58,8 @@ class DestinationFact:
     host: str
     expectation: Expectation | None
     effective: SessionConfig | None
+    verdict: str | None = None
+    """For sticky destinations: see ``session_verdict``; None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,11 @@ class RouteFact:
             route=self.route.id,
         )
 
-    @property
+    @functools.cached_property
     def sticky(self) -> tuple[DestinationFact, ...]:
         return tuple(d for d in self.destinations if d.expectation is not None)
 
-    @property
+    @functools.cached_property
     def active_configs(self) -> tuple[SessionConfig, ...]:
         return tuple(d.effective for d in self.destinations if d.effective is not None and d.effective.active)
 
@@ -97,6 +100,26 @@ class CheckContext:
     route_facts: list[RouteFact] = field(default_factory=list)
     expectations: dict[str, Expectation] = field(default_factory=dict)
     """Sticky destination host -> expectation (from labels, or inferred from the dump)."""
+
+    @functools.cached_property
+    def sticky_clusters(self) -> dict[tuple[str, str], Proxy]:
+        out: dict[tuple[str, str], Proxy] = {}
+        for fact in self.route_facts:
+            for d in fact.sticky:
+                out.setdefault((fact.proxy.name, d.cluster), fact.proxy)
+        return out
+
+    @functools.cached_property
+    def by_verdict(self) -> dict[str, list[tuple[RouteFact, DestinationFact]]]:
+        """Sticky destinations grouped by verdict, computed once for STK0301–STK0304."""
+        out: dict[str, list[tuple[RouteFact, DestinationFact]]] = {}
+        for fact in self.route_facts:
+            if lost_to_weighted_mix(fact):
+                continue  # STK0310 names this case precisely
+            for d in fact.sticky:
+                assert d.verdict is not None
+                out.setdefault(d.verdict, []).append((fact, d))
+        return out
 
     def checked_listeners(self, proxy: Proxy) -> list[Listener]:
         return [lst for lst in proxy.listeners if lst.state in CHECKED_LISTENER_STATES]
@@ -171,8 +194,11 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
             ctx.expectations[host] = Expectation(mode, name, host, "dump", "host")
 
     for proxy, rc, vh, route, hcm, dests in raw:
-        facts = tuple(DestinationFact(c, h, ctx.expectations.get(h), e) for c, h, e in dests)
-        ctx.route_facts.append(RouteFact(proxy, rc, vh, route, hcm, facts))
+        facts = []
+        for c, h, e in dests:
+            exp = ctx.expectations.get(h)
+            facts.append(DestinationFact(c, h, exp, e, None if exp is None else session_verdict(exp, e)))
+        ctx.route_facts.append(RouteFact(proxy, rc, vh, route, hcm, tuple(facts)))
     return ctx
 
 
@@ -181,10 +207,8 @@ def names_equal(mode: str, a: str, b: str) -> bool:
     return a.lower() == b.lower() if mode == "header" else a == b
 
 
-def session_verdict(d: DestinationFact) -> str:
+def session_verdict(exp: Expectation, eff: SessionConfig | None) -> str:
     """For a sticky destination: ok | missing | disabled | mode | name (one per destination)."""
-    exp, eff = d.expectation, d.effective
-    assert exp is not None
     if eff is None:
         return "missing"
     if eff.disabled:
@@ -212,8 +236,4 @@ def lost_to_weighted_mix(fact: RouteFact) -> bool:
 
 def sticky_clusters(ctx: CheckContext) -> dict[tuple[str, str], Proxy]:
     """(proxy name, cluster) for every cluster a route to a sticky destination reaches."""
-    out: dict[tuple[str, str], Proxy] = {}
-    for fact in ctx.route_facts:
-        for d in fact.sticky:
-            out.setdefault((fact.proxy.name, d.cluster), fact.proxy)
-    return out
+    return ctx.sticky_clusters

@@ -35,14 +35,17 @@ STDIN = "-"
 class Codec:
     """Decoders for one key style (snake_case admin dumps, or camelCase protojson)."""
 
-    def __init__(self, camel: bool) -> None:
+    def __init__(self, camel: bool, endpoints: bool) -> None:
         def t(cls: Any) -> Any:
             return s.camel_variant(cls) if camel else cls
 
         self.camel = camel
+        self.endpoints = endpoints
         self.probe = msgspec.json.Decoder(t(s.Probe))
         self.raw_list = msgspec.json.Decoder(list[msgspec.Raw])
-        self.admin_entry = msgspec.json.Decoder(s.camel_union(s.AdminEntry) if camel else s.AdminEntry)
+        self.admin_dump = msgspec.json.Decoder(s.AdminDump)
+        entry = s.AdminEntry if endpoints else s.AdminEntryWithoutEndpoints
+        self.admin_entry = msgspec.json.Decoder(s.camel_union(entry) if camel else entry)
         self.head = msgspec.json.Decoder(s.Head)
         self.listener = msgspec.json.Decoder(t(s.Listener))
         self.route_config = msgspec.json.Decoder(t(s.RouteConfiguration))
@@ -54,13 +57,14 @@ class Codec:
         self.istio_endpoint_metadata = msgspec.json.Decoder(t(s.IstioEndpointMetadata))
 
 
-_CODECS: dict[bool, Codec] = {}
+_CODECS: dict[tuple[bool, bool], Codec] = {}
 
 
-def codec(camel: bool) -> Codec:
-    if camel not in _CODECS:
-        _CODECS[camel] = Codec(camel)
-    return _CODECS[camel]
+def codec(camel: bool, endpoints: bool = True) -> Codec:
+    key = (camel, endpoints)
+    if key not in _CODECS:
+        _CODECS[key] = Codec(camel, endpoints)
+    return _CODECS[key]
 
 
 @dataclass
@@ -127,23 +131,31 @@ def read_source(path: str) -> bytes:
         raise InputError(path, f"cannot read: {exc.strerror or exc}", code="STK0001") from None
 
 
-def _check_text(data: bytes, source: str) -> bytes:
+def check_text(data: bytes, source: str) -> bytes:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4096]:
         raise InputError(source, "not UTF-8 text (UTF-16 or binary data); re-save the dump as UTF-8")
-    if not data.strip():
+    if not data or data.isspace():  # no .strip(): that would copy a 100+ MB dump
         raise InputError(source, "empty input, expected an Envoy config dump")
     return data
 
 
+_FIRST = re.compile(rb"\s*(.)", re.DOTALL)
+
+
+def first_byte(data: bytes) -> bytes:
+    m = _FIRST.match(data)
+    return m.group(1) if m else b""
+
+
 def _is_json(data: bytes) -> bool:
-    return data.lstrip()[:1] in (b"{", b"[")
+    return first_byte(data) in (b"{", b"[")
 
 
 def decode_document(data: bytes, source: str) -> Any:
     """The whole document as Python objects (for small inputs: manifests, not dumps)."""
-    data = _check_text(data, source)
+    data = check_text(data, source)
     if _is_json(data):
         try:
             return msgspec.json.decode(data)
@@ -212,22 +224,23 @@ def _looks_camel(data: bytes) -> bool:
 # Parsing
 
 
-def load_file(path: str) -> DumpParts:
+def load_file(path: str, *, endpoints: bool = True) -> DumpParts:
+    """``endpoints=False`` skips EDS unread (``check`` never needs it; ``decode --resolve`` does)."""
     data = read_source(path)
-    return parse_bytes(data, "stdin" if path == STDIN else path)
+    return parse_bytes(data, "stdin" if path == STDIN else path, endpoints=endpoints)
 
 
-def parse_document(doc: Any, source: str) -> DumpParts:
+def parse_document(doc: Any, source: str, *, endpoints: bool = True) -> DumpParts:
     """A document already decoded into Python objects (e.g. by an HTTP client)."""
-    return _parse_json(msgspec.json.encode(doc), source)
+    return _parse_json(msgspec.json.encode(doc), source, endpoints)
 
 
-def parse_bytes(data: bytes, source: str) -> DumpParts:
-    data = _check_text(data, source)
+def parse_bytes(data: bytes, source: str, *, endpoints: bool = True) -> DumpParts:
+    data = check_text(data, source)
     if not _is_json(data):
         # YAML: build Python objects (unavoidable), then take the same typed path as JSON.
         data = msgspec.json.encode(_yaml_documents(data, source))
-    return _parse_json(data, source)
+    return _parse_json(data, source, endpoints)
 
 
 def _kind(value: Any) -> str:
@@ -262,13 +275,21 @@ def _at(message: str, where: str) -> str:
     return f"{path}: {message[: m.start()]}"
 
 
-def _parse_json(data: bytes, source: str) -> DumpParts:
-    parts = DumpParts(source=source, codec=codec(_looks_camel(data)))
+def _parse_json(data: bytes, source: str, endpoints: bool = True) -> DumpParts:
+    parts = DumpParts(source=source, codec=codec(_looks_camel(data), endpoints))
     ctx = _Ctx(parts)
-    first = data.lstrip()[:1]
-    if first == b"[":
+    if first_byte(data) == b"[":
         _parse_bare_list(ctx, ctx.decode(ctx.c.raw_list, data, ""))
     else:
+        # The common case first: an admin dump, its configs[] taken in one pass.
+        try:
+            dump: s.AdminDump | None = ctx.c.admin_dump.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            dump = None
+        if dump is not None and dump.configs is not None:
+            _parse_configs(ctx, dump.configs)
+            _require_content(ctx)
+            return parts
         try:
             probe = ctx.c.probe.decode(data)
         except msgspec.ValidationError:
@@ -292,9 +313,14 @@ def _parse_json(data: bytes, source: str) -> DumpParts:
                            "(pass Services with --services)")
         else:
             raise ctx.fail("is an object without 'configs': not an Envoy config dump")
-    if not (parts.node or parts.has_listeners or parts.has_routes or parts.has_clusters or parts.has_endpoints):
-        raise ctx.fail("holds no bootstrap, listeners, routes, clusters or endpoints to check")
+    _require_content(ctx)
     return parts
+
+
+def _require_content(ctx: _Ctx) -> None:
+    p = ctx.parts
+    if not (p.node or p.has_listeners or p.has_routes or p.has_clusters or p.has_endpoints):
+        raise ctx.fail("holds no bootstrap, listeners, routes, clusters or endpoints to check")
 
 
 def _parse_configs(ctx: _Ctx, entries: list[msgspec.Raw]) -> None:
@@ -370,6 +396,8 @@ def _add_entry(ctx: _Ctx, entry: Any, where: str) -> None:
     elif name == "ScopedRoutesConfigDump":
         if entry.inline_scoped_route_configs or entry.dynamic_scoped_route_configs:
             p.has_scoped_routes = True
+    elif name in ("EndpointsConfigDumpUnread", "StaticEndpointConfigUnread", "DynamicEndpointConfigUnread"):
+        p.has_endpoints = True
     elif name == "EndpointsConfigDump":
         p.has_endpoints = True
         for e in (*entry.static_endpoint_configs, *entry.dynamic_endpoint_configs):
@@ -464,7 +492,8 @@ def _parse_bare_list(ctx: _Ctx, items: list[msgspec.Raw]) -> None:
             _cluster(p, ctx.decode(ctx.c.cluster, raw, where), static=False)
         elif kind == "endpoints":
             p.has_endpoints = True
-            p.endpoints.append(ctx.decode(ctx.c.load_assignment, raw, where))
+            if ctx.c.endpoints:
+                p.endpoints.append(ctx.decode(ctx.c.load_assignment, raw, where))
         elif len(probe.kind) and len(probe.api_version):
             raise ctx.fail(f"item {where} is a Kubernetes {msgspec.json.decode(probe.kind)}, not an Envoy resource "
                            "(pass Services with --services)")

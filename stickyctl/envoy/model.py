@@ -6,6 +6,7 @@ Built from one or more ``DumpParts`` (loader.py). A wrong type anywhere a check 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,9 @@ class _Reader:
     def __init__(self, parts: DumpParts) -> None:
         self.source = parts.source
         self.c: Codec = parts.codec
+        self.sessions: dict[tuple[bytes, str], SessionConfig] = {}
+        """Per-route session configs are few distinct values repeated on thousands of routes:
+        parse each once (by its bytes and level) and share the frozen result."""
 
     def fail(self, where: str, message: str) -> InputError:
         return InputError(self.source, f"{where}: {message}")
@@ -118,6 +122,14 @@ def parse_session_state(ext: sc.SessionStateExtension | None) -> SessionState | 
 
 def parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: str) -> SessionConfig:
     """A ``typed_per_filter_config`` value for the session filter."""
+    key = (bytes(raw), level)
+    found = r.sessions.get(key)
+    if found is None:
+        found = r.sessions[key] = _parse_per_filter_config(r, raw, where, level)
+    return found
+
+
+def _parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: str) -> SessionConfig:
     cfg: sc.SessionPerRoute = r.decode(r.c.session_per_route, raw, where)
     if _type_name(cfg.type) == FILTER_CONFIG_TYPE:
         # envoy.config.route.v3.FilterConfig{config, is_optional, disabled}
@@ -164,20 +176,20 @@ class HttpConnectionManager:
     scoped: bool
 
     def session_filter_index(self) -> int | None:
-        for i, f in enumerate(self.filters):
-            if f.is_session_filter:
-                return i
-        return None
+        return self._indexes[0]
 
     def router_index(self) -> int | None:
-        for i, f in enumerate(self.filters):
-            if f.is_router:
-                return i
-        return None
+        return self._indexes[1]
 
-    @property
+    @functools.cached_property
+    def _indexes(self) -> tuple[int | None, int | None]:
+        session = next((i for i, f in enumerate(self.filters) if f.is_session_filter), None)
+        router = next((i for i, f in enumerate(self.filters) if f.is_router), None)
+        return session, router
+
+    @functools.cached_property
     def session_filter(self) -> HttpFilter | None:
-        i = self.session_filter_index()
+        i = self._indexes[0]
         return None if i is None else self.filters[i]
 
 
@@ -307,8 +319,8 @@ class RouteConfig:
     static: bool
 
 
-def _session_of(r: _Reader, tpfc: dict[str, msgspec.Raw], where: str, level: str) -> SessionConfig | None:
-    raw = tpfc.get(SESSION_FILTER)
+def _session_of(r: _Reader, tpfc: dict[str, msgspec.Raw] | None, where: str, level: str) -> SessionConfig | None:
+    raw = tpfc.get(SESSION_FILTER) if tpfc else None
     if raw is None:
         return None
     return parse_per_filter_config(r, raw, f"{where}.typed_per_filter_config[{SESSION_FILTER}]", level)
@@ -423,7 +435,8 @@ def parse_endpoints(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> li
             if sa is None:
                 continue  # pipe / envoy internal addresses carry no IP:port session value
             workload = None
-            istio = lbe.metadata.filter_metadata.get("istio") if lbe.metadata is not None else None
+            fm = lbe.metadata.filter_metadata if lbe.metadata is not None else None
+            istio = fm.get("istio") if fm else None
             if istio is not None:
                 meta: sc.IstioEndpointMetadata = r.decode(r.c.istio_endpoint_metadata, istio,
                                                           f"{ew}.metadata.filter_metadata.istio")

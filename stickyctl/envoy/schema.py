@@ -48,7 +48,7 @@ class Address(_S):
 
 
 class ConfigDiscovery(_S):
-    type_urls: list[str] = []
+    type_urls: tuple[str, ...] = ()
 
 
 class HttpFilter(_S):
@@ -113,25 +113,25 @@ class RouteMatch(_S):
     path_match_policy: Raw = NO_RAW
     connect_matcher: Raw = NO_RAW
     case_sensitive: bool | None = None
-    headers: list[Raw] = []
-    query_parameters: list[Raw] = []
+    headers: tuple[Raw, ...] = ()
+    query_parameters: tuple[Raw, ...] = ()
 
 
 class WeightedCluster(_S):
     name: str = ""
     weight: int | None = None
-    typed_per_filter_config: dict[str, Raw] = {}
+    typed_per_filter_config: dict[str, Raw] | None = None
 
 
 class WeightedClusters(_S):
-    clusters: list[WeightedCluster] = []
+    clusters: tuple[WeightedCluster, ...] = ()
 
 
 class RouteAction(_S):
     cluster: str | None = None
     weighted_clusters: WeightedClusters | None = None
     cluster_header: str | None = None
-    hash_policy: list[Raw] = []
+    hash_policy: tuple[Raw, ...] = ()
 
 
 class Route(_S):
@@ -140,20 +140,20 @@ class Route(_S):
     route: RouteAction | None = None
     redirect: Raw = NO_RAW
     direct_response: Raw = NO_RAW
-    typed_per_filter_config: dict[str, Raw] = {}
+    typed_per_filter_config: dict[str, Raw] | None = None
 
 
 class VirtualHost(_S):
     name: str = ""
-    domains: list[str] = []
-    routes: list[Route] = []
-    typed_per_filter_config: dict[str, Raw] = {}
+    domains: tuple[str, ...] = ()
+    routes: tuple[Route, ...] = ()
+    typed_per_filter_config: dict[str, Raw] | None = None
 
 
 class RouteConfiguration(_S):
     name: str = ""
-    virtual_hosts: list[VirtualHost] = []
-    typed_per_filter_config: dict[str, Raw] = {}
+    virtual_hosts: tuple[VirtualHost, ...] = ()
+    typed_per_filter_config: dict[str, Raw] | None = None
 
 
 # --- Listeners ------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ class Rds(_S):
 
 class HttpConnectionManager(_S):
     type: str = field(name="@type", default="")
-    http_filters: list[HttpFilter] = []
+    http_filters: tuple[HttpFilter, ...] = ()
     rds: Rds | None = None
     route_config: RouteConfiguration | None = None
     scoped_routes: Raw = NO_RAW
@@ -178,14 +178,14 @@ class NetworkFilter(_S):
 
 class FilterChain(_S):
     name: str = ""
-    filters: list[NetworkFilter] = []
+    filters: tuple[NetworkFilter, ...] = ()
 
 
 class Listener(_S):
     type: str = field(name="@type", default="")
     name: str = ""
     address: Address | None = None
-    filter_chains: list[FilterChain] = []
+    filter_chains: tuple[FilterChain, ...] = ()
     default_filter_chain: FilterChain | None = None
     traffic_direction: str = "UNSPECIFIED"
 
@@ -194,7 +194,7 @@ class Listener(_S):
 
 
 class HealthStatusSet(_S):
-    statuses: list[str] = []
+    statuses: tuple[str, ...] = ()
 
 
 class CommonLbConfig(_S):
@@ -209,7 +209,7 @@ class Cluster(_S):
 
 
 class Metadata(_S):
-    filter_metadata: dict[str, Raw] = {}
+    filter_metadata: dict[str, Raw] | None = None
 
 
 class IstioEndpointMetadata(_S):
@@ -227,13 +227,13 @@ class LbEndpoint(_S):
 
 
 class LocalityEndpoints(_S):
-    lb_endpoints: list[LbEndpoint] = []
+    lb_endpoints: tuple[LbEndpoint, ...] = ()
 
 
 class ClusterLoadAssignment(_S):
     type: str = field(name="@type", default="")
     cluster_name: str = ""
-    endpoints: list[LocalityEndpoints] = []
+    endpoints: tuple[LocalityEndpoints, ...] = ()
 
 
 # --- Admin config dump entries (dispatched by @type) ----------------------------------------
@@ -270,8 +270,8 @@ class DynamicListener(_S, tag_field="@type", tag=ADMIN + "ListenersConfigDump.Dy
 
 
 class ListenersConfigDump(_S, tag_field="@type", tag=ADMIN + "ListenersConfigDump"):
-    static_listeners: list[StaticListener] = []
-    dynamic_listeners: list[DynamicListener] = []
+    static_listeners: tuple[StaticListener, ...] = ()
+    dynamic_listeners: tuple[DynamicListener, ...] = ()
 
 
 class StaticCluster(_S, tag_field="@type", tag=ADMIN + "ClustersConfigDump.StaticCluster"):
@@ -283,9 +283,9 @@ class DynamicCluster(_S, tag_field="@type", tag=ADMIN + "ClustersConfigDump.Dyna
 
 
 class ClustersConfigDump(_S, tag_field="@type", tag=ADMIN + "ClustersConfigDump"):
-    static_clusters: list[StaticCluster] = []
-    dynamic_active_clusters: list[DynamicCluster] = []
-    dynamic_warming_clusters: list[DynamicCluster] = []
+    static_clusters: tuple[StaticCluster, ...] = ()
+    dynamic_active_clusters: tuple[DynamicCluster, ...] = ()
+    dynamic_warming_clusters: tuple[DynamicCluster, ...] = ()
 
 
 class StaticRouteConfig(_S, tag_field="@type", tag=ADMIN + "RoutesConfigDump.StaticRouteConfig"):
@@ -297,13 +297,13 @@ class DynamicRouteConfig(_S, tag_field="@type", tag=ADMIN + "RoutesConfigDump.Dy
 
 
 class RoutesConfigDump(_S, tag_field="@type", tag=ADMIN + "RoutesConfigDump"):
-    static_route_configs: list[StaticRouteConfig] = []
-    dynamic_route_configs: list[DynamicRouteConfig] = []
+    static_route_configs: tuple[StaticRouteConfig, ...] = ()
+    dynamic_route_configs: tuple[DynamicRouteConfig, ...] = ()
 
 
 class ScopedRoutesConfigDump(_S, tag_field="@type", tag=ADMIN + "ScopedRoutesConfigDump"):
-    inline_scoped_route_configs: list[Raw] = []
-    dynamic_scoped_route_configs: list[Raw] = []
+    inline_scoped_route_configs: tuple[Raw, ...] = ()
+    dynamic_scoped_route_configs: tuple[Raw, ...] = ()
 
 
 class StaticEndpointConfig(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump.StaticEndpointConfig"):
@@ -315,8 +315,8 @@ class DynamicEndpointConfig(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigD
 
 
 class EndpointsConfigDump(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump"):
-    static_endpoint_configs: list[StaticEndpointConfig] = []
-    dynamic_endpoint_configs: list[DynamicEndpointConfig] = []
+    static_endpoint_configs: tuple[StaticEndpointConfig, ...] = ()
+    dynamic_endpoint_configs: tuple[DynamicEndpointConfig, ...] = ()
 
 
 class SecretsConfigDump(_S, tag_field="@type", tag=ADMIN + "SecretsConfigDump"):
@@ -327,6 +327,26 @@ AdminEntry = (
     BootstrapConfigDump | ListenersConfigDump | ClustersConfigDump | RoutesConfigDump | ScopedRoutesConfigDump
     | EndpointsConfigDump | SecretsConfigDump | StaticListener | DynamicListener | StaticCluster | DynamicCluster
     | StaticRouteConfig | DynamicRouteConfig | StaticEndpointConfig | DynamicEndpointConfig
+)
+
+
+class EndpointsConfigDumpUnread(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump"):
+    """EDS skipped unread: `check` needs no endpoints, and they are a third of a large dump."""
+
+
+class StaticEndpointConfigUnread(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump.StaticEndpointConfig"):
+    pass
+
+
+class DynamicEndpointConfigUnread(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump.DynamicEndpointConfig"):
+    pass
+
+
+AdminEntryWithoutEndpoints = (
+    BootstrapConfigDump | ListenersConfigDump | ClustersConfigDump | RoutesConfigDump | ScopedRoutesConfigDump
+    | EndpointsConfigDumpUnread | SecretsConfigDump | StaticListener | DynamicListener | StaticCluster
+    | DynamicCluster | StaticRouteConfig | DynamicRouteConfig | StaticEndpointConfigUnread
+    | DynamicEndpointConfigUnread
 )
 
 
@@ -369,6 +389,8 @@ def _map_type(tp: Any, memo: dict[type, type]) -> Any:
         return functools.reduce(operator.or_, [_map_type(a, memo) for a in args])
     if origin is list:
         return list.__class_getitem__(_map_type(args[0], memo))
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return tuple.__class_getitem__((_map_type(args[0], memo), ...))
     if origin is dict:
         return dict.__class_getitem__((args[0], _map_type(args[1], memo)))
     return tp

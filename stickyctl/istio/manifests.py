@@ -9,34 +9,42 @@ when both are set; an empty value means off.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from stickyctl.envoy.loader import decode_document, read_source
-from stickyctl.errors import InputError
+import msgspec
 
-COOKIE_LABEL = "istio.io/persistent-session"
-HEADER_LABEL = "istio.io/persistent-session-header"
+from stickyctl.envoy.loader import check_text, decode_document, first_byte, read_source
+from stickyctl.errors import InputError
+from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys
+
 FLAG_ENV = "PILOT_ENABLE_PERSISTENT_SESSION_FILTER"
 COOKIE_LABEL_ENV = "PILOT_PERSISTENT_SESSION_LABEL"
 HEADER_LABEL_ENV = "PILOT_PERSISTENT_SESSION_HEADER_LABEL"
 
 
-@dataclass(frozen=True)
-class LabelKeys:
-    cookie: str = COOKIE_LABEL
-    header: str = HEADER_LABEL
-
-
-@dataclass(frozen=True)
 class K8sObject:
-    kind: str
-    api_version: str
-    namespace: str
-    name: str
-    raw: dict[str, Any]
-    source: str
+    """One Kubernetes object. From JSON manifests it is decoded lazily: metadata at once, the spec
+    (kept as raw JSON) only when a check asks for it — 40k Services stay cheap."""
+
+    __slots__ = ("_annotations", "_labels", "_raw", "_spec_json", "api_version", "kind", "name", "namespace",
+                 "source")
+
+    def __init__(self, kind: str, api_version: str, namespace: str, name: str, raw: dict[str, Any] | None = None,
+                 source: str = "", *, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,
+                 spec_json: bytes | None = None) -> None:
+        self.kind = kind
+        self.api_version = api_version
+        self.namespace = namespace
+        self.name = name
+        self.source = source
+        self._raw = raw
+        self._spec_json = spec_json
+        meta = raw.get("metadata", {}) if raw is not None else {}
+        if not isinstance(meta, dict):
+            meta = {}
+        self._labels = labels if labels is not None else _str_map(meta.get("labels"))
+        self._annotations = annotations if annotations is not None else _str_map(meta.get("annotations"))
 
     @property
     def ref(self) -> str:
@@ -44,11 +52,23 @@ class K8sObject:
 
     @property
     def labels(self) -> dict[str, str]:
-        return _str_map(self.raw.get("metadata", {}).get("labels"))
+        return self._labels
 
     @property
     def annotations(self) -> dict[str, str]:
-        return _str_map(self.raw.get("metadata", {}).get("annotations"))
+        return self._annotations
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The object as a dict (the spec decoded on first use)."""
+        if self._raw is None:
+            spec = msgspec.json.decode(self._spec_json) if self._spec_json else None
+            self._raw = {"apiVersion": self.api_version, "kind": self.kind,
+                         "metadata": {"name": self.name, "namespace": self.namespace, "labels": self._labels,
+                                      "annotations": self._annotations}}
+            if spec is not None:
+                self._raw["spec"] = spec
+        return self._raw
 
 
 def _str_map(value: object) -> dict[str, str]:
@@ -57,33 +77,65 @@ def _str_map(value: object) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
 
 
+class _Meta(msgspec.Struct, gc=False):
+    name: Any = None
+    namespace: Any = None
+    labels: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+
+
+class _Doc(msgspec.Struct, gc=False):
+    kind: Any = None
+    apiVersion: Any = None
+    metadata: _Meta | None = None
+    spec: msgspec.Raw = msgspec.Raw()
+    items: list[msgspec.Raw] | None = None
+
+
+_DOC = msgspec.json.Decoder(_Doc)
+_DOCS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
 def load_manifests(path: str) -> list[K8sObject]:
+    """Objects from a manifest file: JSON (typed, lazy) or YAML (parsed, then the same path)."""
     source = "stdin" if path == "-" else path
-    doc = decode_document(read_source(path), source)
+    data = check_text(read_source(path), source)
+    if first_byte(data) not in (b"{", b"["):
+        data = msgspec.json.encode(decode_document(data, source))
+    try:
+        items = _DOCS.decode(data) if first_byte(data) == b"[" else [msgspec.Raw(data)]
+    except msgspec.DecodeError as exc:
+        raise InputError(source, f"invalid JSON: {exc}") from None
+    except msgspec.ValidationError:
+        raise InputError(source, "not a list of Kubernetes objects") from None
     objects: list[K8sObject] = []
-    for i, item in enumerate(_flatten(doc)):
-        if not isinstance(item, dict):
-            raise InputError(source, f"document {i} is not a Kubernetes object")
-        kind = item.get("kind")
-        if not isinstance(kind, str):
-            raise InputError(source, f"document {i} has no 'kind': not a Kubernetes object")
-        meta = item.get("metadata")
-        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-            raise InputError(source, f"{kind} (document {i}) has no metadata.name")
-        ns = meta.get("namespace")
-        objects.append(K8sObject(kind, str(item.get("apiVersion", "")), ns if isinstance(ns, str) and ns else "default",
-                                 meta["name"], item, source))
+    _collect(items, source, objects, [0])
     return objects
 
 
-def _flatten(doc: object) -> Iterator[object]:
-    if isinstance(doc, list):
-        for d in doc:
-            yield from _flatten(d)
-    elif isinstance(doc, dict) and isinstance(doc.get("items"), list) and str(doc.get("kind", "")).endswith("List"):
-        yield from _flatten(doc["items"])
-    else:
-        yield doc
+def _collect(items: list[msgspec.Raw], source: str, out: list[K8sObject], counter: list[int]) -> None:
+    for raw in items:
+        i = counter[0]
+        counter[0] += 1
+        try:
+            doc = _DOC.decode(raw)
+        except msgspec.ValidationError:
+            raise InputError(source, f"document {i} is not a Kubernetes object") from None
+        except msgspec.DecodeError as exc:
+            raise InputError(source, f"invalid JSON: {exc}") from None
+        if isinstance(doc.kind, str) and doc.kind.endswith("List") and doc.items is not None:
+            counter[0] -= 1
+            _collect(doc.items, source, out, counter)
+            continue
+        if not isinstance(doc.kind, str):
+            raise InputError(source, f"document {i} has no 'kind': not a Kubernetes object")
+        meta = doc.metadata
+        if meta is None or not isinstance(meta.name, str):
+            raise InputError(source, f"{doc.kind} (document {i}) has no metadata.name")
+        ns = meta.namespace if isinstance(meta.namespace, str) and meta.namespace else "default"
+        out.append(K8sObject(doc.kind, str(doc.apiVersion or ""), ns, meta.name, None, source,
+                             labels=_str_map(meta.labels), annotations=_str_map(meta.annotations),
+                             spec_json=bytes(doc.spec) if len(doc.spec) else None))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,19 +8,12 @@ from stickyctl.checks.context import (
     CheckContext,
     DestinationFact,
     RouteFact,
-    lost_to_weighted_mix,
-    session_verdict,
 )
 
 
 def sticky_destinations_with(ctx: CheckContext, verdict: str) -> Iterator[tuple[RouteFact, DestinationFact]]:
     """Each (route, sticky destination) whose effective session config has the given verdict."""
-    for fact in ctx.route_facts:
-        if lost_to_weighted_mix(fact):
-            continue  # STK0310 names this case precisely
-        for d in fact.sticky:
-            if session_verdict(d) == verdict:
-                yield fact, d
+    yield from ctx.by_verdict.get(verdict, ())
 
 
 def expectation_text(d: DestinationFact) -> str:

@@ -15,6 +15,8 @@ _POLICY_KINDS = frozenset({"BackendLBPolicy", "BackendTrafficPolicy"})
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for obj in ctx.objects:
+        if obj.kind not in _ROUTE_KINDS and obj.kind not in _POLICY_KINDS:
+            continue
         spec = obj.raw.get("spec")
         if not isinstance(spec, dict):
             continue

@@ -16,8 +16,15 @@ CODE = "STK0104"
 _LOOKALIKE = re.compile(r"persistent[-_.]?session|sticky[-_.]?session", re.IGNORECASE)
 
 
-def _template_labels(raw: dict[str, Any]) -> dict[str, str]:
-    spec = raw.get("spec")
+# Objects whose pod template labels someone may have mistaken for the place istiod reads.
+_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob",
+                             "Rollout", "DeploymentConfig"})
+
+
+def _template_labels(obj: K8sObject) -> dict[str, str]:
+    if obj.kind not in _WORKLOAD_KINDS:
+        return {}
+    spec = obj.raw.get("spec")
     if not isinstance(spec, dict):
         return {}
     for path in (("template",), ("jobTemplate", "spec", "template")):
@@ -35,7 +42,7 @@ def _problems(obj: K8sObject, keys: tuple[str, str]) -> list[str]:
     out: list[str] = []
     service = obj.kind in SERVICE_KINDS
     for where, mapping in (("label", obj.labels), ("annotation", obj.annotations),
-                           ("pod template label", _template_labels(obj.raw))):
+                           ("pod template label", _template_labels(obj))):
         for key in sorted(mapping):
             if key in keys:
                 if not (service and where == "label"):

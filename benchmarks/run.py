@@ -1,0 +1,89 @@
+"""Benchmarks: ratios against baselines measured in the same run (never absolute timings).
+
+    python benchmarks/gen_dump.py            # once: records dumps from a real Envoy
+    python benchmarks/run.py [--repeat 3]    # prints a Markdown table (docs/performance.md)
+
+Each command runs in a fresh process; wall time and that process's peak RSS (wait4) are taken,
+the median over --repeat runs is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+PY = sys.executable
+STICKYCTL = [shutil.which("stickyctl") or "stickyctl"]
+
+
+def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall seconds and median peak RSS (MB) of ``cmd``."""
+    walls, rss = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - t0)
+        rss.append(usage.ru_maxrss / 1024)
+        code = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        if code not in (0, 1) or "error" in err:
+            raise SystemExit(f"{' '.join(cmd)} exited {code}: {err.strip()}")
+    return statistics.median(walls), statistics.median(rss)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 40000])
+    args = ap.parse_args()
+    rows: list[tuple[str, str, str, str]] = []
+
+    largest = max(args.sizes)
+    dump, svcs = DATA / f"dump-{largest}.json", DATA / f"services-{largest}.json"
+    if not dump.is_file():
+        raise SystemExit("no dumps: run `python benchmarks/gen_dump.py` first")
+    base_t, base_m = measure([PY, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(dump)], args.repeat)
+    t, m = measure([*STICKYCTL, "check", "-f", str(dump), "--services", str(svcs), "-o", "json"], args.repeat)
+    size = dump.stat().st_size / 1e6
+    rows.append((f"check {largest // 1000}k Services ({size:.0f} MB dump) vs json.load: wall",
+                 f"{t:.2f}s / {base_t:.2f}s", f"{t / base_t:.2f}x", "<= 0.25x"))
+    rows.append((f"check {largest // 1000}k Services vs json.load: peak RSS", f"{m:.0f} MB / {base_m:.0f} MB",
+                 f"{m / base_m:.2f}x", "<= 0.35x"))
+
+    per_route = []
+    for n in sorted(args.sizes):
+        d, s = DATA / f"dump-{n}.json", DATA / f"services-{n}.json"
+        t, _m = measure([*STICKYCTL, "check", "-f", str(d), "--services", str(s), "-o", "json"], args.repeat)
+        per_route.append((n, t / n * 1e6))
+    first = per_route[0][1]
+    for n, us in per_route:
+        rows.append((f"check time per Service at {n // 1000}k", f"{us:.0f} µs", f"{us / first:.2f}x of 1k",
+                     "roughly constant"))
+
+    value = "MTAuMjQ0LjEuNDo1MDAw"
+    base_t, _ = measure([PY, str(HERE / "minimal_typer.py"), value], args.repeat * 3)
+    t, _ = measure([*STICKYCTL, "decode", value], args.repeat * 3)
+    rows.append(("stickyctl decode vs minimal typer app", f"{t * 1000:.0f} ms / {base_t * 1000:.0f} ms",
+                 f"{t / base_t:.2f}x", "<= 1.2x"))
+    base_t, _ = measure([PY, str(HERE / "minimal_typer.py"), "--help"], args.repeat * 3)
+    t, _ = measure([*STICKYCTL, "--help"], args.repeat * 3)
+    rows.append(("stickyctl --help vs minimal typer app --help", f"{t * 1000:.0f} ms / {base_t * 1000:.0f} ms",
+                 f"{t / base_t:.2f}x", "<= 1.2x"))
+
+    print("| measurement | stickyctl / baseline | ratio | goal |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+if __name__ == "__main__":
+    main()
