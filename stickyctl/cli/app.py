@@ -40,11 +40,14 @@ def _root(
 
 
 def _register_all() -> None:
-    from stickyctl.cli import catalog_cmds, check_cmd, sessions
+    from stickyctl.cli import catalog_cmds, check_cmd, dump_cmd, lab_cmds, probe_cmd, sessions
 
     check_cmd.register(app)
+    dump_cmd.register(app)
     sessions.register(app)
     catalog_cmds.register(app)
+    lab_cmds.register(app)
+    probe_cmd.register(app)
 
 
 _register_all()
@@ -86,20 +89,44 @@ def _prog_name() -> str:
     return "kubectl sticky" if name.startswith("kubectl-sticky") else "stickyctl"
 
 
-def _click_exceptions() -> tuple[type[BaseException], ...]:
-    import click
+def _framework_exceptions() -> tuple[tuple[type[BaseException], ...], ...]:
+    """(usage errors, exits, aborts) of the CLI framework: typer >= 0.29 vendors click
+    (``typer._click``) with exceptions of its own; older typer raises click's."""
+    usage: list[type[BaseException]] = []
+    exits: list[type[BaseException]] = [typer.Exit]
+    aborts: list[type[BaseException]] = [typer.Abort]
+    try:
+        from typer._click import exceptions as vendored
 
-    return (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
+        usage.append(vendored.ClickException)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        usage.append(click.exceptions.ClickException)
+        exits.append(click.exceptions.Exit)
+        aborts.append(click.exceptions.Abort)
+    except ImportError:
+        pass
+    return tuple(usage), tuple(exits), tuple(aborts)
+
+
+def _click_exceptions() -> tuple[type[BaseException], ...]:
+    usage, exits, aborts = _framework_exceptions()
+    return (*usage, *exits, *aborts)
 
 
 def _handle_click(exc: BaseException) -> None:
-    import click
-
-    if isinstance(exc, click.exceptions.Exit):
-        sys.exit(exc.exit_code)
-    if isinstance(exc, click.exceptions.Abort):
+    usage, exits, aborts = _framework_exceptions()
+    if isinstance(exc, exits):
+        sys.exit(int(getattr(exc, "exit_code", 0) or 0))
+    if isinstance(exc, aborts):
         envmod.current().error("aborted")
         sys.exit(int(ExitStatus.INTERRUPTED))
-    assert isinstance(exc, click.exceptions.ClickException)
-    exc.show()
-    sys.exit(exc.exit_code)
+    show = getattr(exc, "show", None)
+    if callable(show):
+        show()
+    else:
+        envmod.current().error(str(exc))
+    sys.exit(int(getattr(exc, "exit_code", ExitStatus.USAGE)))

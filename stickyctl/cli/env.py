@@ -33,6 +33,21 @@ class Environment:
             return True
         return None
 
+    def color_enabled(self) -> bool:
+        force = self._force_terminal()
+        if force is not None:
+            return force
+        isatty = getattr(self.stdout, "isatty", None)
+        return bool(isatty and isatty())
+
+    def paint(self, text: str, style: str) -> str:
+        """Plain ANSI styling for line output that need not load rich (decode must start fast)."""
+        if not style or not text or not self.color_enabled():
+            return text
+        codes = {"bold": "1", "red": "31", "yellow": "33", "green": "32", "dim": "2"}
+        sgr = ";".join(codes[s] for s in style.split() if s in codes)
+        return f"\x1b[{sgr}m{text}\x1b[0m" if sgr else text
+
     def console(self) -> Console:
         from rich.console import Console
 

@@ -43,7 +43,8 @@ class Codec:
         self.endpoints = endpoints
         self.probe = msgspec.json.Decoder(t(s.Probe))
         self.raw_list = msgspec.json.Decoder(list[msgspec.Raw])
-        self.admin_dump = msgspec.json.Decoder(s.AdminDump)
+        self.admin_dump = msgspec.json.Decoder(t(s.AdminDump))
+        self.full_dump = msgspec.json.Decoder(t(s.FullDump if endpoints else s.FullDumpWithoutEndpoints))
         entry = s.AdminEntry if endpoints else s.AdminEntryWithoutEndpoints
         self.admin_entry = msgspec.json.Decoder(s.camel_union(entry) if camel else entry)
         self.head = msgspec.json.Decoder(s.Head)
@@ -281,7 +282,17 @@ def _parse_json(data: bytes, source: str, endpoints: bool = True) -> DumpParts:
     if first_byte(data) == b"[":
         _parse_bare_list(ctx, ctx.decode(ctx.c.raw_list, data, ""))
     else:
-        # The common case first: an admin dump, its configs[] taken in one pass.
+        # The common case first: an admin dump of known entry types, decoded in one pass.
+        try:
+            full = ctx.c.full_dump.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            full = None
+        if full is not None and full.configs:
+            for i, entry in enumerate(full.configs):
+                _add_entry(ctx, entry, f"configs[{i}]")
+            _require_content(ctx)
+            return parts
+        # Then any admin dump: configs[] as raw entries, each decoded (or skipped) on its own.
         try:
             dump: s.AdminDump | None = ctx.c.admin_dump.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError):

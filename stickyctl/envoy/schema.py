@@ -330,6 +330,14 @@ AdminEntry = (
 )
 
 
+class EcdsConfigDump(_S, tag_field="@type", tag=ADMIN + "EcdsConfigDump"):
+    """Extension configs delivered by ECDS: their content is not read (see STK0203)."""
+
+
+class EcdsFilterConfig(_S, tag_field="@type", tag=ADMIN + "EcdsConfigDump.EcdsFilterConfig"):
+    pass
+
+
 class EndpointsConfigDumpUnread(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump"):
     """EDS skipped unread: `check` needs no endpoints, and they are a third of a large dump."""
 
@@ -352,6 +360,19 @@ AdminEntryWithoutEndpoints = (
 
 class AdminDump(_S):
     configs: list[Raw] | None = None
+
+
+# One-pass decoding of a whole admin dump whose entries are all of known types (the usual case);
+# anything else falls back to AdminDump and per-entry decoding.
+_KNOWN_EXTRA = EcdsConfigDump | EcdsFilterConfig
+
+
+class FullDump(_S):
+    configs: list[AdminEntry | _KNOWN_EXTRA] = []
+
+
+class FullDumpWithoutEndpoints(_S):
+    configs: list[AdminEntryWithoutEndpoints | _KNOWN_EXTRA] = []
 
 
 class Probe(_S):
