@@ -118,7 +118,7 @@ def _click_exceptions() -> tuple[type[BaseException], ...]:
 
 
 def _handle_click(exc: BaseException) -> None:
-    usage, exits, aborts = _framework_exceptions()
+    _usage, exits, aborts = _framework_exceptions()
     if isinstance(exc, exits):
         sys.exit(int(getattr(exc, "exit_code", 0) or 0))
     if isinstance(exc, aborts):
