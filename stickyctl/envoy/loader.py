@@ -115,15 +115,45 @@ class DumpParts:
 # Reading bytes
 
 
+DEFAULT_MAX_INPUT_BYTES = 1 << 30
+"""A 40k-Service gateway dump is ~270 MB; a file over 1 GiB is refused before it is read (memory
+stays bounded). STICKYCTL_MAX_INPUT_BYTES raises the limit for larger meshes."""
+
+
+def max_input_bytes() -> int:
+    try:
+        return int(os.environ.get("STICKYCTL_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES))
+    except ValueError:
+        return DEFAULT_MAX_INPUT_BYTES
+
+
+def _too_large(path: str, limit: int) -> InputError:
+    shown = f"{limit // (1 << 20)} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+    return InputError(path, f"larger than {shown}; not read (set STICKYCTL_MAX_INPUT_BYTES to "
+                            "allow larger inputs)", code="STK0001")
+
+
+def _read_bounded(fh: Any, path: str, limit: int) -> bytes:
+    # Pipes and process substitutions have no size: read at most limit + 1 bytes.
+    data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(path, limit)
+    return bytes(data)
+
+
 def read_source(path: str) -> bytes:
     """Read a file, `-` (stdin), a pipe or a process substitution; STK0001 when that fails."""
+    limit = max_input_bytes()
     if path == STDIN:
-        return sys.stdin.buffer.read()
+        return _read_bounded(sys.stdin.buffer, "stdin", limit)
     if os.path.isdir(path):
         raise InputError(path, "is a directory, not a config dump file", code="STK0001")
     try:
         with open(path, "rb") as fh:
-            return fh.read()
+            st = os.fstat(fh.fileno())
+            if st.st_size > limit:
+                raise _too_large(path, limit)
+            return _read_bounded(fh, path, limit)
     except FileNotFoundError:
         raise InputError(path, "no such file", code="STK0001") from None
     except PermissionError:
@@ -154,8 +184,18 @@ def _is_json(data: bytes) -> bool:
     return first_byte(data) in (b"{", b"[")
 
 
+NESTED_TOO_DEEPLY = "nested too deeply to be a config dump or manifest"
+
+
 def decode_document(data: bytes, source: str) -> Any:
     """The whole document as Python objects (for small inputs: manifests, not dumps)."""
+    try:
+        return _decode_document(data, source)
+    except RecursionError:
+        raise InputError(source, NESTED_TOO_DEEPLY) from None
+
+
+def _decode_document(data: bytes, source: str) -> Any:
     data = check_text(data, source)
     if _is_json(data):
         try:
@@ -188,6 +228,7 @@ def _yaml_documents(data: bytes, source: str) -> Any:
         raise InputError(source, f"invalid YAML{where}: {problem}") from None
     except RecursionError:
         raise InputError(source, "YAML nested too deeply") from None
+    _refuse_alias_bombs(docs, source)
     if not docs:
         raise InputError(source, "empty input, expected an Envoy config dump")
     if len(docs) == 1:
@@ -198,6 +239,36 @@ def _yaml_documents(data: bytes, source: str) -> Any:
     for d in docs:
         out.extend(d if isinstance(d, list) else [d])
     return out
+
+
+MAX_YAML_EXPANDED_NODES = 20_000_000
+
+
+def _refuse_alias_bombs(docs: list[Any], source: str) -> None:
+    """YAML aliases share one object; expanding them (to JSON) can be exponential ("billion laughs").
+    Count the expanded size, memoised per shared object, before anything expands it."""
+    memo: dict[int, int] = {}
+
+    def size(obj: Any) -> int:
+        if isinstance(obj, dict):
+            items: Any = obj.values()
+        elif isinstance(obj, list):
+            items = obj
+        else:
+            return 1
+        key = id(obj)
+        if key not in memo:
+            memo[key] = 1 + sum(size(v) for v in items)
+            if memo[key] > MAX_YAML_EXPANDED_NODES:
+                raise InputError(source, "YAML aliases expand to more than 20 million nodes (an alias bomb?); "
+                                         "not read")
+        return memo[key]
+
+    try:
+        for d in docs:
+            size(d)
+    except RecursionError:
+        raise InputError(source, "YAML nested too deeply") from None
 
 
 _CAMEL_MARKERS = re.compile(
@@ -237,6 +308,13 @@ def parse_document(doc: Any, source: str, *, endpoints: bool = True) -> DumpPart
 
 
 def parse_bytes(data: bytes, source: str, *, endpoints: bool = True) -> DumpParts:
+    try:
+        return _parse_bytes(data, source, endpoints)
+    except RecursionError:
+        raise InputError(source, NESTED_TOO_DEEPLY) from None
+
+
+def _parse_bytes(data: bytes, source: str, endpoints: bool) -> DumpParts:
     data = check_text(data, source)
     if not _is_json(data):
         # YAML: build Python objects (unavoidable), then take the same typed path as JSON.

@@ -57,6 +57,8 @@ class _Reader:
             from stickyctl.envoy.loader import _at
 
             raise InputError(self.source, _at(str(exc), where)) from None
+        except RecursionError:
+            raise InputError(self.source, f"{where}: nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------------------------

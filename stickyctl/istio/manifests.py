@@ -99,6 +99,13 @@ _DOCS = msgspec.json.Decoder(list[msgspec.Raw])
 def load_manifests(path: str) -> list[K8sObject]:
     """Objects from a manifest file: JSON (typed, lazy) or YAML (parsed, then the same path)."""
     source = "stdin" if path == "-" else path
+    try:
+        return _load_manifests(path, source)
+    except RecursionError:
+        raise InputError(source, "nested too deeply to be a manifest") from None
+
+
+def _load_manifests(path: str, source: str) -> list[K8sObject]:
     data = check_text(read_source(path), source)
     if first_byte(data) not in (b"{", b"["):
         data = msgspec.json.encode(decode_document(data, source))
