@@ -102,8 +102,8 @@ def test_process_substitution_is_normal_use() -> None:
     exe = shutil.which("stickyctl")
     if exe is None:
         pytest.skip("stickyctl is not installed on PATH")
-    proc = subprocess.run(["bash", "-c", f'"{exe}" check -f <(cat "{DUMP}") --services <(cat "{HEALTHY}/services.yaml")'],
-                          capture_output=True, text=True, timeout=60)
+    script = f'"{exe}" check -f <(cat "{DUMP}") --services <(cat "{HEALTHY}/services.yaml")'
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 
 
