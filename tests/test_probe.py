@@ -1,0 +1,239 @@
+"""`stickyctl probe`: the client-side view of sticky sessions.
+
+Unit tests drive stickyctl.probe with httpx's MockTransport (an Envoy-like fake that pins by the
+session header); end-to-end tests probe real labs (real Envoy, real sockets) through the CLI.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from stickyctl.errors import UsageError
+from stickyctl.probe import BackendFrom, ProbeError, ProbeOptions, issued_values, run_probe
+from tests.test_lab_e2e import BACKEND_FROM, lab, needs_envoy, stickyctl
+
+HOSTS = ["10.0.0.1:5000", "10.0.0.2:5000", "10.0.0.3:5000"]
+
+
+def _value(host: str) -> str:
+    return base64.b64encode(host.encode()).decode()
+
+
+class FakeEnvoy:
+    """Header sessions as Envoy does them: honour a valid pinned host, else pick one (round robin)
+    and write the header; ``moves``: hosts that are gone (their sessions get re-balanced)."""
+
+    def __init__(self, *, header: str = "x-session-header", cookie: str | None = None, gone: set[str] | None = None):
+        self.header, self.cookie, self.gone = header, cookie, gone or set()
+        self.next = 0
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        asked = request.headers.get(self.header)
+        if self.cookie:
+            cookies = dict(
+                part.strip().split("=", 1) for part in request.headers.get("cookie", "").split(";") if "=" in part
+            )
+            asked = cookies.get(self.cookie, "").strip('"') or None
+        pinned = next((h for h in HOSTS if asked == _value(h) and h not in self.gone), None)
+        headers: dict[str, str] = {}
+        if pinned is None:
+            live = [h for h in HOSTS if h not in self.gone]
+            pinned = live[self.next % len(live)]
+            self.next += 1
+            if self.cookie:
+                headers["set-cookie"] = f'{self.cookie}="{_value(pinned)}"; Path=/; HttpOnly'
+            else:
+                headers[self.header] = _value(pinned)
+        return httpx.Response(200, headers=headers, text=f"Hello from {pinned}\n")
+
+
+def _run(fake: Any, **kwargs: Any) -> Any:
+    opts = ProbeOptions(url="http://gw.test/hello", rate=1000, **kwargs)
+    return run_probe(opts, transport=httpx.MockTransport(fake)).to_json()
+
+
+def test_learns_a_header_session_and_stays() -> None:
+    doc = _run(FakeEnvoy(), count=5, baseline=6, expect="sticky")
+    assert doc["session"] == {"kind": "header", "name": "x-session-header", "source": "detected"}
+    (session,) = doc["sessions"]
+    assert session["initial_backend"] == "10.0.0.1:5000" and session["pinned"] == 5 and session["repinned"] == 0
+    assert doc["baseline"]["distinct"] == 3 and doc["expect"]["met"] and doc["exit_code"] == 0
+
+
+def test_learns_a_cookie_session_and_sends_it_back_quoted() -> None:
+    fake = FakeEnvoy(cookie="sticky")
+    doc = _run(fake, count=3, baseline=0)
+    assert doc["session"]["kind"] == "cookie" and doc["session"]["name"] == "sticky"
+    assert doc["totals"]["pinned"] == 3
+    assert fake.requests[1].headers["cookie"] == f'sticky="{_value("10.0.0.1:5000")}"'
+    assert "cookie" not in fake.requests[0].headers
+
+
+def test_no_cookie_jar_between_requests() -> None:
+    fake = FakeEnvoy(cookie="sticky")
+    doc = _run(fake, sessions=3, count=1, baseline=3)
+    assert doc["totals"]["sessions"] == 3
+    assert [s["initial_backend"] for s in doc["sessions"]] == HOSTS
+    assert doc["baseline"]["distinct"] == 3
+
+
+def test_a_re_issued_value_is_a_re_pin_and_is_adopted() -> None:
+    fake = FakeEnvoy(gone={"10.0.0.1:5000"})
+    doc = _run(fake, given_sessions=(_value("10.0.0.1:5000"),), header="x-session-header", count=4, baseline=0,
+               expect="sticky")  # fmt: skip
+    (session,) = doc["sessions"]
+    assert session["repinned"] == 1 and session["pinned"] == 3
+    assert session["backends"] == ["10.0.0.2:5000"] * 4 and session["value_now"] == _value("10.0.0.2:5000")
+    assert doc["expect"]["met"] is False and doc["exit_code"] == 1
+
+
+def test_a_session_under_another_name_is_named() -> None:
+    doc = _run(FakeEnvoy(header="x-session"), header="x-session-header", count=3, baseline=4, expect="sticky")
+    assert doc["sessions"] == [] and not doc["expect"]["met"]
+    assert any("header x-session (10.0.0.1:5000), not header x-session-header" in n for n in doc["notes"])
+    assert "STK0302" in " ".join(doc["notes"])
+
+
+def test_spread_without_sessions() -> None:
+    def plain(request: httpx.Request) -> httpx.Response:
+        plain.n += 1  # type: ignore[attr-defined]
+        return httpx.Response(200, headers={"x-served-by": f"pod-{plain.n % 3}"})  # type: ignore[attr-defined]
+
+    plain.n = 0  # type: ignore[attr-defined]
+    doc = _run(plain, count=3, baseline=6, expect="spread", backend_from=BackendFrom.parse("header:x-served-by"))
+    assert doc["sessions"] == [] and doc["expect"]["met"] and doc["baseline"]["distinct"] == 3
+
+
+def test_hash_keys_and_compare() -> None:
+    def hashing(request: httpx.Request) -> httpx.Response:
+        key = request.headers.get("x-user", "")
+        return httpx.Response(200, text=f"instance: pod-{sum(map(ord, key)) % 3}\n")
+
+    first = _run(hashing, hash_header="x-user", keys=("a", "b", "c", "d"), count=2, baseline=0,
+                 backend_from=BackendFrom.parse(BACKEND_FROM), expect="sticky")  # fmt: skip
+    assert first["totals"]["consistent_keys"] == 4 and first["expect"]["met"]
+    again = _run(hashing, hash_header="x-user", count=1, baseline=0, compare=first,
+                 backend_from=BackendFrom.parse(BACKEND_FROM))  # fmt: skip
+    assert again["compare"] == {"compared": 4, "moved": 0, "share": 0.0}
+
+
+def test_redirects_only_within_the_origin() -> None:
+    def redirect(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/hello":
+            return httpx.Response(302, headers={"location": "/there"})
+        if request.url.path == "/there":
+            return httpx.Response(302, headers={"location": "http://elsewhere.test/x"})
+        return httpx.Response(200)
+
+    doc = _run(redirect, count=1, baseline=1)
+    assert doc["baseline"]["errors"] == 1
+    assert doc["requests_sent"] == 4  # /hello and /there, twice; elsewhere.test never
+
+
+def test_unreachable_target_is_exit_3() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ProbeError):
+        run_probe(ProbeOptions(url=f"http://127.0.0.1:{port}/hello", timeout=2))
+
+
+def test_backend_from_and_url_checks() -> None:
+    with pytest.raises(UsageError):
+        BackendFrom.parse("body")
+    with pytest.raises(UsageError):
+        BackendFrom.parse("regex:(")
+    response = httpx.Response(200, text="Hello version: v1, instance: helloworld-v1-abc\n", headers={"x-pod": "p1"})
+    assert BackendFrom.parse(BACKEND_FROM).extract(response) == "helloworld-v1-abc"
+    assert BackendFrom.parse("header:X-Pod").extract(response) == "p1"
+    issued = issued_values(httpx.Response(200, headers={"x-session-header": _value("10.0.0.1:5000"), "date": "x"}))
+    assert [i.upstream for i in issued if i.upstream] == ["10.0.0.1:5000"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ftp://example.test/"],
+        ["file:///etc/passwd"],
+        ["http://gw.test/", "--count", "0"],
+        ["http://gw.test/", "--count", "5000"],
+        ["http://gw.test/", "--rate", "0"],
+        ["http://gw.test/", "--header", "a", "--cookie", "b"],
+        ["http://gw.test/", "--session", "MTAuMC4wLjE6NTAwMA=="],
+        ["http://gw.test/", "--expect", "maybe"],
+        ["http://gw.test/", "--backend-from", "body"],
+        ["http://gw.test/", "-H", "no colon"],
+        ["http://gw.test/", "--sessions", "1000", "--count", "1000"],
+    ],
+)
+def test_usage_errors_are_exit_2(args: list[str]) -> None:
+    result = stickyctl("probe", *args)
+    assert result.exit_code == 2, result
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("stickyctl: error:")
+
+
+def test_unreachable_through_the_cli(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = stickyctl("probe", f"http://127.0.0.1:{port}/hello")
+    assert result.exit_code == 3 and result.stderr.count("\n") == 1
+
+
+# --- on real labs ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cookie_lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    with lab(tmp_path / "lab", "--mode", "cookie", "--replicas", "3") as info:
+        yield info
+
+
+@needs_envoy
+def test_cookie_lab_is_sticky(cookie_lab: dict[str, Any]) -> None:
+    url = cookie_lab["gateway_url"] + "/hello"
+    result = stickyctl("probe", url, "--expect", "sticky", "--rate", "1000", "-o", "json")
+    doc = result.json()
+    assert result.exit_code == 0, doc["expect"]
+    assert doc["session"] == {"kind": "cookie", "name": "sticky", "source": "detected"}
+    pods = {p["upstream"] for p in cookie_lab["pods"]}
+    assert {s["initial_backend"] for s in doc["sessions"]} <= pods
+    table = stickyctl("probe", url, "--cookie", "sticky", "--count", "3", "--rate", "1000")
+    assert table.exit_code == 0 and "3 pinned, 0 re-pinned" in table.stdout
+    # Each session is opened without a cookie (the probe keeps no cookie jar), and so is the baseline.
+    many = stickyctl("probe", url, "--sessions", "6", "--count", "2", "--baseline", "12", "--rate", "1000",
+                     "-o", "json")  # fmt: skip
+    doc = many.json()
+    assert doc["totals"]["sessions"] == 6 and doc["totals"]["repinned"] == 0
+    assert len({s["initial_backend"] for s in doc["sessions"]}) > 1 and doc["baseline"]["distinct"] > 1
+    # The header the Service's label would promise is not what this route issues
+    wrong = stickyctl("probe", url, "--header", "x-session-header", "--count", "3", "--expect", "sticky", "--rate",
+                      "1000")  # fmt: skip
+    assert wrong.exit_code == 1 and "cookie sticky" in wrong.stdout
+
+
+@needs_envoy
+def test_hash_header_reports_each_key(tmp_path: Path) -> None:
+    with lab(tmp_path / "lab", "--mode", "consistent-hash", "--replicas", "4") as info:
+        url = info["gateway_url"] + "/hello"
+        result = stickyctl("probe", url, "--hash-header", "x-session-header", "--keys", "12", "--count", "3",
+                           "--backend-from", BACKEND_FROM, "--expect", "sticky", "--rate", "1000",
+                           "-o", "json")  # fmt: skip
+        doc = result.json()
+        assert result.exit_code == 0, doc["expect"]
+        names = {p["name"] for p in info["pods"]}
+        assert len(doc["keys"]) == 12 and all(k["consistent"] and k["backend"] in names for k in doc["keys"])
+        # No session value is issued in this mode: a session probe finds none, and requests spread.
+        plain = stickyctl("probe", url, "--backend-from", BACKEND_FROM, "--expect", "spread", "--rate", "1000",
+                          "-o", "json")  # fmt: skip
+        assert plain.exit_code == 0 and json.loads(plain.stdout)["sessions"] == []
