@@ -146,6 +146,15 @@ def test_breaks_cover_the_required_codes_and_the_fixtures() -> None:
     assert SCENARIOS["filter-after-router"].design.pushed_filter_placement == "after_router"
 
 
+def test_lab_breaks_are_listed(tmp_path: Path) -> None:
+    from stickyctl.cli.lab_cmds import BREAK_CODES
+
+    assert BREAK_CODES.split() == sorted(BREAKS)
+    listed = stickyctl("lab", "breaks", "-o", "json").json()
+    assert [b["code"] for b in listed] == list(BREAKS)
+    assert "STK0401" in stickyctl("lab", "breaks").stdout
+
+
 def test_lab_designs_refuse_what_does_not_fit() -> None:
     with pytest.raises(DesignError, match="needs --mode cookie"):
         lab_design("header", ["STK0307"])
@@ -254,8 +263,9 @@ def test_seed_flow_as_a_user_runs_it(tmp_path: Path) -> None:
 
 
 @needs_envoy
-def test_scale_6_to_8_stateful_sessions_do_not_move(tmp_path: Path) -> None:
-    with lab(tmp_path / "lab") as info:
+@pytest.mark.parametrize("mode", ["header", "cookie"])
+def test_scale_6_to_8_stateful_sessions_do_not_move(mode: str, tmp_path: Path) -> None:
+    with lab(tmp_path / "lab", "--mode", mode) as info:
         url = info["gateway_url"] + "/hello"
         before = _probe(url, "--sessions", "40", "--count", "1", "--baseline", "0")
         assert before.exit_code == 0
@@ -267,7 +277,7 @@ def test_scale_6_to_8_stateful_sessions_do_not_move(tmp_path: Path) -> None:
                        "--expect", "sticky")  # fmt: skip
         doc = after.json()
         moved, compared = doc["compare"]["moved"], doc["compare"]["compared"]
-        print(f"\nMEASURED stateful header sessions, scale 6->8: {moved} of {compared} sessions moved; "
+        print(f"\nMEASURED stateful {mode} sessions, scale 6->8: {moved} of {compared} sessions moved; "
               f"{doc['totals']['repinned']} re-pinned requests")  # fmt: skip
         assert after.exit_code == 0, doc["expect"]
         assert doc["compare"]["moved"] == 0 and doc["totals"]["repinned"] == 0 and doc["totals"]["errors"] == 0

