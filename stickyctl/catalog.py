@@ -445,6 +445,52 @@ _SPECS: tuple[CheckSpec, ...] = (
         scope="route",
     ),
     CheckSpec(
+        code="STK0501",
+        name="replicas-disagree",
+        severity=Severity.WARNING,
+        title="Replicas of one gateway disagree on what sessions depend on",
+        what=(
+            "Two or more replicas (pods) of one gateway Deployment, DaemonSet or StatefulSet are compared: the set "
+            "of listeners, the session filter's presence and position in each HTTP connection manager, the "
+            "effective session config of each route, and each cluster's `override_host_status`. "
+            "`version_info`, timestamps, endpoints and each pod's own addresses are not compared. The message "
+            "names what differs and on which pods."
+        ),
+        why=(
+            "A client's requests are spread over the replicas: a session issued by one replica must be honoured "
+            "by the others. A replica that missed an istiod push (or rejected it) ignores the session header or "
+            "cookie, or does not keep a DRAINING host, so users are moved at random, on some requests only."
+        ),
+        fix=(
+            "Run `istioctl proxy-status` to find the replica that is not SYNCED or runs another istiod revision; "
+            "check its Envoy for rejected updates (STK0204) and restart it if it stays behind. Replicas that "
+            "follow different revisions (`istio.io/rev`) get different config by design: move them to one."
+        ),
+        scope="object",
+    ),
+    CheckSpec(
+        code="STK0502",
+        name="strict-session-multi-replica",
+        severity=Severity.WARNING,
+        title="`strict` sessions on a gateway with several replicas",
+        what=(
+            "A route's effective session config sets `strict: true` on a gateway that runs two or more "
+            "replicas."
+        ),
+        why=(
+            "With `strict`, Envoy answers 503 when the pinned host is not one it knows (or not in an "
+            "overridable status) instead of re-balancing. Replicas receive endpoint updates from istiod at "
+            "slightly different times: during a rollout or scale-up a session pinned to a new pod through one "
+            "replica gets 503s from the replicas that have not seen that pod yet. Istio never sets `strict`: it "
+            "comes from an EnvoyFilter or another control plane."
+        ),
+        fix=(
+            "Drop `strict` (Envoy then re-balances a session whose host is unknown, and issues a new session "
+            "value), or make clients retry a 503 on a session request."
+        ),
+        scope="object",
+    ),
+    CheckSpec(
         code="STK0601",
         name="session-exposes-backends",
         severity=Severity.INFO,

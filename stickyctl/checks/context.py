@@ -23,11 +23,11 @@ from stickyctl.envoy.model import (
     VirtualHost,
 )
 from stickyctl.findings import Resource
+from stickyctl.istio.labels import LabelKeys
 from stickyctl.istio.manifests import (
     SERVICE_KINDS,
     IstiodSettings,
     K8sObject,
-    LabelKeys,
     LabelledService,
     ServiceIndex,
     session_label,

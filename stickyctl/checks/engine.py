@@ -12,7 +12,8 @@ from stickyctl.envoy.loader import STDIN, DumpParts, load_file
 from stickyctl.envoy.model import Proxy, build_proxies
 from stickyctl.errors import InputError, UsageError
 from stickyctl.findings import Finding, Resource
-from stickyctl.istio.manifests import FLAG_ENV, K8sObject, LabelKeys, load_manifests
+from stickyctl.istio.labels import LabelKeys
+from stickyctl.istio.manifests import FLAG_ENV, K8sObject, load_manifests
 from stickyctl.report.model import INPUT_CODES, CheckReport, ProxySummary, StickyService
 
 
@@ -177,8 +178,21 @@ def check(options: CheckOptions) -> CheckReport:
                                                                         input_findings)
     objects = _load_objects(options.services, input_findings)
     istiod_objects = _load_objects(options.istiod, input_findings)
+    return check_inputs(parts, objects, istiod_objects, input_findings, options,
+                        services_given=bool(options.services), sources=(*options.dumps, *options.admin_urls))
+
+
+def check_inputs(parts: list[DumpParts], objects: list[K8sObject], istiod_objects: list[K8sObject],
+                 input_findings: list[Finding], options: CheckOptions, *, services_given: bool,
+                 sources: tuple[str, ...], notes: tuple[str, ...] = ()) -> CheckReport:
+    """Check inputs that are already loaded (files, admin APIs, or a live cluster's snapshot).
+
+    ``input_findings`` are the STK0001/STK0002 findings of inputs that could not be read; ``notes``
+    are what the caller already knows was not checked (e.g. an optional cluster read that was
+    forbidden).
+    """
     proxies = _build(parts, input_findings)
-    ctx = build_context(proxies, objects, services_given=bool(options.services), keys=options.keys,
+    ctx = build_context(proxies, objects, services_given=services_given, keys=options.keys,
                         istiod_objects=istiod_objects)
     findings = input_findings + run_checks(ctx)
     kept = [f for f in findings if not any(s.matches(f) for s in options.suppress)]
@@ -189,9 +203,9 @@ def check(options: CheckOptions) -> CheckReport:
         findings=tuple(kept),
         proxies=tuple(_summaries(ctx)),
         sticky_services=tuple(_sticky_services(ctx)),
-        labels_checked=bool(options.services),
-        not_checked=tuple(_not_checked(ctx)),
+        labels_checked=services_given,
+        not_checked=(*notes, *_not_checked(ctx)),
         suppressed=tuple(suppressed),
         failure_threshold=options.failure_threshold,
-        sources=(*options.dumps, *options.admin_urls),
+        sources=sources,
     )

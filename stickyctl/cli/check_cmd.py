@@ -9,8 +9,9 @@ import typer
 
 from stickyctl.catalog import Severity
 from stickyctl.cli import env as envmod
+from stickyctl.cli import live_opts
 from stickyctl.errors import UsageError
-from stickyctl.istio.manifests import COOKIE_LABEL, HEADER_LABEL, LabelKeys
+from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys
 
 SAMPLES = ("helloworld",)
 
@@ -55,6 +56,7 @@ _COLORS = ("auto", "always", "never")
 def register(app: typer.Typer) -> None:
     @app.command(
         "check",
+        cls=live_opts.LiveCheckCommand,  # adds the live-cluster flags (-n, -l, --context, --from, …)
         epilog=(
             "Exit status: 0 nothing at or above the failure threshold; 1 findings at or above it; "
             "2 usage error; 3 a target could not be checked (STK0001/STK0002)."
@@ -154,10 +156,6 @@ def register(app: typer.Typer) -> None:
             dump, svc = sample_paths(sample)
             dumps.append(dump)
             svc_files.append(svc)
-        if not dumps and not admin_urls:
-            raise UsageError(
-                "no input: give -f DUMP (repeatable, '-' for stdin), --admin-url URL, or --sample helloworld"
-            )
         if timeout <= 0:
             raise UsageError("--timeout must be positive")
         if sum(1 for p in [*dumps, *svc_files, *istiod] if p == "-") > 1:
@@ -172,7 +170,8 @@ def register(app: typer.Typer) -> None:
             failure_threshold=_THRESHOLDS[failure_threshold],
             suppress=[Suppression.parse(s) for s in (*cfg.suppress, *suppress)],
         )
-        report = run(options)
+        # No -f/--admin-url/--sample: the live cluster (or --from DIR); see stickyctl/cli/live_opts.py.
+        report = live_opts.run_check(options, run)
         for f in report.findings:
             if f.code in ("STK0001", "STK0002"):
                 env.error(f.message)

@@ -45,8 +45,11 @@ class EncodeFormat(str, Enum):
 
 
 def register(app: typer.Typer) -> None:
+    from stickyctl.cli.live_opts import ResolveCommand
+
     app.command(
         "decode",
+        cls=ResolveCommand,  # adds -n/--context/--kubeconfig/--timeout for --resolve without -f
         epilog="Exit status: 0 every value pins a host; 1 a value Envoy would ignore (invalid or expired); "
         "2 usage error.",
     )(decode)
@@ -76,7 +79,12 @@ def decode(
         ),
     ] = None,
     resolve: Annotated[
-        bool, typer.Option("--resolve", help="Look the pinned hosts up in config dumps (-f): which endpoint.")
+        bool,
+        typer.Option(
+            "--resolve",
+            help="Look the pinned hosts up: in config dumps (-f), or without -f in the cluster (which pod, "
+            "node, ready; none: a stale session).",
+        ),
     ] = False,
     files: Annotated[
         list[str] | None,
@@ -95,16 +103,19 @@ def decode(
         moment = time.time() if now is None else now
         valid = [v for v in decoded if isinstance(v, SessionValue)]
         endpoints = None
+        live = resolve and not files
         if resolve:
             endpoints = _resolve(valid, files or [])
         elif files:
             raise UsageError("-f/--file is read only with --resolve")
+        else:
+            _no_live_flags()
     except StickyError as exc:
         env.error(str(exc))
         raise typer.Exit(int(exc.exit_status)) from None
 
     if output is DecodeFormat.table:
-        _print_table(env, decoded, moment, endpoints)
+        _print_table(env, decoded, moment, endpoints, live=live)
     else:
         from stickyctl.report.machine import to_json, to_yaml
 
@@ -117,7 +128,8 @@ def decode(
         # A pinned host that is no endpoint of any checked cluster is a stale session: re-balanced too.
         stale = [v for v in decoded if isinstance(v, SessionValue) and not endpoints.get((v.address, v.port))]
         for v in stale:
-            env.error(f"{v.upstream} is not an endpoint in the given dumps: a stale session, Envoy re-balances it")
+            where = ": no pod in the cluster has this IP" if live else " is not an endpoint in the given dumps"
+            env.error(f"{v.upstream}{where}: a stale session, Envoy re-balances it")
         unusable += [v for v in stale if v not in unusable]
     if unusable:
         verb = "is" if len(unusable) == 1 else "are"
@@ -157,13 +169,34 @@ def _resolve(values: list[SessionValue], files: list[str]) -> Endpoints:
 
     Endpoints come from ``include_eds`` dumps (stickyctl.envoy.endpoints).
     """
+    addresses = list(dict.fromkeys((v.address, v.port) for v in values))
+    if not files:
+        return _resolve_live(addresses)
     from stickyctl.envoy.endpoints import resolve_addresses
 
-    if not files:
-        raise UsageError("--resolve needs at least one -f/--file config dump")
-    addresses = list(dict.fromkeys((v.address, v.port) for v in values))
     found: Endpoints = resolve_addresses(list(files), addresses)
     return found
+
+
+def _resolve_live(addresses: list[tuple[str, int]]) -> Endpoints:
+    """``--resolve`` without ``-f``: the pods that have each pinned IP, from the API (stickyctl.kube.resolve)."""
+    from stickyctl.cli import live_opts
+
+    live_opts.require_live_dependencies("decode --resolve without -f")
+    flags = live_opts.flags()
+    from stickyctl.kube.resolve import resolve_pods
+
+    return resolve_pods(addresses, kubeconfig=flags.get("kubeconfig"), contexts=list(flags.get("contexts") or []),
+                        namespace=flags.get("namespace"), timeout=float(flags.get("timeout") or 10.0))
+
+
+def _no_live_flags() -> None:
+    from stickyctl.cli import live_opts
+
+    flags = live_opts.flags()
+    if flags.given:
+        name = sorted(flags.given)[0]
+        raise UsageError(f"{flags.spellings.get(name, name)} applies to --resolve (a cluster lookup)")
 
 
 def _iso(moment: datetime) -> str:
@@ -262,14 +295,19 @@ def _detail_text(value: SessionValue, now: float) -> str:
     return ", ".join(part for part in parts if part)
 
 
-def _endpoint_notes(found: list[dict[str, Any]]) -> list[str]:
+def _endpoint_notes(found: list[dict[str, Any]], live: bool = False) -> list[str]:
+    if live:
+        if not found:
+            return ["pod: none has this IP (a stale session: Envoy re-balances it)"]
+        return ["pod: " + " ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in entry.items()
+                                   if v is not None) for entry in found]
     if not found:
         return ["endpoint: not in the dumps"]
     return ["endpoint: " + " ".join(f"{k}={v}" for k, v in entry.items() if v is not None) for entry in found]
 
 
 def _print_table(
-    env: Environment, values: list[DecodedValue], now: float, endpoints: Endpoints | None
+    env: Environment, values: list[DecodedValue], now: float, endpoints: Endpoints | None, *, live: bool = False
 ) -> None:
     """One aligned row per value (UPSTREAM FORM FROM VALUE) and, indented under it, what else there is
     to say: expiry, cookie attributes, the reason Envoy would ignore it, the endpoint it resolves to.
@@ -285,7 +323,7 @@ def _print_table(
             cells = [value.upstream, value.form, _source_text(value.origin), value.raw]
             notes = [_detail_text(value, now)]
             if endpoints is not None:
-                notes.extend(_endpoint_notes(endpoints.get((value.address, value.port), [])))
+                notes.extend(_endpoint_notes(endpoints.get((value.address, value.port), []), live))
             rows.append((cells, [n for n in notes if n], expired))
         else:
             cells = ["-", "invalid", _source_text(value.origin), value.raw]

@@ -49,13 +49,15 @@ def _redact(url: str) -> str:
 class AdminClient:
     """GET-only access to one Envoy admin endpoint."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 10.0, transport: httpx.BaseTransport | None = None,
+                 label: str | None = None) -> None:
         import httpx
 
         if not base_url.startswith(("http://", "https://")):
             base_url = "http://" + base_url
         self.base_url = base_url.rstrip("/")
-        self.label = _redact(self.base_url)
+        self.label = label or _redact(self.base_url)
+        """How messages name this target (the URL, or e.g. ``pod/istio-ingress/gw-1`` behind a relay)."""
         self._client = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
 
     def close(self) -> None:
@@ -92,10 +94,12 @@ class AdminClient:
         except msgspec.DecodeError as exc:
             raise InputError(self.label, f"GET /{path_and_query}: not JSON ({exc})") from None
 
-    def fetch_parts(self) -> DumpParts:
-        """Bootstrap node, listeners, routes, clusters and endpoints as one ``DumpParts``."""
+    def fetch_configs(self) -> list[Any]:
+        """The flat ``configs[]`` entries of the bootstrap node and of every resource query.
+
+        This is what ``stickyctl dump`` records; :func:`parts_from_configs` reads it back.
+        """
         configs: list[Any] = []
-        kinds: set[str] = set()
         for query in (IDENTITY_QUERY, *(q for q, _ in RESOURCE_QUERIES)):
             doc = self.get_json(f"config_dump?{query}")
             entries = doc.get("configs") if isinstance(doc, dict) else None
@@ -105,15 +109,24 @@ class AdminClient:
             if query == IDENTITY_QUERY:
                 entries = [e for e in entries if isinstance(e, dict) and "Bootstrap" in str(e.get("@type"))]
             configs.extend(entries)
-        for _query, kind in RESOURCE_QUERIES:
-            kinds.add(kind)
-        parts = parse_document({"configs": configs}, self.label)
-        # The admin API answered each query, so an empty section means "none", not "not checked".
-        parts.has_listeners = parts.has_listeners or "listeners" in kinds
-        parts.has_routes = parts.has_routes or "routes" in kinds
-        parts.has_clusters = parts.has_clusters or "clusters" in kinds
-        parts.has_endpoints = parts.has_endpoints or "endpoints" in kinds
-        return parts
+        return configs
+
+    def fetch_parts(self) -> DumpParts:
+        """Bootstrap node, listeners, routes, clusters and endpoints as one ``DumpParts``."""
+        return parts_from_configs(self.fetch_configs(), self.label)
+
+
+def parts_from_configs(configs: list[Any], source: str) -> DumpParts:
+    """``DumpParts`` from the entries :meth:`AdminClient.fetch_configs` returned.
+
+    The admin API answered every query, so an empty section means "none", not "not checked".
+    """
+    parts = parse_document({"configs": configs}, source)
+    parts.has_listeners = True
+    parts.has_routes = True
+    parts.has_clusters = True
+    parts.has_endpoints = True
+    return parts
 
 
 def _reason(exc: Exception) -> str:

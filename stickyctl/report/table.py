@@ -30,6 +30,7 @@ giving them columns of their own: six columns in 80 would fold every cell into a
 
 _KIND_LABEL: dict[str, str] = {
     "file": "file",
+    "target": "target",
     "proxy": "proxy",
     "listener": "listener",
     "filter_chain": "filter chain",

@@ -23,6 +23,7 @@ from stickyctl.checks.rules import (
     listener_rejected,
     override_host_status_empty,
     persistent_session_flag_off,
+    replicas_disagree,
     route_without_session_config,
     session_config_unlabelled,
     session_exposes_backends,
@@ -34,6 +35,7 @@ from stickyctl.checks.rules import (
     session_mode_mismatch,
     session_name_mismatch,
     sticky_route_cluster_missing,
+    strict_session_multi_replica,
     weighted_route_lost_session_config,
     weighted_route_sticky,
 )
@@ -63,6 +65,8 @@ RULES: tuple[ModuleType, ...] = (
     draining_not_overridable,
     override_host_status_empty,
     sticky_route_cluster_missing,
+    replicas_disagree,
+    strict_session_multi_replica,
     session_exposes_backends,
 )
 

@@ -1,0 +1,33 @@
+"""STK0502: ``strict`` session config on a gateway that runs several replicas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from stickyctl.checks.context import CheckContext
+from stickyctl.checks.rules._fleet import replica_groups
+from stickyctl.findings import Finding, Resource
+
+CODE = "STK0502"
+SHOWN = 3
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    for workload, replicas in replica_groups(ctx):
+        members = {id(p) for p in replicas}
+        routes: dict[str, None] = {}
+        for fact in ctx.route_facts:
+            if id(fact.proxy) in members and any(c.strict for c in fact.active_configs):
+                routes[f"{fact.route_config.name}/{fact.virtual_host.name}/{fact.route.id}"] = None
+        if not routes:
+            continue
+        names = list(routes)
+        shown = ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+        yield Finding(
+            CODE,
+            f"strict sessions on route{'s' if len(names) > 1 else ''} {shown} of {workload.ref}, which runs "
+            f"{len(replicas)} replicas: while they converge after an endpoint change, a request pinned to a "
+            "host one replica does not know yet is answered 503 instead of being re-balanced",
+            Resource(object=workload.ref),
+            {"routes": ", ".join(names), "replicas": str(len(replicas))},
+        )

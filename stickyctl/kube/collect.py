@@ -1,0 +1,339 @@
+"""Read a live cluster into a :class:`~stickyctl.kube.snapshot.Snapshot`.
+
+One API connection per ``--context``; the gateway pods, the Services (and, when installed and
+allowed, ServiceEntries, Gateway API routes, workloads) and istiod; then every pod's config dump,
+fetched concurrently (``--concurrency``) through a port-forward relay (or ``--via exec``) with the
+GET-only ``AdminClient``. A pod that cannot be read becomes a target with an error (STK0001) and
+the others are still read; a cluster that cannot be reached at all ends the run with one line
+(with several contexts: that cluster becomes STK0001 and the others are read).
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from stickyctl import __version__
+from stickyctl.errors import InputError, UsageError
+from stickyctl.istio.labels import LabelKeys
+from stickyctl.kube.client import Cluster, KubeError, connect
+from stickyctl.kube.discovery import PodInfo, read_objects, select_pods, server_version
+from stickyctl.kube.snapshot import ClusterRecord, Snapshot, TargetRecord
+
+if TYPE_CHECKING:
+    import httpx
+
+    from stickyctl.cli.env import Environment
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+VIAS = ("port-forward", "exec")
+
+
+@dataclass
+class LiveOptions:
+    """The kubectl-style flags of a live check or dump."""
+
+    namespace: str | None = None
+    all_namespaces: bool = False
+    selector: str | None = None
+    pods: list[str] = field(default_factory=list)
+    contexts: list[str] = field(default_factory=list)
+    kubeconfig: str | None = None
+    istio_namespace: str = "istio-system"
+    proxy_admin_port: int = 15000
+    timeout: float = 10.0
+    concurrency: int = 8
+    via: str = "port-forward"
+
+    def validate(self) -> None:
+        if self.all_namespaces and self.pods:
+            raise UsageError("--pod names a pod in one namespace: use -n NAMESPACE, not -A")
+        if self.all_namespaces and self.namespace:
+            raise UsageError("-A/--all-namespaces and -n/--namespace exclude each other")
+        if self.pods and self.selector:
+            raise UsageError("--pod and -l/--selector exclude each other")
+        if self.via not in VIAS:
+            raise UsageError(f"--via {self.via!r}: expected port-forward or exec")
+        if not 0 < self.proxy_admin_port < 65536:
+            raise UsageError("--proxy-admin-port must be a TCP port (1-65535)")
+        if self.concurrency < 1:
+            raise UsageError("--concurrency must be at least 1")
+        if self.timeout <= 0:
+            raise UsageError("--timeout must be positive")
+        if len(set(self.contexts)) != len(self.contexts):
+            raise UsageError("--context: a context is named twice")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded concurrency that Ctrl-C can interrupt
+
+
+def run_bounded(items: Sequence[T], fn: Callable[[T], R], *, concurrency: int,
+                on_done: Callable[[int, T], None] | None = None) -> list[R]:
+    """``[fn(item) for item in items]`` on at most ``concurrency`` daemon threads, in order.
+
+    ``fn`` must not raise (it reports failures in its result). The calling thread only waits, in
+    short steps, so a KeyboardInterrupt ends the run at once; the daemon threads die with the process.
+    """
+    results: list[Any] = [None] * len(items)
+    if not items:
+        return []
+    todo: queue.Queue[int] = queue.Queue()
+    for i in range(len(items)):
+        todo.put(i)
+    done: queue.Queue[int] = queue.Queue()
+
+    def worker() -> None:
+        while True:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            results[i] = fn(items[i])
+            done.put(i)
+
+    for n in range(min(concurrency, len(items))):
+        threading.Thread(target=worker, name=f"stickyctl fetch {n}", daemon=True).start()
+    finished = 0
+    while finished < len(items):
+        try:
+            i = done.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        finished += 1
+        if on_done is not None:
+            on_done(i, items[i])
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# One pod's config dump
+
+
+class ExecTransport:
+    """An httpx transport that answers each GET by running ``pilot-agent request GET <path>`` in the
+    pod's istio-proxy container (``--via exec``, for clusters that forbid port-forward)."""
+
+    def __init__(self, cluster: Cluster, namespace: str, pod: str, *, port: int, timeout: float) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.pod = pod
+        self.port = port
+        self.timeout = timeout
+
+    def build(self) -> httpx.BaseTransport:
+        import httpx
+
+        outer = self
+
+        class _Transport(httpx.BaseTransport):
+            def handle_request(self, request: httpx.Request) -> httpx.Response:
+                return outer.handle(request)
+
+        return _Transport()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        import httpx
+
+        from stickyctl.kube.streams import exec_command
+
+        if request.method != "GET":  # AdminClient never sends anything else; this never will
+            raise httpx.UnsupportedProtocol(f"refusing {request.method}: GET only")
+        target = request.url.raw_path.decode("ascii").lstrip("/")
+        command = ["pilot-agent", "request", "GET", target]
+        if self.port != 15000:
+            command += ["--debug-port", str(self.port)]
+        result = exec_command(self.cluster, self.namespace, self.pod, "istio-proxy", command, timeout=self.timeout)
+        if result.exit_code == 0:
+            return httpx.Response(200, content=result.stdout, request=request)
+        text = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+        m = re.search(r"status code:? (\d{3})", text)
+        if m:
+            return httpx.Response(int(m.group(1)), content=text.encode(), request=request)
+        first = text.splitlines()[0] if text else f"exit status {result.exit_code}"
+        raise KubeError(f"pilot-agent request GET {target} in pod {self.namespace}/{self.pod} failed: {first}")
+
+
+def _bootstrap_identity(configs: list[Any]) -> tuple[str | None, str | None, str | None]:
+    from stickyctl.envoy.model import identity_from_node
+
+    for entry in configs:
+        if isinstance(entry, dict) and "Bootstrap" in str(entry.get("@type")):
+            node = (entry.get("bootstrap") or {}).get("node")
+            if isinstance(node, dict):
+                ident = identity_from_node(node, "")
+                return ident.node_id, ident.istio_version, ident.envoy_version
+    return None, None, None
+
+
+def fetch_target(cluster: Cluster, target: TargetRecord, *, has_proxy: bool, via: str, port: int,
+                 timeout: float) -> TargetRecord:
+    """Read one pod's config dump into ``target`` (configs, identity) or set its error."""
+    from stickyctl.envoy.admin import AdminClient
+
+    if not has_proxy:
+        target.error = "has no istio-proxy container: not an Istio proxy, no Envoy to read"
+        return target
+    if target.phase not in ("Running", None):
+        target.error = f"is {target.phase}: no running Envoy to read"
+        return target
+    relay = None
+    client = None
+    try:
+        if via == "exec":
+            transport = ExecTransport(cluster, target.namespace, target.pod, port=port, timeout=timeout).build()
+            client = AdminClient(f"http://localhost:{port}", timeout=timeout, transport=transport, label=target.label)
+        else:
+            from stickyctl.kube.streams import PortForwardRelay
+
+            relay = PortForwardRelay(cluster, target.namespace, target.pod, port)
+            client = AdminClient(relay.url, timeout=timeout, label=target.label)
+        configs = client.fetch_configs()
+    except InputError as exc:
+        # Behind the relay, what the port-forward saw says more than "server disconnected".
+        target.error = relay.errors[0] if relay is not None and relay.errors else exc.detail
+        if "timed out" in exc.detail and relay is not None and not relay.errors:
+            target.error = f"{exc.detail} (--timeout {timeout:g}s) through the port-forward to port {port}"
+        return target
+    except KubeError as exc:
+        target.error = str(exc)
+        return target
+    except Exception as exc:  # never a traceback, never a silent pass
+        target.error = f"unexpected error: {type(exc).__name__}: {exc}"
+        return target
+    finally:
+        if client is not None:
+            client.close()
+        if relay is not None:
+            relay.close()
+    target.configs = configs
+    target.node_id, target.istio_version, target.envoy_version = _bootstrap_identity(configs)
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole read
+
+
+def _target(cluster: Cluster, pod: PodInfo, multi: bool) -> TargetRecord:
+    label = f"pod/{pod.namespace}/{pod.name}"
+    return TargetRecord(
+        label=f"{cluster.context}:{label}" if multi else label,
+        context=cluster.context, namespace=pod.namespace, pod=pod.name, node=pod.node, pod_ip=pod.pod_ip,
+        phase=pod.phase, ready=pod.ready, revision=pod.revision, proxy_image=pod.proxy_image,
+    )
+
+
+def _no_gateways(cluster: Cluster, opts: LiveOptions, namespace: str | None) -> str:
+    where = f"namespace {namespace}" if namespace else "any namespace"
+    if opts.selector:
+        return f"no pods match -l {opts.selector!r} in {where} (context {cluster.context})"
+    hint = ""
+    if opts.namespace is None and namespace is not None:
+        hint = f" ({namespace} is the context's namespace: pass -n istio-ingress, -n istio-system or -A)"
+    return (f"no gateway pods in {where} (context {cluster.context}): no pod's istio-proxy container runs "
+            f"`proxy router`{hint}; use -l SELECTOR or --pod NAME to pick proxies")
+
+
+def collect(opts: LiveOptions, keys: LabelKeys, env: Environment | None = None) -> Snapshot:
+    opts.validate()
+    contexts: list[str | None] = list(opts.contexts) or [None]
+    multi = len(contexts) > 1
+    snapshot = Snapshot(
+        taken_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        stickyctl_version=__version__,
+        label_keys={"cookie": keys.cookie, "header": keys.header},
+    )
+    jobs: list[tuple[Cluster, TargetRecord, bool]] = []
+    for name in contexts:
+        cluster = connect(kubeconfig=opts.kubeconfig, context=name, timeout=opts.timeout)
+        namespace = None if opts.all_namespaces else (opts.namespace or cluster.namespace)
+        record = ClusterRecord(context=cluster.context, server=cluster.server, namespace=namespace,
+                               selector=opts.selector, pods=list(opts.pods), istio_namespace=opts.istio_namespace,
+                               via=opts.via, proxy_admin_port=opts.proxy_admin_port)
+        snapshot.clusters.append(record)
+        try:
+            record.kubernetes_version = server_version(cluster)
+            selection = select_pods(cluster, namespace=namespace, selector=opts.selector, names=opts.pods)
+            if not selection.pods and not selection.missing:
+                raise KubeError(_no_gateways(cluster, opts, namespace))
+            read = read_objects(cluster, istio_namespace=opts.istio_namespace, keys=keys)
+        except KubeError as exc:
+            if not multi:
+                raise
+            record.error = str(exc)
+            continue
+        prefix = f"{cluster.context}: " if multi else ""
+        for w in read.warnings:
+            snapshot.notes.append(prefix + w)
+            if env is not None:
+                env.warn(prefix + w)
+        snapshot.objects.extend(read.objects)
+        snapshot.istiod.extend(read.istiod)
+        for ns, pod_name in selection.missing:
+            label = f"pod/{ns}/{pod_name}"
+            snapshot.targets.append(TargetRecord(label=f"{cluster.context}:{label}" if multi else label,
+                                                 context=cluster.context, namespace=ns, pod=pod_name,
+                                                 error="no such pod"))
+        for pod in selection.pods:
+            target = _target(cluster, pod, multi)
+            snapshot.targets.append(target)
+            jobs.append((cluster, target, pod.has_proxy))
+
+    def run(job: tuple[Cluster, TargetRecord, bool]) -> TargetRecord:
+        cluster, target, has_proxy = job
+        return fetch_target(cluster, target, has_proxy=has_proxy, via=opts.via, port=opts.proxy_admin_port,
+                            timeout=opts.timeout)
+
+    with _progress(env, len(jobs)) as advance:
+        run_bounded(jobs, run, concurrency=opts.concurrency, on_done=lambda _i, job: advance(job[1]))
+    return snapshot
+
+
+class _NoProgress:
+    def __enter__(self) -> Callable[[TargetRecord], None]:
+        return lambda _t: None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _RichProgress:
+    """A transient progress bar on stderr (terminals only) while pods are read."""
+
+    def __init__(self, env: Environment, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("reading config dumps"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.description}"), TimeElapsedColumn(),
+                                  console=env.err_console(), transient=True)
+        self._task = self._progress.add_task("", total=total)
+        self._started = time.monotonic()
+
+    def __enter__(self) -> Callable[[TargetRecord], None]:
+        self._progress.start()
+
+        def advance(t: TargetRecord) -> None:
+            self._progress.update(self._task, advance=1, description=t.label)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+
+def _progress(env: Environment | None, total: int) -> _NoProgress | _RichProgress:
+    if env is None or total < 2:
+        return _NoProgress()
+    isatty = getattr(env.stderr, "isatty", None)
+    if not (callable(isatty) and isatty()):
+        return _NoProgress()
+    return _RichProgress(env, total)

@@ -1,0 +1,330 @@
+"""A snapshot: everything a live check read, in memory or on disk (``stickyctl dump``).
+
+A live ``check`` collects a :class:`Snapshot` and checks it; ``dump`` writes the same snapshot to a
+directory and ``check --from DIR`` reads it back and checks it the same way, so both give exactly
+the same findings. On disk::
+
+    DIR/snapshot.yaml                      what, when, where: clusters, targets (pods), versions,
+                                           what could not be read and why
+    DIR/objects.yaml                       the Services, ServiceEntries, workloads and routes read
+                                           (a v1 List, reduced to what the checks read)
+    DIR/istiod.yaml                        the istiod Deployments: image and persistent-session env only
+    DIR/proxies/<context>/<ns>/<pod>.json  each pod's config dump ({"configs": [...]}, the flat entries
+                                           of config_dump?resource=…, never secrets)
+
+``objects.yaml`` and ``istiod.yaml`` are ordinary manifests: ``check -f DIR/proxies/…/pod.json
+--services DIR/objects.yaml --istiod DIR/istiod.yaml`` reads them too. Writing is atomic: the
+snapshot is built in a hidden sibling directory and renamed into place, so an interrupted dump
+leaves no snapshot at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stickyctl.errors import InputError, StickyError, UsageError
+from stickyctl.findings import Finding, Resource
+from stickyctl.istio.manifests import K8sObject
+
+if TYPE_CHECKING:
+    from stickyctl.checks.engine import CheckOptions
+    from stickyctl.report.model import CheckReport
+
+SNAPSHOT_KIND = "StickyctlSnapshot"
+SNAPSHOT_VERSION = 1
+MANIFEST = "snapshot.yaml"
+OBJECTS = "objects.yaml"
+ISTIOD = "istiod.yaml"
+
+
+@dataclass
+class ClusterRecord:
+    context: str
+    server: str
+    kubernetes_version: str | None = None
+    namespace: str | None = None
+    """Where gateway pods were looked for (None: all namespaces)."""
+    selector: str | None = None
+    pods: list[str] = field(default_factory=list)
+    istio_namespace: str = "istio-system"
+    via: str = "port-forward"
+    proxy_admin_port: int = 15000
+    error: str | None = None
+    """Why this cluster could not be read at all (then it has no targets)."""
+
+
+@dataclass
+class TargetRecord:
+    label: str
+    """How findings name the target: ``pod/<ns>/<name>`` (``<context>:pod/…`` with several contexts)."""
+    context: str
+    namespace: str
+    pod: str
+    node: str | None = None
+    pod_ip: str | None = None
+    phase: str | None = None
+    ready: bool | None = None
+    revision: str = "default"
+    """The istiod revision the pod follows (istio.io/rev)."""
+    proxy_image: str | None = None
+    file: str | None = None
+    """The dump, relative to the snapshot directory (None: not read)."""
+    error: str | None = None
+    """Why the dump could not be read (then the target is STK0001)."""
+    node_id: str | None = None
+    istio_version: str | None = None
+    envoy_version: str | None = None
+    configs: list[Any] | None = field(default=None, repr=False)
+    """The dump itself (in memory; on disk it is ``file``)."""
+
+
+@dataclass
+class Snapshot:
+    taken_at: str
+    stickyctl_version: str
+    label_keys: dict[str, str]
+    clusters: list[ClusterRecord] = field(default_factory=list)
+    targets: list[TargetRecord] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    istiod: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What was not read or not checked, and why (optional reads that were skipped, …)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# As check input
+
+
+def _objects(raws: list[dict[str, Any]], source: str) -> list[K8sObject]:
+    out: list[K8sObject] = []
+    for raw in raws:
+        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        assert isinstance(meta, dict)
+        name = meta.get("name")
+        kind = raw.get("kind")
+        if not isinstance(name, str) or not isinstance(kind, str):
+            continue
+        ns = meta.get("namespace")
+        out.append(K8sObject(kind, str(raw.get("apiVersion", "")), ns if isinstance(ns, str) and ns else "default",
+                             name, raw, source))
+    return out
+
+
+def check_inputs(snapshot: Snapshot) -> tuple[list[Any], list[K8sObject], list[K8sObject], list[Finding], list[str]]:
+    """(dump parts, objects, istiod objects, STK0001/STK0002 findings, not-checked notes)."""
+    from stickyctl.envoy.admin import parts_from_configs
+    from stickyctl.istio.manifests import istiod_settings
+
+    findings: list[Finding] = []
+    parts = []
+    for cl in snapshot.clusters:
+        if cl.error is not None:
+            label = f"context/{cl.context}"
+            findings.append(Finding("STK0001", f"{label}: {cl.error}", Resource(target=label)))
+    for t in snapshot.targets:
+        if t.error is not None or t.configs is None:
+            findings.append(Finding("STK0001", f"{t.label}: {t.error or 'not read'}", Resource(target=t.label)))
+            continue
+        try:
+            parts.append(parts_from_configs(t.configs, t.label))
+        except InputError as exc:
+            findings.append(Finding(exc.code, f"{t.label}: {exc.detail}", Resource(target=t.label)))
+    objects = _objects(snapshot.objects, "cluster")
+    notes = list(snapshot.notes)
+    # istiod: only the revisions the checked gateways follow (each revision has its own flag).
+    followed = sorted({t.revision for t in snapshot.targets if t.error is None})
+    istiod_all = _objects(snapshot.istiod, "cluster")
+    settings = {id(o): istiod_settings(o) for o in istiod_all}
+    revisions = {s.revision for s in settings.values() if s is not None}
+    istiod = [o for o in istiod_all if (s := settings[id(o)]) is not None and s.revision in followed]
+    namespaces = sorted({c.istio_namespace for c in snapshot.clusters})
+    for rev in followed:
+        if rev not in revisions:
+            users = sorted(t.label for t in snapshot.targets if t.revision == rev and t.error is None)
+            notes.append(f"{', '.join(users)} follow istiod revision {rev!r}, but no istiod Deployment of that "
+                         f"revision is in {', '.join(namespaces)}: its persistent-session flag (STK0101) was not "
+                         "checked (pass -i/--istio-namespace)")
+    return parts, objects, istiod, findings, notes
+
+
+def check_snapshot(snapshot: Snapshot, options: CheckOptions) -> CheckReport:
+    """The CheckReport for a snapshot, exactly as the engine gives it for the same inputs."""
+    from stickyctl.checks.engine import check_inputs as engine_check
+
+    parts, objects, istiod, findings, notes = check_inputs(snapshot)
+    sources = tuple(t.label for t in snapshot.targets)
+    return engine_check(parts, objects, istiod, findings, options, services_given=True, sources=sources,
+                        notes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------------------
+# On disk
+
+
+class SnapshotError(StickyError):
+    """A snapshot directory that cannot be read (exit 3)."""
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _slug(text: str) -> str:
+    return _SAFE.sub("_", text).strip("._") or "_"
+
+
+def dump_path(t: TargetRecord) -> str:
+    return f"proxies/{_slug(t.context)}/{_slug(t.namespace)}/{_slug(t.pod)}.json"
+
+
+def _yaml_dump(doc: Any) -> str:
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return str(yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=120,
+                         allow_unicode=True))
+
+
+def _yaml_load(path: Path) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=loader)
+
+
+def _record(obj: Any) -> dict[str, Any]:
+    return {k: v for k, v in asdict(obj).items() if k != "configs"}
+
+
+def _k8s_list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def write_snapshot(snapshot: Snapshot, out_dir: str) -> Path:
+    """Write ``snapshot`` to ``out_dir`` atomically (temp directory, then one rename)."""
+    import msgspec
+
+    target = Path(out_dir)
+    if target.exists():
+        if not target.is_dir():
+            raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
+        if any(target.iterdir()):
+            raise UsageError(f"--out-dir {out_dir}: exists and is not empty (a snapshot is never merged into "
+                             "another: choose a new directory)")
+    parent = target.resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"--out-dir {out_dir}: the directory {parent} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
+    try:
+        for t in snapshot.targets:
+            if t.configs is None:
+                t.file = None
+                continue
+            t.file = dump_path(t)
+            path = tmp / t.file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(msgspec.json.format(msgspec.json.encode({"configs": t.configs}), indent=1) + b"\n")
+        manifest = {
+            "kind": SNAPSHOT_KIND,
+            "version": SNAPSHOT_VERSION,
+            "taken_at": snapshot.taken_at,
+            "stickyctl_version": snapshot.stickyctl_version,
+            "label_keys": dict(snapshot.label_keys),
+            "clusters": [_record(c) for c in snapshot.clusters],
+            "targets": [_record(t) for t in snapshot.targets],
+            "objects": OBJECTS,
+            "istiod": ISTIOD,
+            "notes": list(snapshot.notes),
+        }
+        (tmp / MANIFEST).write_text(
+            "# Written by `stickyctl dump`; check it with `stickyctl check --from DIR`.\n" + _yaml_dump(manifest),
+            encoding="utf-8")
+        (tmp / OBJECTS).write_text(_yaml_dump(_k8s_list(snapshot.objects)), encoding="utf-8")
+        (tmp / ISTIOD).write_text(_yaml_dump(_k8s_list(snapshot.istiod)), encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        if target.exists():
+            target.rmdir()
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _fields(cls: Any, doc: Any, where: str, directory: str) -> Any:
+    if not isinstance(doc, dict):
+        raise SnapshotError(f"{directory}: {where} is not a mapping: not a stickyctl snapshot")
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in doc.items() if k in names})
+    except TypeError as exc:
+        raise SnapshotError(f"{directory}: {where}: {exc}") from None
+
+
+def read_snapshot(directory: str) -> Snapshot:
+    import msgspec
+    import yaml
+
+    base = Path(directory)
+    manifest_path = base / MANIFEST
+    if not base.is_dir():
+        raise SnapshotError(f"--from {directory}: no such directory")
+    if not manifest_path.is_file():
+        raise SnapshotError(f"--from {directory}: no {MANIFEST}: not a snapshot written by `stickyctl dump`")
+    try:
+        manifest = _yaml_load(manifest_path)
+        objects = _yaml_load(base / OBJECTS) if (base / OBJECTS).is_file() else {"items": []}
+        istiod = _yaml_load(base / ISTIOD) if (base / ISTIOD).is_file() else {"items": []}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SnapshotError(f"--from {directory}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != SNAPSHOT_KIND:
+        raise SnapshotError(f"--from {directory}: {MANIFEST} is not a stickyctl snapshot")
+    if manifest.get("version") != SNAPSHOT_VERSION:
+        raise SnapshotError(f"--from {directory}: snapshot version {manifest.get('version')!r} is not supported "
+                            f"(this stickyctl reads version {SNAPSHOT_VERSION})")
+    snap = Snapshot(
+        taken_at=str(manifest.get("taken_at", "")),
+        stickyctl_version=str(manifest.get("stickyctl_version", "")),
+        label_keys=dict(manifest.get("label_keys") or {}),
+        clusters=[_fields(ClusterRecord, c, "clusters[]", directory) for c in manifest.get("clusters") or []],
+        targets=[_fields(TargetRecord, t, "targets[]", directory) for t in manifest.get("targets") or []],
+        objects=[o for o in (objects or {}).get("items") or [] if isinstance(o, dict)],
+        istiod=[o for o in (istiod or {}).get("items") or [] if isinstance(o, dict)],
+        notes=[str(n) for n in manifest.get("notes") or []],
+    )
+    root = base.resolve()
+    for t in snap.targets:
+        if t.file is None:
+            continue
+        path = (base / t.file).resolve()
+        if root not in path.parents:
+            raise SnapshotError(f"--from {directory}: target {t.label}: {t.file} is outside the snapshot")
+        try:
+            doc = msgspec.json.decode(path.read_bytes())
+        except OSError as exc:
+            t.error = f"{t.file}: {exc.strerror or exc}"
+            continue
+        except msgspec.DecodeError as exc:
+            t.error = f"{t.file}: invalid JSON ({exc})"
+            continue
+        configs = doc.get("configs") if isinstance(doc, dict) else None
+        if not isinstance(configs, list):
+            t.error = f"{t.file}: no 'configs' list"
+            continue
+        t.configs = configs
+    return snap
+
+
+def cleanup_partial(out_dir: str) -> None:
+    """Remove leftovers of an interrupted dump next to ``out_dir`` (never the snapshot itself)."""
+    target = Path(out_dir)
+    with contextlib.suppress(OSError):
+        for p in target.resolve().parent.glob(f".{target.name}.partial-*"):
+            shutil.rmtree(p, ignore_errors=True)
