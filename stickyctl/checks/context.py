@@ -40,7 +40,7 @@ ISTIO_BOOTSTRAP_PORTS = frozenset({15090, 15021})
 CHECKED_LISTENER_STATES = ("active", "warming")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Expectation:
     """What a sticky destination's session config must be."""
 
@@ -52,7 +52,7 @@ class Expectation:
     kind: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DestinationFact:
     cluster: str
     host: str
@@ -62,7 +62,7 @@ class DestinationFact:
     """For sticky destinations: see ``session_verdict``; None otherwise."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RouteFact:
     proxy: Proxy
     route_config: RouteConfig
@@ -70,6 +70,10 @@ class RouteFact:
     route: Route
     hcm: HttpConnectionManager | None
     destinations: tuple[DestinationFact, ...]
+    sticky: tuple[DestinationFact, ...]
+    """The destinations that are sticky Services (labelled, or inferred from the dump)."""
+    active_configs: tuple[SessionConfig, ...]
+    """Effective configs under which Envoy issues and honours session values on this route."""
 
     @property
     def resource(self) -> Resource:
@@ -80,13 +84,6 @@ class RouteFact:
             route=self.route.id,
         )
 
-    @functools.cached_property
-    def sticky(self) -> tuple[DestinationFact, ...]:
-        return tuple(d for d in self.destinations if d.expectation is not None)
-
-    @functools.cached_property
-    def active_configs(self) -> tuple[SessionConfig, ...]:
-        return tuple(d.effective for d in self.destinations if d.effective is not None and d.effective.active)
 
 
 @dataclass
@@ -177,12 +174,14 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
 
     # Sticky destinations: from labels when Services were given; otherwise inferred from the
     # session config the dump carries (the most common config per host is taken as intended).
+    expectations = ctx.expectations
     if services_given:
         for _proxy, _rc, _vh, _route, _hcm, dests in raw:
             for _cluster, host, _eff in dests:
-                svc = index.lookup(host)
-                if svc is not None and host not in ctx.expectations:
-                    ctx.expectations[host] = Expectation(svc.mode, svc.name, svc.id, "label", svc.obj.kind)
+                if host not in expectations:
+                    svc = index.lookup(host)
+                    if svc is not None:
+                        expectations[host] = Expectation(svc.mode, svc.name, svc.id, "label", svc.obj.kind)
     else:
         votes: dict[str, Counter[tuple[str, str]]] = {}
         for _proxy, _rc, _vh, _route, _hcm, dests in raw:
@@ -191,14 +190,25 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
                     votes.setdefault(host, Counter())[(eff.state.mode, eff.state.name)] += 1
         for host, counter in votes.items():
             (mode, name), _n = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-            ctx.expectations[host] = Expectation(mode, name, host, "dump", "host")
+            expectations[host] = Expectation(mode, name, host, "dump", "host")
 
+    append = ctx.route_facts.append
+    get = expectations.get
     for proxy, rc, vh, route, hcm, dests in raw:
-        facts = []
+        facts: list[DestinationFact] = []
+        sticky: list[DestinationFact] = []
+        active: list[SessionConfig] = []
         for c, h, e in dests:
-            exp = ctx.expectations.get(h)
-            facts.append(DestinationFact(c, h, exp, e, None if exp is None else session_verdict(exp, e)))
-        ctx.route_facts.append(RouteFact(proxy, rc, vh, route, hcm, tuple(facts)))
+            exp = get(h)
+            if exp is None:
+                fact = DestinationFact(c, h, None, e, None)
+            else:
+                fact = DestinationFact(c, h, exp, e, session_verdict(exp, e))
+                sticky.append(fact)
+            facts.append(fact)
+            if e is not None and not e.disabled and e.state is not None:
+                active.append(e)
+        append(RouteFact(proxy, rc, vh, route, hcm, tuple(facts), tuple(sticky), tuple(active)))
     return ctx
 
 

@@ -65,7 +65,7 @@ class _Reader:
 # Session state
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionState:
     """A session_state extension: which header or cookie carries the pinned host."""
 
@@ -79,7 +79,7 @@ class SessionState:
     """Cookie TTL; None when unset (a session cookie)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionConfig:
     """The stateful_session config that applies at one level (route, vhost, …) or the filter's own."""
 
@@ -152,7 +152,7 @@ def _parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: st
 # Listeners and HTTP connection managers
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HttpFilter:
     name: str
     type_name: str
@@ -195,7 +195,7 @@ class HttpConnectionManager:
         return None if i is None else self.filters[i]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FilterChain:
     id: str
     """The chain's name, ``default`` for default_filter_chain, else ``#<index>``."""
@@ -203,7 +203,7 @@ class FilterChain:
     inbound: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Listener:
     name: str
     state: str
@@ -284,7 +284,7 @@ def parse_listener(r: _Reader, entry: ListenerEntry, where: str) -> Listener:
 # Routes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Destination:
     cluster: str
     weight: int | None
@@ -293,7 +293,7 @@ class Destination:
     """The weighted-cluster entry's own session config, if any."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Route:
     id: str
     match: dict[str, Any]
@@ -305,7 +305,7 @@ class Route:
     """route | redirect | direct_response | other (cluster_header, …)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VirtualHost:
     name: str
     domains: tuple[str, ...]
@@ -313,7 +313,7 @@ class VirtualHost:
     session: SessionConfig | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RouteConfig:
     name: str
     virtual_hosts: tuple[VirtualHost, ...]
@@ -392,7 +392,7 @@ def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[s
 # Clusters and endpoints
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cluster:
     name: str
     override_statuses: tuple[str, ...] | None
@@ -413,7 +413,7 @@ def parse_cluster(entry: ClusterEntry) -> Cluster:
     return Cluster(entry.name, statuses, c.lb_policy, entry.static)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     cluster: str
     address: str
@@ -451,7 +451,7 @@ def parse_endpoints(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> li
 # The proxy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProxyIdentity:
     name: str
     node_id: str | None

@@ -8,6 +8,7 @@ when both are set; an empty value means off.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -154,6 +155,7 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
+@functools.lru_cache(maxsize=4096)
 def label_value_problem(value: str, mode: str) -> str | None:
     """Why istiod/Envoy/Kubernetes cannot use this label value, or None."""
     if len(value) > 63 or not _LABEL_VALUE.match(value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,11 @@ _LOOKALIKE = re.compile(r"persistent[-_.]?session|sticky[-_.]?session", re.IGNOR
 # Objects whose pod template labels someone may have mistaken for the place istiod reads.
 _WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob",
                              "Rollout", "DeploymentConfig"})
+
+
+@functools.lru_cache(maxsize=8192)
+def _lookalike(key: str) -> bool:
+    return _LOOKALIKE.search(key) is not None
 
 
 def _template_labels(obj: K8sObject) -> dict[str, str]:
@@ -47,7 +53,7 @@ def _problems(obj: K8sObject, keys: tuple[str, str]) -> list[str]:
             if key in keys:
                 if not (service and where == "label"):
                     out.append(f"{where} {key} on a {obj.kind} does nothing (istiod reads Service labels)")
-            elif _LOOKALIKE.search(key):
+            elif _lookalike(key):
                 out.append(f"{where} {key} is not a key istiod reads (it reads {keys[0]} and {keys[1]})")
     return out
 
