@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -232,6 +233,7 @@ class Cluster:
 
         url = self._url(path, query)
         timeout = urllib3.Timeout(connect=min(self.timeout, CONNECT_TIMEOUT_MAX), read=self.timeout)
+        started = time.monotonic()
         try:
             response = self._api.rest_client.pool_manager.request(
                 "GET", url, headers=self._headers(), timeout=timeout, retries=False, preload_content=True,
@@ -240,8 +242,9 @@ class Cluster:
             raise self.unreachable(_connection_reason(exc)) from None
         except urllib3.exceptions.ConnectTimeoutError:
             raise self.unreachable(f"no connection within {min(self.timeout, CONNECT_TIMEOUT_MAX):g}s") from None
-        except urllib3.exceptions.ReadTimeoutError:
-            raise self.unreachable(f"no answer to GET {path} within {self.timeout:g}s") from None
+        except urllib3.exceptions.ReadTimeoutError:  # (also a TLS handshake that never ends)
+            waited = time.monotonic() - started
+            raise self.unreachable(f"no answer to GET {path} after {waited:.0f}s") from None
         except urllib3.exceptions.SSLError as exc:
             raise self.unreachable(f"TLS failed: {_ssl_reason(exc)}") from None
         except urllib3.exceptions.ProxyError as exc:

@@ -253,8 +253,10 @@ def collect(opts: LiveOptions, keys: LabelKeys, env: Environment | None = None) 
         label_keys={"cookie": keys.cookie, "header": keys.header},
     )
     jobs: list[tuple[Cluster, TargetRecord, bool]] = []
+    opened: list[Cluster] = []
     for name in contexts:
         cluster = connect(kubeconfig=opts.kubeconfig, context=name, timeout=opts.timeout)
+        opened.append(cluster)
         namespace = None if opts.all_namespaces else (opts.namespace or cluster.namespace)
         record = ClusterRecord(context=cluster.context, server=cluster.server, namespace=namespace,
                                selector=opts.selector, pods=list(opts.pods), istio_namespace=opts.istio_namespace,
@@ -293,8 +295,12 @@ def collect(opts: LiveOptions, keys: LabelKeys, env: Environment | None = None) 
         return fetch_target(cluster, target, has_proxy=has_proxy, via=opts.via, port=opts.proxy_admin_port,
                             timeout=opts.timeout)
 
-    with _progress(env, len(jobs)) as advance:
-        run_bounded(jobs, run, concurrency=opts.concurrency, on_done=lambda _i, job: advance(job[1]))
+    try:
+        with _progress(env, len(jobs)) as advance:
+            run_bounded(jobs, run, concurrency=opts.concurrency, on_done=lambda _i, job: advance(job[1]))
+    finally:
+        for cluster in opened:
+            cluster.close()
     return snapshot
 
 

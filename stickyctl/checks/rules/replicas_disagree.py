@@ -113,7 +113,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
                 continue
             if listeners_differ and subject.startswith("listener ") and "absent" in values:
                 continue  # already said by the listener set
-            ranked = sorted(values.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+            order = {name: i for i, (name, _f) in enumerate(per)}
+            ranked = sorted(values.items(), key=lambda kv: (-len(kv[1]), order[kv[1][0]]))
             differences[subject] = " but ".join(f"{value} on {_pods(names)}" for value, names in ranked)
         if not differences:
             continue
