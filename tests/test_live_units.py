@@ -149,17 +149,39 @@ def _snapshot(targets: list[snap.TargetRecord]) -> snap.Snapshot:
                          clusters=[snap.ClusterRecord(context="c", server="https://x")], targets=targets)
 
 
-def _configs() -> list[Any]:
-    dump = json.loads((DRIFT / f"{POD_A}.json").read_text())
+def _configs(pod: str = POD_A) -> list[Any]:
+    """A recorded dump as the flat entries of config_dump?resource=… (what a live fetch records)."""
+    dump = json.loads((DRIFT / f"{pod}.json").read_text())
+    admin = "type.googleapis.com/envoy.admin.v3."
     out: list[Any] = []
     for section in dump["configs"]:
         t = section["@type"]
         if t.endswith("BootstrapConfigDump"):
             out.append(section)
         elif t.endswith("ListenersConfigDump"):
-            out += [{"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump.DynamicListener", **d}
+            out += [{"@type": admin + "ListenersConfigDump.DynamicListener", **d}
                     for d in section.get("dynamic_listeners", [])]
+        elif t.endswith("ClustersConfigDump"):
+            out += [{"@type": admin + "ClustersConfigDump.DynamicCluster", **d}
+                    for d in section.get("dynamic_active_clusters", [])]
+        elif t.endswith("RoutesConfigDump"):
+            out += [{"@type": admin + "RoutesConfigDump.DynamicRouteConfig", **d}
+                    for d in section.get("dynamic_route_configs", [])]
     return out
+
+
+def test_fleet_replicas_are_per_cluster() -> None:
+    def target(context: str, pod: str) -> snap.TargetRecord:
+        return snap.TargetRecord(label=f"{context}:pod/istio-ingress/{pod}", context=context,
+                                 namespace="istio-ingress", pod=pod, configs=_configs(pod))
+
+    one = snap.check_snapshot(_snapshot([target("east", POD_A), target("east", POD_B)]), CheckOptions())
+    (fleet,) = [f for f in one.findings if f.code == "STK0501"]
+    assert fleet.resource_id == "target:context/east/object:Deployment/istio-ingress/istio-ingressgateway"
+    assert "(context east)" in fleet.message
+    two = snap.check_snapshot(_snapshot([target("east", POD_A), target("west", POD_B)]), CheckOptions())
+    assert "STK0501" not in {f.code for f in two.findings}
+    assert len(two.proxies) == 2
 
 
 def test_allow_partial_exit_statuses() -> None:
@@ -272,3 +294,37 @@ def test_fake_selectors() -> None:
     pod = {"metadata": {"name": "p", "namespace": "ns"}, "status": {"podIP": "10.0.0.1"}}
     assert field_match("status.podIP=10.0.0.1,metadata.namespace=ns", pod)
     assert not field_match("status.podIP!=10.0.0.1", pod)
+
+
+def test_fake_api_server_speaks_like_one() -> None:
+    import urllib.error
+    import urllib.request
+
+    from tests.fake_apiserver import ALL, FakeApiServer, FakeCluster, Rule
+
+    def get(server: FakeApiServer, path: str, token: str = "t", method: str = "GET") -> tuple[int, Any]:
+        req = urllib.request.Request(server.url + path, method=method, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    only_pods = [Rule(frozenset({"list"}), frozenset({""}), frozenset({"pods"}), "ns")]
+    for installed in (set(), {"istio"}):
+        with FakeApiServer(FakeCluster(installed=installed), tokens={"t": "u", "r": "reader"},
+                           grants={"u": ALL, "reader": only_pods}) as server:
+            status, doc = get(server, "/apis/networking.istio.io/v1/serviceentries")
+            groups = {g["name"] for g in get(server, "/apis")[1]["groups"]}
+            if installed:
+                assert status == 200 and doc["kind"] == "ServiceEntryList" and "networking.istio.io" in groups
+                crds = get(server, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")[1]["items"]
+                assert "serviceentries.networking.istio.io" in {c["metadata"]["name"] for c in crds}
+            else:
+                assert status == 404 and doc["reason"] == "NotFound" and "networking.istio.io" not in groups
+            assert get(server, "/api/v1/pods", token="nope")[0] == 401
+            assert get(server, "/api/v1/namespaces/ns/pods", token="r")[0] == 200
+            status, doc = get(server, "/api/v1/services", token="r")
+            assert status == 403 and doc["message"] == ('services is forbidden: User "reader" cannot list resource '
+                                                        '"services" in API group "" at the cluster scope')
+            assert get(server, "/api/v1/namespaces/ns/pods/x", method="DELETE")[0] == 405

@@ -97,8 +97,12 @@ def run_bounded(items: Sequence[T], fn: Callable[[T], R], *, concurrency: int,
                 i = todo.get_nowait()
             except queue.Empty:
                 return
-            results[i] = fn(items[i])
-            done.put(i)
+            try:
+                results[i] = fn(items[i])
+            except BaseException as exc:  # fn reports its own failures; this only keeps the run from hanging
+                results[i] = exc
+            finally:
+                done.put(i)
 
     for n in range(min(concurrency, len(items))):
         threading.Thread(target=worker, name=f"stickyctl fetch {n}", daemon=True).start()
@@ -109,6 +113,8 @@ def run_bounded(items: Sequence[T], fn: Callable[[T], R], *, concurrency: int,
         except queue.Empty:
             continue
         finished += 1
+        if isinstance(results[i], BaseException):
+            raise results[i]
         if on_done is not None:
             on_done(i, items[i])
     return results

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._fleet import replica_groups, short
 from stickyctl.envoy.model import Cluster, HttpConnectionManager, Listener, Proxy, SessionConfig
-from stickyctl.findings import Finding, Resource
+from stickyctl.findings import Finding
 
 CODE = "STK0501"
 SHOWN = 3
@@ -123,8 +123,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         tail = f" (and {more} more difference{'s' if more > 1 else ''}, see details)" if more > 0 else ""
         yield Finding(
             CODE,
-            f"{len(replicas)} replicas of {workload.ref} disagree on what sessions depend on: "
+            f"{len(replicas)} replicas of {workload.described} disagree on what sessions depend on: "
             + "; ".join(shown) + tail,
-            Resource(object=workload.ref),
+            workload.resource,
             differences,
         )

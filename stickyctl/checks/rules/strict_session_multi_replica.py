@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._fleet import replica_groups
-from stickyctl.findings import Finding, Resource
+from stickyctl.findings import Finding
 
 CODE = "STK0502"
 SHOWN = 3
@@ -25,9 +25,9 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         shown = ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
         yield Finding(
             CODE,
-            f"strict sessions on route{'s' if len(names) > 1 else ''} {shown} of {workload.ref}, which runs "
+            f"strict sessions on route{'s' if len(names) > 1 else ''} {shown} of {workload.described}, which runs "
             f"{len(replicas)} replicas: while they converge after an endpoint change, a request pinned to a "
             "host one replica does not know yet is answered 503 instead of being re-balanced",
-            Resource(object=workload.ref),
+            workload.resource,
             {"routes": ", ".join(names), "replicas": str(len(replicas))},
         )
