@@ -563,3 +563,25 @@ def test_live_flags_do_not_mix_with_files(run_cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no such file" in res.stderr
     res = run_cli("check", "-A", "--pod", "x", "--kubeconfig", str(tmp_path / "missing"))
     assert res.exit_code == 2
+
+
+def test_exec_and_dump_with_an_unreadable_pod(run_cli: Any, tmp_path: Path) -> None:
+    gateways = [Gateway(POD, HEADER), Gateway("gw-refused-7d9c5b6f8-abcde", None, ip="10.244.0.20")]
+    with lab_cluster(gateways) as lab, serving(lab, tmp_path) as (_s, kc):
+        via_exec = run_cli("check", "-n", NS, "--kubeconfig", str(kc), "--via", "exec", "-o", "json")
+        dumped = run_cli("dump", "-n", NS, "--kubeconfig", str(kc), "--out-dir", str(tmp_path / "a"))
+        partial = run_cli("dump", "-n", NS, "--kubeconfig", str(kc), "--out-dir", str(tmp_path / "b"),
+                          "--allow-partial")
+    _no_traceback(via_exec)
+    assert via_exec.exit_code == 3
+    got = {f[2]: f[3] for f in findings(as_json(via_exec.stdout)) if f[0] == "STK0001"}
+    assert list(got) == ["target:pod/istio-ingress/gw-refused-7d9c5b6f8-abcde"]
+    assert "pilot-agent request GET config_dump?mask=bootstrap.node" in next(iter(got.values()))
+    assert "connection refused" in next(iter(got.values()))
+    # dump: the snapshot is written all the same, the pod recorded as not read; exit 3 (or 0 with --allow-partial)
+    assert dumped.exit_code == 3 and "1 of 2 pod(s) read" in dumped.stdout
+    assert partial.exit_code == 0
+    from_snapshot = run_cli("check", "--from", str(tmp_path / "a"), "-o", "json")
+    assert from_snapshot.exit_code == 3
+    assert {(f[0], f[2]) for f in findings(as_json(from_snapshot.stdout))} == {
+        ("STK0001", "target:pod/istio-ingress/gw-refused-7d9c5b6f8-abcde"), ("STK0601", f"proxy:{POD}.{NS}")}
