@@ -328,3 +328,16 @@ def test_fake_api_server_speaks_like_one() -> None:
             assert status == 403 and doc["message"] == ('services is forbidden: User "reader" cannot list resource '
                                                         '"services" in API group "" at the cluster scope')
             assert get(server, "/api/v1/namespaces/ns/pods/x", method="DELETE")[0] == 405
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("apiVersion: v1\nkind: Config\ncontexts: [\n", "not a readable kubeconfig"),
+    ("apiVersion: v1\nkind: Config\ncurrent-context: a\nclusters:\n- name: a\n  cluster: {server: 'https://127.0.0.1:1',"
+     " certificate-authority-data: '!!x'}\nusers:\n- name: a\n  user: {token: x}\ncontexts:\n- name: a\n  context: "
+     "{cluster: a, user: a}\n", "kubeconfig context a: Invalid base64"),
+])
+def test_broken_kubeconfig_is_one_line(run_cli: Any, tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "kc").write_text(text)
+    res = run_cli("check", "-n", "x", "--kubeconfig", str(tmp_path / "kc"))
+    assert res.exit_code == 3 and res.stderr.count("\n") == 1 and message in res.stderr
+    assert "internal error" not in res.stderr

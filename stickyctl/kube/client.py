@@ -155,6 +155,9 @@ def kube_contexts(kubeconfig: str | None) -> tuple[list[str], str | None, dict[s
         raise KubeError(f"kubeconfig: {_first_line(exc)}") from None
     except OSError as exc:
         raise KubeError(f"kubeconfig {kubeconfig or ''}: {exc.strerror or exc}".replace(" :", ":")) from None
+    except Exception as exc:  # e.g. YAML that does not parse
+        raise KubeError(f"kubeconfig {kubeconfig or ''}: not a readable kubeconfig ({_first_line(exc)})"
+                        .replace(" :", ":")) from None
     names = [str(c.get("name")) for c in contexts if isinstance(c, dict)]
     namespaces = {str(c.get("name")): str((c.get("context") or {}).get("namespace") or "default")
                   for c in contexts if isinstance(c, dict)}
@@ -432,5 +435,7 @@ def connect(*, kubeconfig: str | None, context: str | None, timeout: float) -> C
             raise KubeError(f"kubeconfig context {chosen}: {_first_line(exc)}") from None
         except OSError as exc:
             raise KubeError(f"kubeconfig context {chosen}: {exc.strerror or exc}") from None
+        except (ValueError, TypeError, KeyError) as exc:  # malformed entries (e.g. bad base64 certificate data)
+            raise KubeError(f"kubeconfig context {chosen}: {_first_line(exc)}") from None
     return Cluster(ApiClient(cfg), context=chosen, namespace=namespaces.get(chosen, "default"), timeout=timeout,
                    load_messages=captured.messages)
