@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
         config_path: str | None = typer.Option(
             None, "--config", metavar="PATH",
             help="Config file to use instead of the one found from the working directory up "
-                 "(.stickyctl.yaml, .stickyctl.yml, or pyproject.toml with [tool.stickyctl]).",
+                 "(.stickyctl.yaml, .stickyctl.yml, or pyproject.toml with \\[tool.stickyctl]).",
         ),
         isolated: bool = typer.Option(False, "--isolated", help="Ignore every config file."),
     ) -> None:

@@ -312,8 +312,6 @@ def _print_table(
     """One aligned row per value (UPSTREAM FORM FROM VALUE) and, indented under it, what else there is
     to say: expiry, cookie attributes, the reason Envoy would ignore it, the endpoint it resolves to.
     Lines are never cut or wrapped by us, so the upstream and the reason are always greppable."""
-    from rich.text import Text
-
     from stickyctl.envoy.session_values import SessionValue
 
     rows: list[tuple[list[str], list[str], bool]] = []
@@ -331,23 +329,16 @@ def _print_table(
     header = ["UPSTREAM", "FORM", "FROM", "VALUE"]
     widths = [max(len(cells[i]) for cells in [header, *(r[0] for r in rows)]) for i in range(3)]
     indent = " " * (widths[0] + 3)
-    console = env.console()
+    def line(cells: list[str]) -> str:
+        padded = [cell.ljust(width) for cell, width in zip(cells[:3], widths, strict=True)]
+        return "   ".join(padded) + "   " + cells[3]
 
-    def line(cells: list[str], style: str = "") -> Text:
-        text = Text(
-            "   ".join(cell.ljust(width) for cell, width in zip(cells[:3], widths, strict=True)) + "   "
-        )
-        text.append(cells[3])
-        text.stylize(style)
-        return text
-
-    console.print(line(header, "bold"), soft_wrap=True)
+    out = [env.paint(line(header), "bold")]
     for cells, notes, bad in rows:
-        row = line(cells)
-        row.stylize("bold", 0, len(cells[0]))
-        console.print(row, soft_wrap=True)
-        for note in notes:
-            console.print(Text(indent + note, style="red" if bad else ""), soft_wrap=True)
+        text = line(cells)
+        out.append(env.paint(text[: len(cells[0])], "bold") + text[len(cells[0]):])
+        out.extend(env.paint(indent + note, "red" if bad else "") for note in notes)
+    env.write("\n".join(line.rstrip() for line in out) + "\n")
 
 
 def encode(
