@@ -40,7 +40,7 @@ def _root(
 
 
 def _register_all() -> None:
-    from stickyctl.cli import catalog_cmds, check_cmd, dump_cmd, lab_cmds, probe_cmd, sessions
+    from stickyctl.cli import catalog_cmds, check_cmd, dump_cmd, lab_cmds, probe_cmd, sessions, why_cmd
 
     check_cmd.register(app)
     dump_cmd.register(app)
@@ -48,6 +48,7 @@ def _register_all() -> None:
     catalog_cmds.register(app)
     lab_cmds.register(app)
     probe_cmd.register(app)
+    why_cmd.register(app)
 
 
 _register_all()

@@ -170,12 +170,27 @@ class HttpFilter:
         return self.name == ROUTER_FILTER or self.type_name == ROUTER_TYPE
 
 
+@dataclass(frozen=True, slots=True)
+class RequestRewrite:
+    """The HCM options that change :authority and :path before the route is matched."""
+
+    strip_matching_host_port: bool = False
+    strip_any_host_port: bool = False
+    normalize_path: bool = False
+    merge_slashes: bool = False
+
+
+NO_REWRITE = RequestRewrite()
+
+
 @dataclass(frozen=True)
 class HttpConnectionManager:
     filters: tuple[HttpFilter, ...]
     rds_name: str | None
     inline_route_config: RouteConfig | None
     scoped: bool
+    rewrite: RequestRewrite = NO_REWRITE
+    """How the HCM rewrites :authority and :path before routing (read by ``stickyctl why``)."""
 
     def session_filter_index(self) -> int | None:
         return self._indexes[0]
@@ -201,6 +216,8 @@ class FilterChain:
     """The chain's name, ``default`` for default_filter_chain, else ``#<index>``."""
     hcm: HttpConnectionManager | None
     inbound: bool
+    match: sc.FilterChainMatch | None = None
+    """The chain's ``filter_chain_match`` (None: matches every connection)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +228,10 @@ class Listener:
     direction: str
     chains: tuple[FilterChain, ...]
     error: sc.ListenerErrorState | None = None
+    address: str | None = None
+    """The socket address the listener binds (``0.0.0.0``, a pod IP …)."""
+    listener_filters: tuple[str, ...] = ()
+    """Names of the listener filters (tls_inspector, http_inspector, original_dst …)."""
 
 
 def _parse_hcm(r: _Reader, hcm: sc.HttpConnectionManager, where: str) -> HttpConnectionManager:
@@ -242,7 +263,11 @@ def _parse_hcm(r: _Reader, hcm: sc.HttpConnectionManager, where: str) -> HttpCon
         filters.append(HttpFilter(f.name, type_name, f.disabled, by_ecds, session))
     rds_name = hcm.rds.route_config_name if hcm.rds is not None else None
     inline = parse_route_config(r, hcm.route_config, f"{where}.route_config", static=True) if hcm.route_config else None
-    return HttpConnectionManager(tuple(filters), rds_name, inline, bool(len(hcm.scoped_routes)))
+    rewrite = NO_REWRITE
+    if hcm.strip_matching_host_port or hcm.strip_any_host_port or hcm.normalize_path or hcm.merge_slashes:
+        rewrite = RequestRewrite(hcm.strip_matching_host_port, hcm.strip_any_host_port, bool(hcm.normalize_path),
+                                 hcm.merge_slashes)
+    return HttpConnectionManager(tuple(filters), rds_name, inline, bool(len(hcm.scoped_routes)), rewrite)
 
 
 def _hcm_of(r: _Reader, f: sc.NetworkFilter, where: str) -> sc.HttpConnectionManager | None:
@@ -276,8 +301,9 @@ def parse_listener(r: _Reader, entry: ListenerEntry, where: str) -> Listener:
         # Istio names sidecar inbound chains "inbound|<port>||…" and "virtualInbound": never
         # expected to carry the session filter (it is outbound/gateway only).
         inbound = chain.name.startswith("inbound") or lst.traffic_direction == "INBOUND"
-        chains.append(FilterChain(chain.name or cid, hcm, inbound))
-    return Listener(entry.name, entry.state, port, lst.traffic_direction, tuple(chains), entry.error)
+        chains.append(FilterChain(chain.name or cid, hcm, inbound, chain.filter_chain_match))
+    return Listener(entry.name, entry.state, port, lst.traffic_direction, tuple(chains), entry.error,
+                    sa.address if sa is not None else None, tuple(f.name for f in lst.listener_filters))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,6 +329,44 @@ class Route:
     hash_policy: bool
     kind: str
     """route | redirect | direct_response | other (cluster_header, …)."""
+    matcher: RouteMatcher | None = None
+    """The whole match, typed (``match`` above is a summary); read by ``stickyctl why``."""
+    action: RouteActionDetails | None = None
+    """What the route does beyond its destinations; read by ``stickyctl why``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatcher:
+    """A route's ``match`` as Envoy evaluates it against a request."""
+
+    prefix: str | None = None
+    path: str | None = None
+    safe_regex: str | None = None
+    path_separated_prefix: str | None = None
+    case_sensitive: bool = True
+    headers: tuple[sc.HeaderMatcher, ...] = ()
+    query_parameters: tuple[sc.QueryParameterMatcher, ...] = ()
+    other: tuple[str, ...] = ()
+    """Matchers a request alone does not decide (path_match_policy, runtime_fraction, grpc, tls_context,
+    dynamic_metadata, filter_state, connect_matcher): their field names."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteActionDetails:
+    cluster_header: str | None = None
+    """route.cluster_header: the cluster is named by this request header."""
+    cluster_not_found_status: int = 503
+    """What Envoy answers when the route's cluster is not in CDS (cluster_not_found_response_code)."""
+    total_weight: int | None = None
+    plugin: bool = False
+    """A cluster_specifier_plugin picks the cluster: not decidable from config."""
+    status: int | None = None
+    """The status a redirect or direct_response route answers with."""
+
+
+_REDIRECT_CODES = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303, "TEMPORARY_REDIRECT": 307,
+                   "PERMANENT_REDIRECT": 308}
+_REDIRECT_ENUM = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +383,7 @@ class RouteConfig:
     virtual_hosts: tuple[VirtualHost, ...]
     session: SessionConfig | None
     static: bool
+    ignore_port_in_host_matching: bool = False
 
 
 def _session_of(r: _Reader, tpfc: dict[str, msgspec.Raw] | None, where: str, level: str) -> SessionConfig | None:
@@ -339,7 +404,7 @@ def parse_route_config(r: _Reader, rc: sc.RouteConfiguration, where: str, *, sta
         vhosts.append(VirtualHost(vh.name or f"#{i}", tuple(vh.domains), routes,
                                   _session_of(r, vh.typed_per_filter_config, vw, "virtual_host")))
     return RouteConfig(rc.name, tuple(vhosts), _session_of(r, rc.typed_per_filter_config, where, "route_config"),
-                       static)
+                       static, rc.ignore_port_in_host_matching)
 
 
 def _match_dict(m: sc.RouteMatch) -> dict[str, Any]:
@@ -385,7 +450,81 @@ def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[s
     elif len(rt.direct_response):
         kind = "direct_response"
     return Route(rid, _match_dict(rt.match), tuple(dests), weighted,
-                 _session_of(r, rt.typed_per_filter_config, where, "route"), hash_policy, kind)
+                 _session_of(r, rt.typed_per_filter_config, where, "route"), hash_policy, kind,
+                 _route_matcher(r, rt.match), _action_details(r, rt, kind))
+
+
+_MATCH_OTHER = ("path_match_policy", "connect_matcher", "runtime_fraction", "grpc", "tls_context", "dynamic_metadata",
+                "filter_state")
+_PLAIN_PREFIX_MATCHERS: dict[str, RouteMatcher] = {}
+
+
+def _route_matcher(r: _Reader, m: sc.RouteMatch) -> RouteMatcher:
+    other = tuple(k for k in _MATCH_OTHER if len(getattr(m, k)))
+    case_sensitive = m.case_sensitive is not False
+    if m.headers or m.query_parameters or other or m.path is not None or m.safe_regex is not None \
+            or m.path_separated_prefix is not None or not case_sensitive:
+        decoders = _why_decoders(r.c.camel)
+        # Read only by `why`: a matcher of an unexpected shape makes that route unevaluable there
+        # (listed in ``other``) rather than the whole input unreadable for `check`.
+        headers = tuple(h for h in (_try_decode(decoders[0], raw) for raw in m.headers) if h is not None)
+        params = tuple(q for q in (_try_decode(decoders[1], raw) for raw in m.query_parameters) if q is not None)
+        if len(headers) < len(m.headers) or len(params) < len(m.query_parameters):
+            other += ("unreadable header or query_parameters",)
+        return RouteMatcher(m.prefix, m.path, m.safe_regex.regex if m.safe_regex is not None else None,
+                            m.path_separated_prefix, case_sensitive, headers, params, other)
+    # The common Istio route: a case-sensitive prefix and nothing else; one shared view per prefix.
+    key = m.prefix or ""
+    found = _PLAIN_PREFIX_MATCHERS.get(key)
+    if found is None:
+        found = RouteMatcher(m.prefix)
+        if len(_PLAIN_PREFIX_MATCHERS) < 4096:
+            _PLAIN_PREFIX_MATCHERS[key] = found
+    return found
+
+
+_NO_DETAILS = RouteActionDetails()
+
+
+def _action_details(r: _Reader, rt: sc.Route, kind: str) -> RouteActionDetails:
+    a = rt.route
+    if kind == "redirect":
+        redirect = _try_decode(_why_decoders(r.c.camel)[2], rt.redirect) or sc.RedirectAction()
+        code = redirect.response_code
+        if isinstance(code, int):
+            status = _REDIRECT_ENUM[code] if 0 <= code < len(_REDIRECT_ENUM) else 301
+        else:
+            status = _REDIRECT_CODES.get(code or "", 301)
+        return RouteActionDetails(status=status)
+    if kind == "direct_response":
+        direct = _try_decode(_why_decoders(r.c.camel)[3], rt.direct_response) or sc.DirectResponseAction()
+        return RouteActionDetails(status=direct.status)
+    if a is None:
+        return _NO_DETAILS
+    not_found = 404 if a.cluster_not_found_response_code in ("NOT_FOUND", 1) else (
+        500 if a.cluster_not_found_response_code in ("INTERNAL_SERVER_ERROR", 2) else 503)
+    plugin = bool(len(a.cluster_specifier_plugin) or len(a.inline_cluster_specifier_plugin))
+    total = a.weighted_clusters.total_weight if a.weighted_clusters is not None else None
+    if a.cluster_header is None and not plugin and total is None and not_found == 503:
+        return _NO_DETAILS
+    return RouteActionDetails(a.cluster_header, not_found, total, plugin)
+
+
+def _try_decode(decoder: msgspec.json.Decoder[Any], raw: msgspec.Raw) -> Any:
+    try:
+        return decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+
+
+@functools.cache
+def _why_decoders(camel: bool) -> tuple[msgspec.json.Decoder[Any], ...]:
+    """Decoders for the parts only ``stickyctl why`` reads, in the input's key style."""
+    def t(cls: Any) -> Any:
+        return sc.camel_variant(cls) if camel else cls
+
+    return tuple(msgspec.json.Decoder(t(cls)) for cls in (sc.HeaderMatcher, sc.QueryParameterMatcher,
+                                                            sc.RedirectAction, sc.DirectResponseAction))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -105,6 +105,48 @@ class SafeRegex(_S):
     regex: str = ""
 
 
+class StringMatcher(_S):
+    """envoy.type.matcher.v3.StringMatcher (header and query parameter values)."""
+
+    exact: str | None = None
+    prefix: str | None = None
+    suffix: str | None = None
+    contains: str | None = None
+    safe_regex: SafeRegex | None = None
+    ignore_case: bool = False
+
+
+class Int64Range(_S):
+    """envoy.type.v3.Int64Range; protojson writes int64 as strings."""
+
+    start: int | str = 0
+    end: int | str = 0
+
+
+class HeaderMatcher(_S):
+    """envoy.config.route.v3.HeaderMatcher (read by ``stickyctl why``)."""
+
+    name: str = ""
+    exact_match: str | None = None
+    safe_regex_match: SafeRegex | None = None
+    range_match: Int64Range | None = None
+    present_match: bool | None = None
+    prefix_match: str | None = None
+    suffix_match: str | None = None
+    contains_match: str | None = None
+    string_match: StringMatcher | None = None
+    invert_match: bool = False
+    treat_missing_header_as_empty: bool = False
+
+
+class QueryParameterMatcher(_S):
+    """envoy.config.route.v3.QueryParameterMatcher."""
+
+    name: str = ""
+    string_match: StringMatcher | None = None
+    present_match: bool | None = None
+
+
 class RouteMatch(_S):
     prefix: str | None = None
     path: str | None = None
@@ -115,16 +157,25 @@ class RouteMatch(_S):
     case_sensitive: bool | None = None
     headers: tuple[Raw, ...] = ()
     query_parameters: tuple[Raw, ...] = ()
+    # Only their presence is read (``stickyctl why`` cannot evaluate them from a request alone).
+    runtime_fraction: Raw = NO_RAW
+    grpc: Raw = NO_RAW
+    tls_context: Raw = NO_RAW
+    dynamic_metadata: tuple[Raw, ...] = ()
+    filter_state: tuple[Raw, ...] = ()
 
 
 class WeightedCluster(_S):
     name: str = ""
     weight: int | None = None
     typed_per_filter_config: dict[str, Raw] | None = None
+    cluster_header: str | None = None
 
 
 class WeightedClusters(_S):
     clusters: tuple[WeightedCluster, ...] = ()
+    total_weight: int | None = None
+    header_name: str | None = None
 
 
 class RouteAction(_S):
@@ -132,6 +183,19 @@ class RouteAction(_S):
     weighted_clusters: WeightedClusters | None = None
     cluster_header: str | None = None
     hash_policy: tuple[Raw, ...] = ()
+    cluster_not_found_response_code: str | int | None = None
+    cluster_specifier_plugin: Raw = NO_RAW
+    inline_cluster_specifier_plugin: Raw = NO_RAW
+
+
+class RedirectAction(_S):
+    """Only the status a redirect answers with (``response_code``, default MOVED_PERMANENTLY)."""
+
+    response_code: str | int | None = None
+
+
+class DirectResponseAction(_S):
+    status: int | None = None
 
 
 class Route(_S):
@@ -154,6 +218,7 @@ class RouteConfiguration(_S):
     name: str = ""
     virtual_hosts: tuple[VirtualHost, ...] = ()
     typed_per_filter_config: dict[str, Raw] | None = None
+    ignore_port_in_host_matching: bool = False
 
 
 # --- Listeners ------------------------------------------------------------------------------
@@ -169,6 +234,11 @@ class HttpConnectionManager(_S):
     rds: Rds | None = None
     route_config: RouteConfiguration | None = None
     scoped_routes: Raw = NO_RAW
+    # How the request's :authority and :path are rewritten before routing (``stickyctl why``).
+    strip_matching_host_port: bool = False
+    strip_any_host_port: bool = False
+    normalize_path: bool | None = None
+    merge_slashes: bool = False
 
 
 class NetworkFilter(_S):
@@ -176,9 +246,33 @@ class NetworkFilter(_S):
     typed_config: Raw = NO_RAW
 
 
+class CidrRange(_S):
+    address_prefix: str = ""
+    prefix_len: int | None = None
+
+
+class FilterChainMatch(_S):
+    """envoy.config.listener.v3.FilterChainMatch: what a connection must look like for this chain."""
+
+    destination_port: int | None = None
+    prefix_ranges: tuple[CidrRange, ...] = ()
+    direct_source_prefix_ranges: tuple[CidrRange, ...] = ()
+    source_type: str | int | None = None
+    source_prefix_ranges: tuple[CidrRange, ...] = ()
+    source_ports: tuple[int, ...] = ()
+    server_names: tuple[str, ...] = ()
+    transport_protocol: str = ""
+    application_protocols: tuple[str, ...] = ()
+
+
 class FilterChain(_S):
     name: str = ""
     filters: tuple[NetworkFilter, ...] = ()
+    filter_chain_match: FilterChainMatch | None = None
+
+
+class ListenerFilter(_S):
+    name: str = ""
 
 
 class Listener(_S):
@@ -188,6 +282,7 @@ class Listener(_S):
     filter_chains: tuple[FilterChain, ...] = ()
     default_filter_chain: FilterChain | None = None
     traffic_direction: str = "UNSPECIFIED"
+    listener_filters: tuple[ListenerFilter, ...] = ()
 
 
 # --- Clusters and endpoints -----------------------------------------------------------------

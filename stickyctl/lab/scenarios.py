@@ -31,7 +31,9 @@ session config); consistent-hash: no label, a DestinationRule ``consistentHash.h
 x-session-header`` instead (ring hash, no stateful session) — the seed's contrast."""
 MODES: Final[tuple[Mode, ...]] = ("header", "cookie", "consistent-hash")
 
-Topology = Literal["helloworld", "stale-config", "weighted", "weighted-mixed", "subset", "cluster-missing"]
+Topology = Literal[
+    "helloworld", "stale-config", "weighted", "weighted-mixed", "subset", "cluster-missing", "virtual-hosts"
+]
 RouteSession = Literal["label", "none", "disabled"]
 """The route's per-route session config: as the Service's label says, none, or ``disabled: true``."""
 ExtraManifest = Literal["invalid-label", "misplaced-label", "unrouted-service", "httproute", "istiod"]
@@ -372,12 +374,64 @@ def _cluster_missing(
     )
 
 
+VIRTUAL_HOST_DOMAINS: Final = ("hello.example.com", "*.shop.example.com", "api.*", "legacy.example.com:8080")
+
+
+def _virtual_hosts(
+    d: Design, ports: LabPorts, layout: XdsLayout, pods: Sequence[Endpoint], placement: FilterPlacement
+) -> XdsSnapshot:
+    """A gateway serving named hosts only (no ``*`` virtual host), each leading to helloworld: an exact
+    domain, a ``*.suffix`` and a ``prefix.*`` wildcard, and a domain written with a port (which never
+    matches: the route configuration ignores the port of the Host). Routes use what Envoy matches on:
+    a case-insensitive prefix, a query parameter, a header, a regex; routes without session config
+    sit beside routes with one. Used by ``tests/test_why_matrix.py`` (``stickyctl why`` against Envoy)."""
+    cluster = xds.helloworld_cluster_name()
+    session = d.session_config()
+
+    def to_hello(name: str, match: JSON, sticky: bool = True) -> JSON:
+        return xds.route(name=name, match=match, cluster=cluster, per_filter_config=session if sticky else None,
+                         operation=f"{xds.HELLOWORLD.host}:5000/{name}")
+
+    hello, shop, api, legacy = VIRTUAL_HOST_DOMAINS
+    virtual_hosts = [
+        xds.virtual_host(f"{hello}:80", [to_hello("hello", xds.exact_path("/hello"))], domains=(hello,)),
+        xds.virtual_host(
+            f"{shop}:80",
+            [
+                to_hello("cart-debug", {"prefix": "/cart", "case_sensitive": False,
+                                        "query_parameters": [{"name": "debug", "present_match": True}]}, sticky=False),
+                to_hello("cart", {"prefix": "/Cart", "case_sensitive": False}),
+                to_hello("hello-canary", {**xds.exact_path("/hello"),
+                                          "headers": [{"name": "x-canary", "string_match": {"exact": "yes"}}]}),
+                to_hello("hello", xds.exact_path("/hello"), sticky=False),
+            ],
+            domains=(shop,),
+        ),
+        xds.virtual_host("api:80", [to_hello("items", {"safe_regex": {"regex": "/items/[0-9]+"}})], domains=(api,)),
+        xds.virtual_host(f"{legacy}", [to_hello("legacy", xds.path_prefix("/"))], domains=(legacy,)),
+    ]
+    listener = xds.gateway_listener(port=ports.gateway, bind_address=ports.address,
+                                    http_filters=xds.gateway_http_filters(placement, layout), layout=layout)
+    return XdsSnapshot(
+        listeners=(listener,),
+        route_configs=(xds.route_configuration(xds.GATEWAY_ROUTE_CONFIG, virtual_hosts),),
+        clusters=(
+            xds.blackhole_cluster(),
+            xds.eds_cluster(service=xds.HELLOWORLD, port=5000, layout=layout,
+                            override_host_status=d.override_statuses()),
+        ),
+        load_assignments=(xds.load_assignment(cluster, pods),),
+        extension_configs=(xds.ecds_stateful_session_config(),) if placement == "ecds" else (),
+    )
+
+
 _TOPOLOGIES: Mapping[str, _Topology] = {
     "stale-config": _stale_config,
     "weighted": _weighted,
     "weighted-mixed": _weighted,
     "subset": _subset,
     "cluster-missing": _cluster_missing,
+    "virtual-hosts": _virtual_hosts,
 }
 
 
