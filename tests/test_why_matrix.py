@@ -431,6 +431,8 @@ def _report() -> Iterator[None]:
     yield
     if not ROWS:
         return
+    for r in ROWS:
+        print(f"\n{r.lab} / {r.case}: {r.why} — {r.reason}")
     agree = sum(r.agree for r in ROWS)
     dump_agree = sum(r.dump_agree for r in ROWS)
     print(f"\nMEASURED why --admin-url agrees with Envoy on {agree} of {len(ROWS)} cases "

@@ -454,7 +454,7 @@ class _Walk:
                            new_value=new, session=eff)
         if isinstance(value, Rejected):
             return Outcome(dest.cluster, share, "rebalanced",
-                           f"the {state.mode} {state.name} value is not one Envoy accepts ({value.reason}): it "
+                           f"the {state.mode} {state.name} value is not one Envoy accepts ({value.reason}): Envoy "
                            "load-balances the request and issues a new value; send the value exactly as Envoy "
                            "issued it", 200, new_value=new, session=eff)
         expired = value.expired(self.now)
@@ -479,9 +479,10 @@ class _Walk:
             return Outcome(dest.cluster, share, "rebalanced", f"{what}: Envoy picks another host and issues a new "
                                                               "session value", 200, value.upstream, new_value=new,
                            session=eff)
+        action = ""
         if not statuses:
-            reason = (f"cluster {dest.cluster} has override_host_status set but empty: Envoy honours no pinned host "
-                      "(STK0402)")
+            reason = f"cluster {dest.cluster} has override_host_status set but empty, so Envoy honours no pinned host"
+            action = "; remove the empty override_host_status (STK0402)"
         elif host.status in statuses:
             who = f"{host.upstream} ({host.workload})" if host.workload else host.upstream
             ambiguous = self._ambiguous_status(host, statuses)
@@ -497,23 +498,22 @@ class _Walk:
                            f"{host.status} is in its override_host_status {set_text}", 200, value.upstream, host,
                            session=eff)
         else:
-            hint = ""
+            flags = f" ({', '.join(host.flags)})" if host.flags else ""
+            reason = (f"the pinned host {host.upstream} is {host.status}{flags}, which is not in the "
+                      f"override_host_status {set_text} of cluster {dest.cluster}")
             if host.status == "DRAINING":
-                hint = "; add DRAINING (istiod does for a labelled Service's default cluster, STK0401)"
-            elif host.flags:
-                hint = f" ({', '.join(host.flags)})"
-            reason = (f"the pinned host {host.upstream} is {host.status}, which is not in the override_host_status "
-                      f"{set_text} of cluster {dest.cluster}{hint}")
+                action = ("; add DRAINING to override_host_status (istiod does for a labelled Service's default "
+                          "cluster, STK0401)")
         ambiguous = self._ambiguous_status(host, statuses)
         if ambiguous:
             self.x.caveats.append(ambiguous)
         if strict:
             return Outcome(dest.cluster, share, "unavailable",
-                           f"{reason}; the session config is strict, so Envoy answers 503 instead of moving the "
-                           "session", 503, value.upstream, host, session=eff)
-        return Outcome(dest.cluster, share, "rebalanced", f"{reason}: Envoy picks another host and issues a new "
-                                                          "session value", 200, value.upstream, host, new_value=new,
-                       session=eff)
+                           f"{reason}, and the session config is strict: Envoy answers 503 instead of moving the "
+                           f"session{action}", 503, value.upstream, host, session=eff)
+        return Outcome(dest.cluster, share, "rebalanced",
+                       f"{reason}: Envoy picks another host and issues a new session value{action}", 200,
+                       value.upstream, host, new_value=new, session=eff)
 
     def _ambiguous_status(self, host: hs.HostState, statuses: tuple[str, ...]) -> str | None:
         if self.host_index is None or self.host_index.source != "eds" or host.status != "UNHEALTHY":

@@ -266,6 +266,8 @@ def pick_virtual_host(rc: RouteConfig, authority: str) -> VirtualHostChoice:
     start = port_start(authority)
     if start is not None and not rc.ignore_port_in_host_matching and authority[:start].lower() in exact:
         hint = f" ({authority[:start]} is a domain, but without port {authority[start + 1:]}: the Host carries it)"
+    elif rc.ignore_port_in_host_matching and authority.lower() in exact:
+        hint = f" (the domain {authority} names a port, which never matches once the Host's port is ignored)"
     raise NotFound(f"no virtual host of route configuration {rc.name} has a domain matching {authority}{port_note}"
                    f"{hint}: Envoy answers 404")
 
