@@ -39,23 +39,45 @@ def _root(
     """Verify Istio/Envoy strong sticky sessions: check config dumps, decode session values."""
 
 
-def _register_all() -> None:
-    from stickyctl.cli import catalog_cmds, check_cmd, dump_cmd, lab_cmds, probe_cmd, sessions, why_cmd
+# Command name -> the module that registers it; modules in help order. Only the module of the
+# command being run is imported (`decode` between two curls must not pay for `lab` or `check`);
+# --help, no command and shell completion register them all.
+_COMMANDS: dict[str, str] = {
+    "check": "check_cmd", "dump": "dump_cmd", "decode": "sessions", "encode": "sessions",
+    "explain": "catalog_cmds", "checks": "catalog_cmds", "lab": "lab_cmds", "probe": "probe_cmd", "why": "why_cmd",
+}
+_MODULES = ("check_cmd", "dump_cmd", "sessions", "catalog_cmds", "lab_cmds", "probe_cmd", "why_cmd")
+_registered: set[str] = set()
 
-    check_cmd.register(app)
-    dump_cmd.register(app)
-    sessions.register(app)
-    catalog_cmds.register(app)
-    lab_cmds.register(app)
-    probe_cmd.register(app)
-    why_cmd.register(app)
+
+def register(modules: tuple[str, ...] = _MODULES) -> None:
+    import importlib
+
+    for name in modules:
+        if name not in _registered:
+            importlib.import_module(f"stickyctl.cli.{name}").register(app)
+            _registered.add(name)
 
 
-_register_all()
+def full_app() -> typer.Typer:
+    """The app with every command (docs, completions, tests)."""
+    register()
+    return app
+
+
+def _modules_for(argv: list[str]) -> tuple[str, ...]:
+    import os
+
+    if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return _MODULES  # click's shell completion protocol
+    first = next((a for a in argv if not a.startswith("-")), None)
+    module = _COMMANDS.get(first or "")
+    return (module,) if module else _MODULES
 
 
 def main() -> None:
     env = envmod.current()
+    register(_modules_for(sys.argv[1:]))
     try:
         # standalone_mode=False: click returns typer.Exit's code instead of exiting; pass it on.
         rv = app(standalone_mode=False, prog_name=_prog_name())

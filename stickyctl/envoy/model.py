@@ -395,7 +395,14 @@ def _session_of(r: _Reader, tpfc: dict[str, msgspec.Raw] | None, where: str, lev
 
 def parse_route_config(r: _Reader, rc: sc.RouteConfiguration, where: str, *, static: bool) -> RouteConfig:
     vhosts: list[VirtualHost] = []
-    for i, vh in enumerate(rc.virtual_hosts):
+    # Consume the decoded virtual hosts as they are converted, so that the Structs of a 40k-host
+    # route table are freed while its views are built rather than after (peak memory).
+    pending: list[sc.VirtualHost | None] = list(rc.virtual_hosts)
+    rc.virtual_hosts = ()
+    for i in range(len(pending)):
+        vh = pending[i]
+        pending[i] = None
+        assert vh is not None
         vw = f"{where}.virtual_hosts[{i}]"
         names: dict[str, int] = {}
         for rt in vh.routes:
@@ -681,14 +688,23 @@ def _build_proxy(parts: list[DumpParts]) -> Proxy:
                 continue  # the nameless duplicate error_state entry Envoy lists (ISTIO-NOTES, [seen])
             seen_listeners.add(key)
             proxy.listeners.append(parse_listener(r, le, f"listener {le.name or i!s}"))
-        for rce in p.route_configs:
+        # Entries are consumed as they are converted (see parse_route_config: peak memory).
+        route_entries, p.route_configs = p.route_configs, []
+        for rce in route_entries:
             _add_route_config(proxy, r, rce)
+        del route_entries
         if p.has_clusters:
             if proxy.clusters is None:
                 proxy.clusters = {}
-            for ce in p.clusters:
+            cluster_entries: list[ClusterEntry | None] = list(p.clusters)
+            p.clusters = []
+            for i in range(len(cluster_entries)):
+                ce = cluster_entries[i]
+                cluster_entries[i] = None
+                assert ce is not None
                 if ce.name not in proxy.clusters or not ce.warming:
                     proxy.clusters[ce.name] = parse_cluster(ce)
+            del cluster_entries
         if p.has_endpoints:
             if proxy.endpoints is None:
                 proxy.endpoints = {}
