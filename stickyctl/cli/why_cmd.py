@@ -57,6 +57,19 @@ def why(
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each admin request."),
     color: str = typer.Option("auto", "--color", metavar="WHEN", help="auto | always | never."),
     now: int | None = typer.Option(None, "--now", hidden=True, help="Unix time to judge cookie expiry against."),
+    namespace: str | None = typer.Option(
+        None, "-n", "--namespace", metavar="NAMESPACE", rich_help_panel="Live cluster (no -f/--admin-url)",
+        help="Read the gateway pod's Envoy through a port-forward (the kube context's namespace by default)."),
+    pod: str | None = typer.Option(None, "--pod", metavar="POD", rich_help_panel="Live cluster (no -f/--admin-url)",
+                                   help="The pod to ask (default: the first gateway pod of the namespace)."),
+    context: str | None = typer.Option(None, "--context", metavar="CONTEXT",
+                                       rich_help_panel="Live cluster (no -f/--admin-url)", help="The kube context."),
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig", metavar="FILE",
+                                          rich_help_panel="Live cluster (no -f/--admin-url)",
+                                          help="The kubeconfig file."),
+    proxy_admin_port: int = typer.Option(15000, "--proxy-admin-port", metavar="PORT",
+                                         rich_help_panel="Live cluster (no -f/--admin-url)",
+                                         help="Envoy's admin port in the pod."),
 ) -> None:
     """Predict whether one request with its session value sticks, and explain each step Envoy takes."""
     from stickyctl.why.engine import explain, to_document
@@ -68,8 +81,13 @@ def why(
     if color not in _COLORS:
         raise UsageError(f"--color {color!r}: expected auto, always or never")
     env.color = color
-    if bool(files) == bool(admin_url):
-        raise UsageError("give the proxy's config: -f DUMP or --admin-url URL (one of them)")
+    live = namespace is not None or pod is not None or context is not None or kubeconfig is not None
+    if files and admin_url:
+        raise UsageError("give the proxy's config one way: -f DUMP, --admin-url URL, or -n NAMESPACE [--pod POD]")
+    if (files or admin_url) and live:
+        raise UsageError("-n/--pod/--context/--kubeconfig read a live cluster: not with -f or --admin-url")
+    if not 0 < proxy_admin_port < 65536:
+        raise UsageError("--proxy-admin-port must be a TCP port (1-65535)")
     if timeout <= 0:
         raise UsageError("--timeout must be positive")
     if files.count("-") > 1:
@@ -79,7 +97,18 @@ def why(
     except RequestError as exc:
         raise UsageError(str(exc)) from None
     moment = float(time.time() if now is None else now)
-    proxy, host_index = _load_admin(admin_url, timeout) if admin_url else _load_files(files)
+    if files:
+        proxy, host_index = _load_files(files)
+    elif admin_url:
+        proxy, host_index = _load_admin(admin_url, timeout)
+    else:
+        # The live cluster of the current kube context: one gateway pod's Envoy, port-forwarded.
+        from stickyctl.kube.admin_relay import proxy_admin_url
+
+        with proxy_admin_url(namespace=namespace, pod=pod, context=context, kubeconfig=kubeconfig,
+                             port=proxy_admin_port, timeout=timeout) as (relay_url, label):
+            env.warn(f"reading {label} through a port-forward to port {proxy_admin_port}")
+            proxy, host_index = _load_admin(relay_url, timeout, label=label)
     try:
         explanation = explain(proxy, request, host_index, listener=listener, now=moment)
     except LookupError as exc:
@@ -120,13 +149,13 @@ def _load_files(files: list[str]) -> tuple[Proxy, HostIndex | None]:
     return proxy, from_dump(proxy)
 
 
-def _load_admin(url: str, timeout: float) -> tuple[Proxy, HostIndex]:
+def _load_admin(url: str, timeout: float, *, label: str | None = None) -> tuple[Proxy, HostIndex]:
     from stickyctl.envoy.admin import AdminClient
     from stickyctl.envoy.model import build_proxies
     from stickyctl.errors import InputError
     from stickyctl.why.hosts import from_admin_clusters
 
-    with AdminClient(url, timeout=timeout) as client:
+    with AdminClient(url, timeout=timeout, label=label) as client:
         parts = client.fetch_parts()
         clusters = client.get("clusters?format=json")
         proxy = _one_proxy(build_proxies([parts]), client.label)
