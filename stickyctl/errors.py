@@ -11,7 +11,9 @@ class StickyError(Exception):
     exit_status: ExitStatus = ExitStatus.UNCHECKED
 
     def __init__(self, message: str, *, exit_status: ExitStatus | None = None) -> None:
-        super().__init__(message)
+        from stickyctl.sanitize import scrub
+
+        super().__init__(scrub(message))
         if exit_status is not None:
             self.exit_status = exit_status
 
@@ -20,11 +22,26 @@ class InputError(StickyError):
     """An input file cannot be read or is not what it must be (STK0001 / STK0002)."""
 
     def __init__(self, source: str, message: str, *, code: str = "STK0002") -> None:
+        from stickyctl.sanitize import scrub
+
         super().__init__(f"{source}: {message}")
-        self.source = source
-        self.detail = message
+        self.source = scrub(source)
+        self.detail = scrub(message)
         self.code = code
 
 
 class UsageError(StickyError):
     exit_status = ExitStatus.USAGE
+
+
+MAX_SECONDS = 86_400.0
+
+
+def check_seconds(value: float, option: str = "--timeout", maximum: float = MAX_SECONDS) -> float:
+    """A usable duration from the command line: finite, above 0, at most ``maximum`` (typer reads
+    ``nan`` and ``inf`` as floats; neither may reach a socket timeout)."""
+    import math
+
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= maximum):
+        raise UsageError(f"{option} must be a number of seconds above 0 and at most {maximum:g}")
+    return float(value)

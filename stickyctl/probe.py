@@ -31,6 +31,7 @@ from stickyctl.envoy.session_values import (
     decode_header_value,
 )
 from stickyctl.errors import StickyError, UsageError
+from stickyctl.sanitize import redact_url
 
 if TYPE_CHECKING:
     import httpx
@@ -152,6 +153,9 @@ class ProbeOptions:
     rate: float = DEFAULT_RATE
     timeout: float = DEFAULT_TIMEOUT
     request_headers: tuple[tuple[str, str], ...] = ()
+    follow_redirects: bool = False
+    """Follow redirects to other origins too (http/https only, at most MAX_REDIRECTS, each request
+    counted and paced); without it only same-origin redirects are followed."""
 
     @property
     def named(self) -> tuple[Kind, str] | None:
@@ -343,7 +347,7 @@ class ProbeReport:
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "url": self.url,
+            "url": redact_url(self.url),
             "mode": self.mode,
             "session": {"kind": self.kind, "name": self.name, "source": self.name_source} if self.name else None,
             "hash_header": self.hash_header,
@@ -375,18 +379,33 @@ class ProbeReport:
 
 
 def check_url(url: str) -> urllib.parse.SplitResult:
-    parts = urllib.parse.urlsplit(url)
+    """``url`` split, or a usage error: http/https only, a host, a valid port, no spaces or control
+    characters (which would otherwise end up in the request line)."""
+    shown = redact_url(url)
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise UsageError(f"{shown!r}: a URL cannot contain spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        hostname, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise UsageError(f"{shown!r}: not a URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
-        shown = parts.scheme or "none"
-        raise UsageError(f"{url!r}: only http:// and https:// URLs can be probed (scheme: {shown})")
-    if not parts.hostname:
-        raise UsageError(f"{url!r}: no host in the URL")
+        scheme = parts.scheme or "none"
+        raise UsageError(f"{shown!r}: only http:// and https:// URLs can be probed (scheme: {scheme})")
+    if not hostname:
+        raise UsageError(f"{shown!r}: no host in the URL")
+    if port == 0:
+        raise UsageError(f"{shown!r}: port 0 is not a TCP port")
     return parts
 
 
-def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int | None]:
-    default = 443 if parts.scheme == "https" else 80
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port), or None for a URL that has none (e.g. a redirect to port 99999)."""
+    try:
+        default = 443 if parts.scheme == "https" else 80
+        return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+    except ValueError:
+        return None
 
 
 class Client:
@@ -436,10 +455,18 @@ class Client:
             except httpx.HTTPError as exc:
                 return None, (str(exc) or type(exc).__name__).splitlines()[0]
             if response.is_redirect and "location" in response.headers:
-                target = urllib.parse.urljoin(url, response.headers["location"])
-                parts = urllib.parse.urlsplit(target)
-                if parts.scheme not in ("http", "https") or _origin(parts) != self.origin:
-                    return response, f"redirect to another origin not followed: {parts.scheme}://{parts.netloc}"
+                try:
+                    target = urllib.parse.urljoin(url, response.headers["location"])
+                    parts = urllib.parse.urlsplit(target)
+                except ValueError:
+                    return response, "redirect to a URL that does not parse: not followed"
+                origin = _origin(parts)
+                if parts.scheme not in ("http", "https") or origin is None or not parts.hostname:
+                    return response, f"redirect to {redact_url(target)!r} not followed: not an http(s) URL"
+                if origin != self.origin and not self.opts.follow_redirects:
+                    shown = redact_url(f"{parts.scheme}://{parts.netloc}")
+                    return response, (f"redirect to another origin not followed: {shown} (--follow-redirects "
+                                      "follows it)")
                 url = target
                 continue
             return response, None
@@ -554,7 +581,7 @@ class Probe:
                 response, error = self.client.get({})
                 if response is None:
                     if index == 0:
-                        raise ProbeError(f"{opts.url}: {error}")
+                        raise ProbeError(f"{redact_url(opts.url)}: {error}")
                     self._note(f"opening session {index + 1}: {error}")
                     continue
                 if error:
@@ -648,7 +675,7 @@ class Probe:
             for _ in range(opts.count):
                 response, error = self.client.get({header: key})
                 if response is None and index == 0 and not result.hits:
-                    raise ProbeError(f"{opts.url}: {error}")
+                    raise ProbeError(f"{redact_url(opts.url)}: {error}")
                 if response is None or error:
                     result.hits.append(Hit(response.status_code if response else None, None, "unknown", error))
                     continue

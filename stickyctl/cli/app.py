@@ -81,6 +81,8 @@ def main() -> None:
     try:
         # standalone_mode=False: click returns typer.Exit's code instead of exiting; pass it on.
         rv = app(standalone_mode=False, prog_name=_prog_name())
+        if rv == ExitStatus.INTERRUPTED:  # typer >= 0.29 turns Ctrl-C into Exit(130) by itself
+            env.error("interrupted")
         if isinstance(rv, int) and rv:
             sys.exit(rv)
     except StickyError as exc:

@@ -10,7 +10,7 @@ import typer
 from stickyctl.catalog import Severity
 from stickyctl.cli import env as envmod
 from stickyctl.cli import live_opts
-from stickyctl.errors import UsageError
+from stickyctl.errors import UsageError, check_seconds
 from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys
 
 SAMPLES = ("helloworld",)
@@ -131,6 +131,7 @@ def register(app: typer.Typer) -> None:
         from stickyctl.checks.engine import CheckOptions, Suppression
         from stickyctl.checks.engine import check as run
         from stickyctl.cli import outputs
+        from stickyctl.report.machine import check_query
         from stickyctl.report.render import FORMATS, QUERYABLE, render
 
         env = envmod.current()
@@ -149,6 +150,8 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"-o {output!r}: unknown output format (choose from {', '.join(FORMATS)})")
         if query is not None and output not in QUERYABLE:
             raise UsageError("--query applies to -o json or -o yaml")
+        if query is not None:
+            check_query(query)
         extra_outputs = outputs.parse_all(output_files)
         dumps = list(files)
         svc_files = list(services)
@@ -156,8 +159,7 @@ def register(app: typer.Typer) -> None:
             dump, svc = sample_paths(sample)
             dumps.append(dump)
             svc_files.append(svc)
-        if timeout <= 0:
-            raise UsageError("--timeout must be positive")
+        check_seconds(timeout)
         if sum(1 for p in [*dumps, *svc_files, *istiod] if p == "-") > 1:
             raise UsageError("stdin ('-') can be read only once")
         options = CheckOptions(

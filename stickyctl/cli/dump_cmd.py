@@ -6,7 +6,7 @@ import typer
 
 from stickyctl.cli import env as envmod
 from stickyctl.cli import live_opts
-from stickyctl.errors import UsageError
+from stickyctl.errors import check_seconds
 from stickyctl.exitcodes import ExitStatus
 from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys
 
@@ -39,11 +39,12 @@ def register(app: typer.Typer) -> None:
         """
         env = envmod.current()
         f = live_opts.flags()
-        if timeout <= 0:
-            raise UsageError("--timeout must be positive")
+        check_seconds(timeout)
         live_opts.require_live_dependencies("stickyctl dump")
         from stickyctl.kube.collect import collect
-        from stickyctl.kube.snapshot import write_snapshot
+        from stickyctl.kube.snapshot import check_out_dir, write_snapshot
+
+        check_out_dir(out_dir)  # before minutes of reading, not after
 
         snapshot = collect(live_opts.live_options(f, timeout), LabelKeys(cookie=cookie_label, header=header_label),
                            env)

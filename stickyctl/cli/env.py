@@ -67,12 +67,17 @@ class Environment:
         return Console(file=self.stderr, force_terminal=force, no_color=force is False, highlight=False)
 
     def error(self, message: str) -> None:
-        """One plain line on stderr: `stickyctl: error: <message>`."""
-        self.stderr.write(f"stickyctl: error: {message}\n")
+        """One plain line on stderr: `stickyctl: error: <message>` (control characters escaped,
+        credentials scrubbed: see stickyctl.sanitize)."""
+        from stickyctl.sanitize import message as safe
+
+        self.stderr.write(f"stickyctl: error: {safe(message)}\n")
         self.stderr.flush()
 
     def warn(self, message: str) -> None:
-        self.stderr.write(f"stickyctl: warning: {message}\n")
+        from stickyctl.sanitize import message as safe
+
+        self.stderr.write(f"stickyctl: warning: {safe(message)}\n")
         self.stderr.flush()
 
     def write(self, text: str) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import typer
 
 from stickyctl.cli import env as envmod
-from stickyctl.errors import StickyError, UsageError
+from stickyctl.errors import StickyError, UsageError, check_seconds
 from stickyctl.exitcodes import ExitStatus
 
 EPILOG = (
@@ -211,8 +211,7 @@ def up(
     _check_output(output)
     if not 1 <= replicas <= st.MAX_REPLICAS:
         raise UsageError(f"--replicas must be between 1 and {st.MAX_REPLICAS}")
-    if timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    check_seconds(timeout)
     codes = tuple(dict.fromkeys(b.strip().upper() for b in breaks))
     try:
         lab_design(mode, codes, strict=strict)

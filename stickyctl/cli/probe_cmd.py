@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from stickyctl.cli import env as envmod
-from stickyctl.errors import StickyError, UsageError
+from stickyctl.errors import UsageError
 from stickyctl.exitcodes import ExitStatus
 
 EPILOG = (
@@ -39,7 +39,7 @@ def _load_compare(path: str) -> dict[str, Any]:
         text = Path(path).read_text() if path != "-" else __import__("sys").stdin.read()
         data = json.loads(text)
     except OSError as exc:
-        raise StickyError(f"--compare {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"--compare {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise UsageError(f"--compare {path}: not JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("schema_version") is None or "mode" not in data:
@@ -86,6 +86,11 @@ def probe(
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for each response."),
     request_headers: list[str] = typer.Option(
         [], "-H", "--request-header", metavar="'Name: value'", help="Send this header too (repeatable), e.g. Host."
+    ),
+    follow_redirects: bool = typer.Option(
+        False, "--follow-redirects",
+        help="Also follow redirects to other hosts, ports or schemes (http/https only, at most 5 per request; "
+             "the session and -H headers go along). Without it, only redirects within the URL's origin are followed.",
     ),
     output: str = typer.Option("table", "-o", "--output", help="table | json"),
 ) -> None:
@@ -144,14 +149,29 @@ def probe(
         rate=rate,
         timeout=timeout,
         request_headers=_parse_headers(request_headers),
+        follow_redirects=follow_redirects,
     )
     report = pr.run_probe(opts)
     doc = report.to_json()
     if output == "json":
         env.write(json.dumps(doc, indent=2) + "\n")
     else:
-        _render(doc, env)
+        _render(_printable(doc), env)
     raise typer.Exit(int(ExitStatus.FINDINGS) if doc["exit_code"] else int(ExitStatus.OK))
+
+
+def _printable(value: Any) -> Any:
+    """Backend names and notes come from the responses of the server probed: escape control
+    characters before they reach a terminal (JSON output escapes them itself)."""
+    from stickyctl.sanitize import printable
+
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(k) if isinstance(k, str) else k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
 
 
 def _render(doc: dict[str, Any], env: envmod.Environment) -> None:

@@ -9,6 +9,7 @@ is imported only for ``-o yaml``.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from datetime import datetime, timezone
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
         "decode",
         cls=ResolveCommand,  # adds -n/--context/--kubeconfig/--timeout for --resolve without -f
         epilog="Exit status: 0 every value pins a host; 1 a value Envoy would ignore (invalid or expired); "
-        "2 usage error.",
+        "2 usage error; 3 an input could not be read (stdin over the size limit, a --resolve dump, the cluster).",
     )(decode)
     app.command("encode", epilog="Exit status: 0 printed; 2 bad address or option.")(encode)
 
@@ -156,12 +157,27 @@ def _read_inputs(values: list[str], names: list[str]) -> list[DecodedValue]:
     return decoded
 
 
+DECODE_STDIN_MAX_BYTES = 16 << 20
+"""stdin is a transcript or a few headers, not a dump: reading (and searching) at most 16 MiB keeps
+`decode - < /dev/zero` or a huge body bounded in memory and time (STICKYCTL_MAX_INPUT_BYTES sets it)."""
+
+
 def _read_stdin() -> bytes:
+    import os
+
+    limit = DECODE_STDIN_MAX_BYTES
+    with contextlib.suppress(ValueError):
+        limit = int(os.environ.get("STICKYCTL_MAX_INPUT_BYTES") or limit)
     stream = sys.stdin
     buffer = getattr(stream, "buffer", None)
     if buffer is not None:
-        return bytes(buffer.read())
-    return stream.read().encode("utf-8", errors="surrogateescape")
+        data = bytes(buffer.read(limit + 1))
+    else:
+        data = stream.read(limit + 1).encode("utf-8", errors="surrogateescape")
+    if len(data) > limit:
+        raise StickyError(f"stdin: larger than {limit} bytes; not read (set STICKYCTL_MAX_INPUT_BYTES to allow "
+                          "larger inputs)")
+    return data
 
 
 def _resolve(values: list[SessionValue], files: list[str]) -> Endpoints:
@@ -313,6 +329,7 @@ def _print_table(
     to say: expiry, cookie attributes, the reason Envoy would ignore it, the endpoint it resolves to.
     Lines are never cut or wrapped by us, so the upstream and the reason are always greppable."""
     from stickyctl.envoy.session_values import SessionValue
+    from stickyctl.sanitize import printable
 
     rows: list[tuple[list[str], list[str], bool]] = []
     for value in values:
@@ -326,6 +343,8 @@ def _print_table(
         else:
             cells = ["-", "invalid", _source_text(value.origin), value.raw]
             rows.append((cells, [value.reason], True))
+    # Values and names come from pasted transcripts: escape control characters (ANSI sequences).
+    rows = [([printable(c) for c in cells], [printable(n) for n in notes], bad) for cells, notes, bad in rows]
     header = ["UPSTREAM", "FORM", "FROM", "VALUE"]
     widths = [max(len(cells[i]) for cells in [header, *(r[0] for r in rows)]) for i in range(3)]
     indent = " " * (widths[0] + 3)

@@ -3,16 +3,24 @@
 The admin API changes proxy state on POST (/healthcheck/fail, /drain_listeners, /quitquitquit …;
 ISTIO-NOTES [seen]: GET there answers 405), so this client has no way to send anything but GET.
 It asks for single resources (``config_dump?resource=…``, which returns flat ``configs[]``
-entries [seen]) and never for secrets: ``SecretsConfigDump`` is neither requested nor kept.
+entries [seen]) and never for secrets: ``SecretsConfigDump`` is neither requested nor kept, and
+inline TLS material inside the resources it does read (``transport_socket``) is redacted before
+anything keeps it. Every request must be answered in full within ``timeout`` seconds (a server
+that dribbles bytes cannot hold a target longer), with at most ``max_input_bytes()`` bytes;
+redirects are never followed, and no proxy from the environment is used.
 httpx is imported here only, so offline commands never pay for it.
 """
 
 from __future__ import annotations
 
+import math
+import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from stickyctl.envoy.loader import DumpParts, parse_document
-from stickyctl.errors import InputError
+from stickyctl.envoy.loader import DumpParts, max_input_bytes, parse_document
+from stickyctl.errors import InputError, UsageError, check_seconds
+from stickyctl.sanitize import redact_url
 
 if TYPE_CHECKING:
     import httpx
@@ -31,19 +39,165 @@ RESOURCE_QUERIES: tuple[tuple[str, str], ...] = (
     ("resource=dynamic_endpoint_configs&include_eds", "endpoints"),
 )
 FORBIDDEN_WORDS = ("secret",)
+REDACTED = "[redacted by stickyctl]"
+_TLS_KEYS = frozenset({"transport_socket", "transport_socket_matches", "transportSocket", "transportSocketMatches"})
+_INLINE_KEYS = frozenset({"inline_bytes", "inline_string", "inlineBytes", "inlineString"})
 
 
-def _redact(url: str) -> str:
-    """Drop userinfo from a URL before it appears in a message."""
-    import urllib.parse
+def admin_base_url(url: str, option: str = "--admin-url") -> str:
+    """``url`` as the base of admin requests (``http://`` added when no scheme is given), or a usage
+    error naming what is wrong with it (never an exception from deeper down)."""
+    text = url.strip()
+    shown = redact_url(text)
+    if not text:
+        raise UsageError(f"{option}: empty URL")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise UsageError(f"{option} {shown!r}: a URL cannot contain spaces or control characters")
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+        host = parts.hostname
+    except ValueError as exc:
+        raise UsageError(f"{option} {shown!r}: not a URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise UsageError(f"{option} {shown!r}: only http:// and https:// admin URLs (scheme: {parts.scheme})")
+    if not host:
+        raise UsageError(f"{option} {shown!r}: no host in the URL")
+    if port == 0:
+        raise UsageError(f"{option} {shown!r}: port 0 is not a TCP port")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{option} {shown!r}: give the admin API's base URL, without '?' or '#'")
+    return text.rstrip("/")
 
-    parts = urllib.parse.urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        parts = parts._replace(netloc=f"***@{host}")
-    return urllib.parse.urlunsplit(parts)
+
+def redact_tls(value: Any, inside_tls: bool = False) -> Any:
+    """``value`` with inline data (certificates, keys) inside ``transport_socket`` blocks replaced,
+    in place. The checks never read TLS settings; Envoy already redacts private keys ([redacted]),
+    but certificate chains and other inline data would otherwise be copied into snapshots."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if inside_tls and key in _INLINE_KEYS and isinstance(item, str):
+                value[key] = REDACTED
+            else:
+                redact_tls(item, inside_tls or key in _TLS_KEYS)
+    elif isinstance(value, list):
+        for item in value:
+            redact_tls(item, inside_tls)
+    return value
+
+
+class _Deadline:
+    """When the request in flight must be over (monotonic seconds); shared by every connection of
+    one client."""
+
+    def __init__(self) -> None:
+        self.at = math.inf
+
+    def left(self, timeout: float | None) -> float:
+        remaining = self.at - time.monotonic()
+        if remaining <= 0:
+            import httpcore
+
+            raise httpcore.ReadTimeout("the request's deadline passed")
+        return remaining if timeout is None else min(timeout, remaining)
+
+
+def _deadline_transport(deadline: _Deadline) -> httpx.BaseTransport:
+    """An httpx transport whose every connect, read and write ends by ``deadline.at``.
+
+    httpx's own timeouts apply to each socket operation: a server sending one byte a second
+    never trips them. This one (on httpcore's public network-backend API) bounds the whole request.
+    """
+    import httpcore
+    import httpx
+
+    class Stream(httpcore.NetworkStream):
+        def __init__(self, inner: httpcore.NetworkStream) -> None:
+            self._inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._inner.read(max_bytes, deadline.left(timeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._inner.write(buffer, deadline.left(timeout))
+
+        def close(self) -> None:
+            self._inner.close()
+
+        def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                      timeout: float | None = None) -> httpcore.NetworkStream:
+            return Stream(self._inner.start_tls(ssl_context, server_hostname, deadline.left(timeout)))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._inner.get_extra_info(info)
+
+    class Backend(httpcore.NetworkBackend):
+        def __init__(self) -> None:
+            self._inner = httpcore.SyncBackend()
+
+        def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                        socket_options: Any = None) -> httpcore.NetworkStream:
+            return Stream(self._inner.connect_tcp(host, port, deadline.left(timeout), local_address, socket_options))
+
+        def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                socket_options: Any = None) -> httpcore.NetworkStream:  # pragma: no cover
+            return Stream(self._inner.connect_unix_socket(path, deadline.left(timeout), socket_options))
+
+        def sleep(self, seconds: float) -> None:  # pragma: no cover - retries are off
+            self._inner.sleep(seconds)
+
+    def mapped(exc: Exception, request: httpx.Request) -> httpx.HTTPError:
+        text = str(exc) or type(exc).__name__
+        if isinstance(exc, httpcore.TimeoutException):
+            return httpx.ReadTimeout(text, request=request)
+        if isinstance(exc, httpcore.ConnectError):
+            return httpx.ConnectError(text, request=request)
+        if isinstance(exc, httpcore.ProtocolError):
+            return httpx.RemoteProtocolError(text, request=request)
+        return httpx.ReadError(text, request=request)
+
+    class Body(httpx.SyncByteStream):
+        def __init__(self, inner: Any, request: httpx.Request) -> None:
+            self._inner = inner
+            self._request = request
+
+        def __iter__(self) -> Any:
+            try:
+                yield from self._inner
+            except httpcore.TimeoutException as exc:
+                raise mapped(exc, self._request) from None
+            except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+                raise mapped(exc, self._request) from None
+
+        def close(self) -> None:
+            self._inner.close()
+
+    class Transport(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self._pool = httpcore.ConnectionPool(network_backend=Backend(), retries=0, max_connections=1)
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method != "GET":  # AdminClient never sends anything else; this never will
+                raise httpx.UnsupportedProtocol(f"refusing {request.method}: GET only")
+            core = httpcore.Request(
+                method=request.method,
+                url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host, port=request.url.port,
+                                 target=request.url.raw_path),
+                headers=request.headers.raw, content=request.stream, extensions=request.extensions,
+            )
+            try:
+                response = self._pool.handle_request(core)
+            except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
+                raise mapped(exc, request) from None
+            return httpx.Response(status_code=response.status, headers=response.headers,
+                                  stream=Body(response.stream, request), extensions=response.extensions)
+
+        def close(self) -> None:
+            self._pool.close()
+
+    return Transport()
 
 
 class AdminClient:
@@ -53,12 +207,14 @@ class AdminClient:
                  label: str | None = None) -> None:
         import httpx
 
-        if not base_url.startswith(("http://", "https://")):
-            base_url = "http://" + base_url
-        self.base_url = base_url.rstrip("/")
-        self.label = label or _redact(self.base_url)
+        self.timeout = check_seconds(timeout)
+        self.base_url = admin_base_url(base_url)
+        self.label = label or redact_url(self.base_url)
         """How messages name this target (the URL, or e.g. ``pod/istio-ingress/gw-1`` behind a relay)."""
-        self._client = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+        self._deadline = _Deadline()
+        if transport is None:
+            transport = _deadline_transport(self._deadline)
+        self._client = httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False, transport=transport)
 
     def close(self) -> None:
         self._client.close()
@@ -75,15 +231,41 @@ class AdminClient:
         if any(w in path_and_query.lower() for w in FORBIDDEN_WORDS):
             raise ValueError(f"refusing to request {path_and_query!r}: stickyctl never reads secrets")
         url = f"{self.base_url}/{path_and_query.lstrip('/')}"
+        what = f"GET /{path_and_query}"
+        limit = max_input_bytes()
+        self._deadline.at = time.monotonic() + self.timeout
         try:
-            response = self._client.get(url)
+            with self._client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise InputError(self.label, f"{what} answered {response.status_code}{_status_hint(response)}",
+                                     code="STK0001")
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():  # decoded: the limit bounds memory
+                    size += len(chunk)
+                    if size > limit:
+                        raise InputError(self.label, f"{what}: the answer is larger than {limit} bytes; not read "
+                                                     "(set STICKYCTL_MAX_INPUT_BYTES to allow larger inputs)",
+                                         code="STK0001")
+                    if time.monotonic() > self._deadline.at:
+                        raise httpx.ReadTimeout("the request's deadline passed")
+                    chunks.append(chunk)
+                content_type = response.headers.get("content-type", "")
         except httpx.TimeoutException:
-            raise InputError(self.label, "timed out waiting for the Envoy admin API", code="STK0001") from None
+            raise InputError(self.label, f"timed out: {what} was not answered in full within {self.timeout:g}s",
+                             code="STK0001") from None
+        except httpx.RemoteProtocolError as exc:
+            raise InputError(self.label, f"{what}: the answer is not HTTP ({_reason(exc)}): is this an Envoy admin "
+                                         "API?", code="STK0001") from None
         except httpx.HTTPError as exc:
             raise InputError(self.label, f"cannot reach the Envoy admin API: {_reason(exc)}", code="STK0001") from None
-        if response.status_code != 200:
-            raise InputError(self.label, f"GET /{path_and_query} answered {response.status_code}", code="STK0001")
-        return response.content
+        finally:
+            self._deadline.at = math.inf
+        data = b"".join(chunks)
+        if content_type and "json" not in content_type.lower() and data.lstrip()[:1] not in (b"{", b"["):
+            raise InputError(self.label, f"{what}: the answer is {content_type.split(';')[0].strip()}, not JSON: "
+                                         "is this an Envoy admin API?")
+        return data
 
     def get_json(self, path_and_query: str) -> Any:
         import msgspec
@@ -91,8 +273,9 @@ class AdminClient:
         data = self.get(path_and_query)
         try:
             return msgspec.json.decode(data)
-        except msgspec.DecodeError as exc:
-            raise InputError(self.label, f"GET /{path_and_query}: not JSON ({exc})") from None
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise InputError(self.label, f"GET /{path_and_query}: not JSON ({exc}): is this an Envoy admin "
+                                         "API?") from None
 
     def fetch_configs(self) -> list[Any]:
         """The flat ``configs[]`` entries of the bootstrap node and of every resource query.
@@ -104,11 +287,12 @@ class AdminClient:
             doc = self.get_json(f"config_dump?{query}")
             entries = doc.get("configs") if isinstance(doc, dict) else None
             if not isinstance(entries, list):
-                raise InputError(self.label, f"GET /config_dump?{query}: no 'configs' list in the answer")
+                raise InputError(self.label, f"GET /config_dump?{query}: no 'configs' list in the answer: is this an "
+                                             "Envoy admin API?")
             # Masked dumps still list every section's @type; keep only the bootstrap from the mask.
             if query == IDENTITY_QUERY:
                 entries = [e for e in entries if isinstance(e, dict) and "Bootstrap" in str(e.get("@type"))]
-            configs.extend(entries)
+            configs.extend(redact_tls(entries))
         return configs
 
     def fetch_parts(self) -> DumpParts:
@@ -132,6 +316,14 @@ def parts_from_configs(configs: list[Any], source: str) -> DumpParts:
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0]
+
+
+def _status_hint(response: httpx.Response) -> str:
+    """What a non-200 answer says about the endpoint (a redirect is never followed)."""
+    if response.is_redirect and "location" in response.headers:
+        location = redact_url(response.headers["location"])
+        return f" (a redirect to {location}, not followed: give the admin API's own URL)"
+    return ""
 
 
 def fetch_admin(url: str, *, timeout: float = 10.0) -> DumpParts:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,12 +134,23 @@ def _too_large(path: str, limit: int) -> InputError:
                             "allow larger inputs)", code="STK0001")
 
 
-def _read_bounded(fh: Any, path: str, limit: int) -> bytes:
-    # Pipes and process substitutions have no size: read at most limit + 1 bytes.
-    data = fh.read(limit + 1)
-    if len(data) > limit:
+def _read_bounded(fh: Any, path: str, limit: int, *, stream: bool = True) -> bytes:
+    """At most ``limit`` bytes. A regular file is read in one go (its size was checked); a stream
+    (pipe, process substitution, device) has no size: its first 64 KiB come alone, so binary data
+    (`-f /dev/zero`) is refused before up to ``limit`` more bytes are read."""
+    if not stream:
+        data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise _too_large(path, limit)
+        return bytes(data)
+    head = fh.read(min(limit + 1, 1 << 16))
+    if not head:
+        return b""
+    _refuse_binary(head[3:] if head.startswith(b"\xef\xbb\xbf") else head, path)
+    rest = fh.read(limit + 1 - len(head)) if len(head) <= limit else b""
+    if len(head) + len(rest) > limit:
         raise _too_large(path, limit)
-    return bytes(data)
+    return bytes(head + rest) if rest else bytes(head)
 
 
 def read_source(path: str) -> bytes:
@@ -153,7 +165,7 @@ def read_source(path: str) -> bytes:
             st = os.fstat(fh.fileno())
             if st.st_size > limit:
                 raise _too_large(path, limit)
-            return _read_bounded(fh, path, limit)
+            return _read_bounded(fh, path, limit, stream=not stat.S_ISREG(st.st_mode))
     except FileNotFoundError:
         raise InputError(path, "no such file", code="STK0001") from None
     except PermissionError:
@@ -162,11 +174,15 @@ def read_source(path: str) -> bytes:
         raise InputError(path, f"cannot read: {exc.strerror or exc}", code="STK0001") from None
 
 
+def _refuse_binary(data: bytes, source: str) -> None:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4096]:
+        raise InputError(source, "not UTF-8 text (UTF-16 or binary data); re-save the dump as UTF-8")
+
+
 def check_text(data: bytes, source: str) -> bytes:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4096]:
-        raise InputError(source, "not UTF-8 text (UTF-16 or binary data); re-save the dump as UTF-8")
+    _refuse_binary(data, source)
     if not data or data.isspace():  # no .strip(): that would copy a 100+ MB dump
         raise InputError(source, "empty input, expected an Envoy config dump")
     return data
@@ -208,6 +224,8 @@ def _decode_document(data: bytes, source: str) -> Any:
 def _clean(message: str) -> str:
     # msgspec says "JSON is malformed: invalid character (byte 12)" or "Input data was truncated".
     message = message.replace("Input data was truncated", "truncated (the file ends mid-document)")
+    if message[:2].isupper():  # "JSON is malformed", not "jSON is malformed"
+        return message
     return message[0].lower() + message[1:] if message else message
 
 
@@ -246,11 +264,16 @@ MAX_YAML_EXPANDED_NODES = 20_000_000
 
 def _refuse_alias_bombs(docs: list[Any], source: str) -> None:
     """YAML aliases share one object; expanding them (to JSON) can be exponential ("billion laughs").
-    Count the expanded size, memoised per shared object, before anything expands it."""
+    Count the expanded size, memoised per shared object, before anything expands it. Mapping keys
+    JSON cannot hold (YAML ``true:``, ``null:``, ``1.5:``) are refused on the same walk."""
     memo: dict[int, int] = {}
 
     def size(obj: Any) -> int:
         if isinstance(obj, dict):
+            for k in obj:
+                if not isinstance(k, str) and id(obj) not in memo:
+                    raise InputError(source, f"mapping key {k!r} ({_kind(k)}) is not a string: not a config "
+                                             "dump or manifest")
             items: Any = obj.values()
         elif isinstance(obj, list):
             items = obj
@@ -312,6 +335,13 @@ def parse_bytes(data: bytes, source: str, *, endpoints: bool = True) -> DumpPart
         return _parse_bytes(data, source, endpoints)
     except RecursionError:
         raise InputError(source, NESTED_TOO_DEEPLY) from None
+    except UnicodeDecodeError as exc:  # msgspec checks UTF-8 only inside the strings it reads
+        raise InputError(source, not_utf8(exc)) from None
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    bad = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+    return f"not UTF-8 text (byte 0x{bad} in a string); re-save the file as UTF-8"
 
 
 def _parse_bytes(data: bytes, source: str, endpoints: bool) -> DumpParts:

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from stickyctl.envoy.loader import check_text, decode_document, first_byte, read_source
+from stickyctl.envoy.loader import check_text, decode_document, first_byte, not_utf8, read_source
 from stickyctl.errors import InputError
 from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys
 
@@ -104,6 +104,8 @@ def load_manifests(path: str) -> list[K8sObject]:
         return _load_manifests(path, source)
     except RecursionError:
         raise InputError(source, "nested too deeply to be a manifest") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(source, not_utf8(exc)) from None
 
 
 def _load_manifests(path: str, source: str) -> list[K8sObject]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -80,7 +81,7 @@ def _status_message(body: bytes) -> str:
 
     try:
         doc = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         text = body.decode("utf-8", "replace").strip()
         return text.splitlines()[0][:300] if text else ""
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
@@ -96,6 +97,83 @@ def redact_url(url: str) -> str:
             host = f"{host}:{parts.port}"
         parts = parts._replace(netloc=host)
     return urllib.parse.urlunsplit(parts)
+
+
+def _register_credential(value: str) -> None:
+    """A header value such as ``Bearer <token>``: never show it, nor the token alone."""
+    from stickyctl.sanitize import register_secret
+
+    register_secret(value)
+    scheme, _, credential = value.partition(" ")
+    if credential and scheme.lower() in ("bearer", "basic"):
+        register_secret(credential)
+
+
+_SECRET_USER_KEYS = ("token", "password", "client-key-data")
+_SECRET_NAME = re.compile(r"token|secret|passw|pwd|key|cred|auth|session|private|cert|cookie", re.IGNORECASE)
+"""Auth-provider settings and exec plugin env vars whose name says they hold a credential
+(``refresh-token``, ``client-secret``, ``API_KEY``); others (``client-id``, ``AWS_REGION``) are
+ordinary words that must stay readable in messages, unless their value looks like a token."""
+
+
+def _credential_like(name: object, value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    if isinstance(name, str) and _SECRET_NAME.search(name):
+        return True
+    return len(value) >= 20 and not any(c.isspace() for c in value) and not value.startswith(("/", "http"))
+
+
+def register_kubeconfig_secrets(kubeconfig: str | None) -> None:
+    """Every credential the kubeconfig file(s) hold, for every user (a message may come from any
+    context): tokens, passwords, client key data, and the auth-provider settings and exec credential
+    plugin env values that hold credentials. See stickyctl.sanitize.scrub."""
+    import yaml
+
+    from stickyctl.sanitize import register_secret
+
+    if kubeconfig is not None:
+        paths = [kubeconfig]
+    elif os.environ.get("KUBECONFIG"):
+        paths = [p for p in os.environ["KUBECONFIG"].split(os.pathsep) if p]
+    else:
+        paths = [os.path.expanduser("~/.kube/config")]
+    for path in paths:
+        try:
+            if os.path.getsize(path) > 16 << 20:
+                continue
+            with open(path, encoding="utf-8") as fh:
+                doc = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except (OSError, ValueError, yaml.YAMLError, RecursionError):
+            continue
+        users = doc.get("users") if isinstance(doc, dict) else None
+        for entry in users if isinstance(users, list) else []:
+            user = entry.get("user") if isinstance(entry, dict) else None
+            if not isinstance(user, dict):
+                continue
+            for key in _SECRET_USER_KEYS:
+                register_secret(user.get(key))
+            provider = user.get("auth-provider")
+            config = provider.get("config") if isinstance(provider, dict) else None
+            if isinstance(config, dict):
+                for name, value in config.items():
+                    if _credential_like(name, value):
+                        register_secret(value)
+            plugin = user.get("exec")
+            env = plugin.get("env") if isinstance(plugin, dict) else None
+            for item in env if isinstance(env, list) else []:
+                if isinstance(item, dict) and _credential_like(item.get("name"), item.get("value")):
+                    register_secret(item.get("value"))
+
+
+def _register_configuration(cfg: Any) -> None:
+    """What the loader put in the client configuration (a token read from a file, an exec plugin's)."""
+    from stickyctl.sanitize import register_secret
+
+    for value in (getattr(cfg, "api_key", None) or {}).values():
+        if isinstance(value, str):
+            _register_credential(value)
+    register_secret(getattr(cfg, "password", None))
 
 
 class _Capture(logging.Handler):
@@ -200,6 +278,7 @@ class Cluster:
         for setting in cfg.auth_settings().values():
             if setting.get("in") == "header" and setting.get("value"):
                 headers[str(setting["key"])] = str(setting["value"])
+                _register_credential(str(setting["value"]))  # a refreshed exec/OIDC token too
         return headers
 
     def _url(self, path: str, query: Query = ()) -> str:
@@ -259,7 +338,7 @@ class Cluster:
             self._raise_for_status(response.status, body, f"GET {path}", access)
         try:
             return msgspec.json.decode(body)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             raise KubeError(f"GET {path} on {self._where()}: the answer is not JSON") from None
 
     def list_all(self, path: str, query: Query = (), *, access: Access) -> list[dict[str, Any]]:
@@ -410,6 +489,7 @@ def connect(*, kubeconfig: str | None, context: str | None, timeout: float) -> C
             incluster.load_incluster_config(client_configuration=cfg)
         except ConfigException as exc:
             raise KubeError(f"in-cluster config: {_first_line(exc)}") from None
+        _register_configuration(cfg)
         ns = "default"
         with contextlib.suppress(OSError), open(SA_NAMESPACE_FILE, encoding="utf-8") as fh:
             ns = fh.read().strip() or "default"
@@ -418,6 +498,7 @@ def connect(*, kubeconfig: str | None, context: str | None, timeout: float) -> C
         raise KubeError("no kubeconfig (~/.kube/config, $KUBECONFIG or --kubeconfig) and not running in a pod")
     if kubeconfig is not None and not os.path.isfile(kubeconfig):
         raise UsageError(f"--kubeconfig {kubeconfig}: no such file")
+    register_kubeconfig_secrets(kubeconfig)
     names, current, namespaces = kube_contexts(kubeconfig)
     if context is not None and context not in names:
         raise UsageError(f"--context {context!r}: not in the kubeconfig (contexts: {', '.join(names) or 'none'})")
@@ -437,5 +518,6 @@ def connect(*, kubeconfig: str | None, context: str | None, timeout: float) -> C
             raise KubeError(f"kubeconfig context {chosen}: {exc.strerror or exc}") from None
         except (ValueError, TypeError, KeyError) as exc:  # malformed entries (e.g. bad base64 certificate data)
             raise KubeError(f"kubeconfig context {chosen}: {_first_line(exc)}") from None
+    _register_configuration(cfg)
     return Cluster(ApiClient(cfg), context=chosen, namespace=namespaces.get(chosen, "default"), timeout=timeout,
                    load_messages=captured.messages)

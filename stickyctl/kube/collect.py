@@ -20,11 +20,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from stickyctl import __version__
-from stickyctl.errors import InputError, UsageError
+from stickyctl.errors import InputError, UsageError, check_seconds
 from stickyctl.istio.labels import LabelKeys
 from stickyctl.kube.client import Cluster, KubeError, connect
 from stickyctl.kube.discovery import PodInfo, read_objects, select_pods, server_version
 from stickyctl.kube.snapshot import ClusterRecord, Snapshot, TargetRecord
+from stickyctl.sanitize import scrub
 
 if TYPE_CHECKING:
     import httpx
@@ -66,8 +67,7 @@ class LiveOptions:
             raise UsageError("--proxy-admin-port must be a TCP port (1-65535)")
         if self.concurrency < 1:
             raise UsageError("--concurrency must be at least 1")
-        if self.timeout <= 0:
-            raise UsageError("--timeout must be positive")
+        check_seconds(self.timeout)
         if len(set(self.contexts)) != len(self.contexts):
             raise UsageError("--context: a context is named twice")
 
@@ -281,7 +281,7 @@ def collect(opts: LiveOptions, keys: LabelKeys, env: Environment | None = None) 
             continue
         prefix = f"{cluster.context}: " if multi else ""
         for w in read.warnings:
-            snapshot.notes.append(prefix + w)
+            snapshot.notes.append(scrub(prefix + w))
             if env is not None:
                 env.warn(prefix + w)
         snapshot.objects.extend(read.objects)
@@ -298,8 +298,11 @@ def collect(opts: LiveOptions, keys: LabelKeys, env: Environment | None = None) 
 
     def run(job: tuple[Cluster, TargetRecord, bool]) -> TargetRecord:
         cluster, target, has_proxy = job
-        return fetch_target(cluster, target, has_proxy=has_proxy, via=opts.via, port=opts.proxy_admin_port,
+        done = fetch_target(cluster, target, has_proxy=has_proxy, via=opts.via, port=opts.proxy_admin_port,
                             timeout=opts.timeout)
+        if done.error is not None:  # it is written to snapshots and reports: never a credential
+            done.error = scrub(done.error)
+        return done
 
     try:
         with _progress(env, len(jobs)) as advance:

@@ -6,8 +6,8 @@ Optional (forbidden or absent: a warning saying what was skipped): ServiceEntrie
 routes (only when those APIs are installed), and the workloads STK0104 looks at (Deployments,
 StatefulSets and DaemonSets in all namespaces; bare Pods carrying a session label).
 
-Objects are kept reduced to what the checks read (labels, annotations, the pod template's
-labels, a Service's ports and selector, a ServiceEntry's hosts, a route's rules, istiod's
+Objects are kept reduced to what the checks read (labels, the annotations STK0104 reads, the pod
+template's labels, a Service's ports and selector, a ServiceEntry's hosts, a route's rules, istiod's
 persistent-session env): no container env, no status, no managedFields, no Secrets, ever.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stickyctl.istio.labels import LabelKeys
+from stickyctl.istio.labels import LabelKeys, session_related
 from stickyctl.istio.manifests import COOKIE_LABEL_ENV, FLAG_ENV, HEADER_LABEL_ENV
 from stickyctl.kube.client import Access, ApiForbidden, ApiNotFound, Cluster, KubeError
 
@@ -330,7 +330,23 @@ def read_objects(cluster: Cluster, *, istio_namespace: str, keys: LabelKeys) -> 
         return out
 
     _optional(read, "Pods with a session label", "session labels on bare Pods (STK0104)", labelled_pods)
+    for obj in (*read.objects, *read.istiod):
+        _keep_session_annotations(obj, keys)
     return read
+
+
+def _keep_session_annotations(obj: dict[str, Any], keys: LabelKeys) -> None:
+    """Annotations are free text (tokens have been seen there): keep only those the checks read
+    (a session label written as an annotation, STK0104) and the revision; snapshots hold no more."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("annotations"), dict):
+        return
+    annotations: dict[str, Any] = meta["annotations"]
+    kept = {k: v for k, v in annotations.items() if k == REVISION_KEY or session_related(k, keys)}
+    if kept:
+        meta["annotations"] = kept
+    else:
+        del meta["annotations"]
 
 
 def server_version(cluster: Cluster) -> str:

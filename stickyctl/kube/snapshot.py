@@ -191,14 +191,6 @@ def _yaml_dump(doc: Any) -> str:
                          allow_unicode=True))
 
 
-def _yaml_load(path: Path) -> Any:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=loader)
-
-
 def _record(obj: Any) -> dict[str, Any]:
     return {k: v for k, v in asdict(obj).items() if k != "configs"}
 
@@ -207,20 +199,33 @@ def _k8s_list(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "List", "items": items}
 
 
+def check_out_dir(out_dir: str) -> Path:
+    """``out_dir`` if a snapshot can be written there (checked before the cluster is read, and again
+    when writing): absent, or an empty directory, in an existing directory."""
+    target = Path(out_dir)
+    try:
+        if target.exists() or target.is_symlink():
+            if not target.is_dir():
+                raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
+            if any(target.iterdir()):
+                raise UsageError(f"--out-dir {out_dir}: exists and is not empty (a snapshot is never merged into "
+                                 "another: choose a new directory)")
+        parent = target.resolve().parent
+    except OSError as exc:
+        raise UsageError(f"--out-dir {out_dir}: {exc.strerror or exc}") from None
+    if not parent.is_dir():
+        raise UsageError(f"--out-dir {out_dir}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out-dir {out_dir}: cannot write in {parent}")
+    return target
+
+
 def write_snapshot(snapshot: Snapshot, out_dir: str) -> Path:
     """Write ``snapshot`` to ``out_dir`` atomically (temp directory, then one rename)."""
     import msgspec
 
-    target = Path(out_dir)
-    if target.exists():
-        if not target.is_dir():
-            raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
-        if any(target.iterdir()):
-            raise UsageError(f"--out-dir {out_dir}: exists and is not empty (a snapshot is never merged into "
-                             "another: choose a new directory)")
+    target = check_out_dir(out_dir)
     parent = target.resolve().parent
-    if not parent.is_dir():
-        raise UsageError(f"--out-dir {out_dir}: the directory {parent} does not exist")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
     try:
         for t in snapshot.targets:
@@ -258,46 +263,103 @@ def write_snapshot(snapshot: Snapshot, out_dir: str) -> Path:
     return target
 
 
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "bool": (bool,), "None": (type(None),)}
+
+
+def _accepts(annotation: str, value: Any) -> bool:
+    """Whether ``value`` fits a record field annotated ``annotation`` (``str | None``, ``list[str]`` …)."""
+    for option in (a.strip() for a in annotation.split("|")):
+        if option == "list[str]":
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return True
+        elif option in _TYPES and isinstance(value, _TYPES[option]):
+            if option == "int" and isinstance(value, bool):
+                continue
+            return True
+    return False
+
+
 def _fields(cls: Any, doc: Any, where: str, directory: str) -> Any:
     if not isinstance(doc, dict):
-        raise SnapshotError(f"{directory}: {where} is not a mapping: not a stickyctl snapshot")
-    names = {f.name for f in fields(cls)}
+        raise SnapshotError(f"--from {directory}: {MANIFEST}: {where} is not a mapping: not a stickyctl snapshot")
+    kept = {}
+    for f in fields(cls):
+        if f.name == "configs" or f.name not in doc:
+            continue
+        value = doc[f.name]
+        if not _accepts(str(f.type), value):
+            raise SnapshotError(f"--from {directory}: {MANIFEST}: {where}.{f.name} is {type(value).__name__}, "
+                                f"expected {f.type}")
+        kept[f.name] = value
     try:
-        return cls(**{k: v for k, v in doc.items() if k in names})
+        return cls(**kept)
     except TypeError as exc:
-        raise SnapshotError(f"{directory}: {where}: {exc}") from None
+        missing = str(exc).partition("argument")[2].strip(": ") or str(exc)
+        raise SnapshotError(f"--from {directory}: {MANIFEST}: {where}: missing {missing}") from None
+
+
+def _load(base: Path, name: str, directory: str, *, optional: bool = False) -> Any:
+    """One YAML/JSON file of the snapshot, read as any input is (size limit, encodings, nesting,
+    alias bombs, no custom tags): a :class:`SnapshotError` naming the file otherwise."""
+    from stickyctl.envoy.loader import decode_document, read_source
+
+    path = base / name
+    if optional and not path.exists():
+        return {"items": []}
+    if not path.is_file():
+        raise SnapshotError(f"--from {directory}: {name} is not a file")
+    try:
+        return decode_document(read_source(str(path)), str(path))
+    except InputError as exc:
+        raise SnapshotError(f"--from {directory}: {name}: {exc.detail}") from None
+
+
+def _items(doc: Any, name: str, directory: str) -> list[dict[str, Any]]:
+    if not isinstance(doc, dict):
+        raise SnapshotError(f"--from {directory}: {name} is not a List: not written by `stickyctl dump`")
+    items = doc.get("items")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise SnapshotError(f"--from {directory}: {name}: 'items' is not a list: not written by `stickyctl dump`")
+    return [o for o in items if isinstance(o, dict)]
 
 
 def read_snapshot(directory: str) -> Snapshot:
     import msgspec
-    import yaml
+
+    from stickyctl.envoy.loader import not_utf8, read_source
 
     base = Path(directory)
-    manifest_path = base / MANIFEST
     if not base.is_dir():
         raise SnapshotError(f"--from {directory}: no such directory")
-    if not manifest_path.is_file():
+    if not (base / MANIFEST).exists():
         raise SnapshotError(f"--from {directory}: no {MANIFEST}: not a snapshot written by `stickyctl dump`")
-    try:
-        manifest = _yaml_load(manifest_path)
-        objects = _yaml_load(base / OBJECTS) if (base / OBJECTS).is_file() else {"items": []}
-        istiod = _yaml_load(base / ISTIOD) if (base / ISTIOD).is_file() else {"items": []}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SnapshotError(f"--from {directory}: {str(exc).splitlines()[0]}") from None
+    manifest = _load(base, MANIFEST, directory)
     if not isinstance(manifest, dict) or manifest.get("kind") != SNAPSHOT_KIND:
         raise SnapshotError(f"--from {directory}: {MANIFEST} is not a stickyctl snapshot")
-    if manifest.get("version") != SNAPSHOT_VERSION:
+    if manifest.get("version") != SNAPSHOT_VERSION or isinstance(manifest.get("version"), bool):
         raise SnapshotError(f"--from {directory}: snapshot version {manifest.get('version')!r} is not supported "
                             f"(this stickyctl reads version {SNAPSHOT_VERSION})")
+    objects = _items(_load(base, OBJECTS, directory, optional=True), OBJECTS, directory)
+    istiod = _items(_load(base, ISTIOD, directory, optional=True), ISTIOD, directory)
+    label_keys = manifest.get("label_keys") or {}
+    notes = manifest.get("notes") or []
+    if not isinstance(label_keys, dict) or not all(isinstance(v, str) for v in label_keys.values()):
+        raise SnapshotError(f"--from {directory}: {MANIFEST}: label_keys is not a mapping of strings")
+    if not isinstance(notes, list):
+        raise SnapshotError(f"--from {directory}: {MANIFEST}: notes is not a list")
     snap = Snapshot(
         taken_at=str(manifest.get("taken_at", "")),
         stickyctl_version=str(manifest.get("stickyctl_version", "")),
-        label_keys=dict(manifest.get("label_keys") or {}),
-        clusters=[_fields(ClusterRecord, c, "clusters[]", directory) for c in manifest.get("clusters") or []],
-        targets=[_fields(TargetRecord, t, "targets[]", directory) for t in manifest.get("targets") or []],
-        objects=[o for o in (objects or {}).get("items") or [] if isinstance(o, dict)],
-        istiod=[o for o in (istiod or {}).get("items") or [] if isinstance(o, dict)],
-        notes=[str(n) for n in manifest.get("notes") or []],
+        label_keys={str(k): v for k, v in label_keys.items()},
+        clusters=[_fields(ClusterRecord, c, f"clusters[{i}]", directory)
+                  for i, c in enumerate(_list(manifest, "clusters", directory))],
+        targets=[_fields(TargetRecord, t, f"targets[{i}]", directory)
+                 for i, t in enumerate(_list(manifest, "targets", directory))],
+        objects=objects,
+        istiod=istiod,
+        notes=[str(n) for n in notes],
     )
     root = base.resolve()
     for t in snap.targets:
@@ -307,12 +369,18 @@ def read_snapshot(directory: str) -> Snapshot:
         if root not in path.parents:
             raise SnapshotError(f"--from {directory}: target {t.label}: {t.file} is outside the snapshot")
         try:
-            doc = msgspec.json.decode(path.read_bytes())
-        except OSError as exc:
-            t.error = f"{t.file}: {exc.strerror or exc}"
+            doc = msgspec.json.decode(read_source(str(path)))
+        except InputError as exc:
+            t.error = f"{t.file}: {exc.detail}"
             continue
         except msgspec.DecodeError as exc:
             t.error = f"{t.file}: invalid JSON ({exc})"
+            continue
+        except RecursionError:
+            t.error = f"{t.file}: nested too deeply to be a config dump"
+            continue
+        except UnicodeDecodeError as exc:
+            t.error = f"{t.file}: {not_utf8(exc)}"
             continue
         configs = doc.get("configs") if isinstance(doc, dict) else None
         if not isinstance(configs, list):
@@ -320,6 +388,13 @@ def read_snapshot(directory: str) -> Snapshot:
             continue
         t.configs = configs
     return snap
+
+
+def _list(manifest: dict[str, Any], key: str, directory: str) -> list[Any]:
+    value = manifest.get(key) or []
+    if not isinstance(value, list):
+        raise SnapshotError(f"--from {directory}: {MANIFEST}: {key} is not a list: not a stickyctl snapshot")
+    return value
 
 
 def cleanup_partial(out_dir: str) -> None:

@@ -20,14 +20,35 @@ def to_yaml(document: Any) -> str:
     return str(yaml.dump(document, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False))
 
 
+def _query_error(expression: str, exc: Exception) -> Exception:
+    from stickyctl.errors import UsageError
+
+    # jmespath's messages draw a caret under the expression on extra lines: keep the first, say where.
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(":, ")
+    first = first.removesuffix(" for expression").rstrip(":, ")
+    position = getattr(exc, "lex_position", None)
+    if isinstance(position, int) and "column" not in first:
+        first += f" at column {position}"
+    return UsageError(f"--query {expression!r}: {first}")
+
+
+def check_query(expression: str) -> None:
+    """A usage error now (before any input is read or any file written) for a query that does not parse."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise _query_error(expression, exc) from None
+
+
 def apply_query(document: Any, expression: str) -> Any:
     """`--query EXPR`: a JMESPath expression over the json/yaml document."""
     import jmespath
     from jmespath.exceptions import JMESPathError
 
-    from stickyctl.errors import UsageError
-
     try:
         return jmespath.search(expression, document)
     except JMESPathError as exc:
-        raise UsageError(f"--query {expression!r}: {exc}") from None
+        raise _query_error(expression, exc) from None

@@ -24,16 +24,56 @@ QUERYABLE = ("json", "yaml")
 """Formats whose document `--query` (JMESPath) applies to."""
 
 
+def printable_report(report: CheckReport) -> CheckReport:
+    """``report`` with control characters in names and messages escaped, for the formats a terminal
+    or CI log shows as text (table, wide, github): a listener named ``"\\x1b[2J"`` in a dump from a
+    cluster must not clear the screen of whoever reads the report. JSON, YAML, SARIF and JUnit
+    escape such characters themselves."""
+    import dataclasses
+
+    from stickyctl.findings import Finding, Resource
+    from stickyctl.sanitize import printable
+
+    texts = [n for n in report.not_checked]
+    for f in report.findings:
+        texts.append(f.message)
+        texts.extend(v for v in f.resource.as_dict().values())
+        texts.extend(f.details.values())
+    for p in report.proxies:
+        texts.extend([p.name, p.node_id or "", *p.sources])
+    texts.extend(f"{s.id}{s.name}" for s in report.sticky_services)
+    if all(t.isprintable() for t in texts):
+        return report
+
+    def resource(r: Resource) -> Resource:
+        return Resource(**{k: printable(v) for k, v in r.as_dict().items()})
+
+    def finding(f: Finding) -> Finding:
+        return Finding(f.code, printable(f.message), resource(f.resource),
+                       {k: printable(v) for k, v in f.details.items()})
+
+    return dataclasses.replace(
+        report,
+        findings=tuple(finding(f) for f in report.findings),
+        suppressed=tuple(finding(f) for f in report.suppressed),
+        proxies=tuple(dataclasses.replace(p, name=printable(p.name), node_id=p.node_id and printable(p.node_id),
+                                          sources=tuple(printable(s) for s in p.sources)) for p in report.proxies),
+        sticky_services=tuple(dataclasses.replace(s, id=printable(s.id), name=printable(s.name))
+                              for s in report.sticky_services),
+        not_checked=tuple(printable(n) for n in report.not_checked),
+    )
+
+
 def _table(report: CheckReport, env: Environment, query: str | None) -> None:
     from stickyctl.report.table import render_table
 
-    render_table(report, env.console(), wide=False)
+    render_table(printable_report(report), env.console(), wide=False)
 
 
 def _wide(report: CheckReport, env: Environment, query: str | None) -> None:
     from stickyctl.report.table import render_table
 
-    render_table(report, env.console(), wide=True)
+    render_table(printable_report(report), env.console(), wide=True)
 
 
 def _json(report: CheckReport, env: Environment, query: str | None) -> None:
@@ -63,7 +103,7 @@ def _junit(report: CheckReport, env: Environment, query: str | None) -> None:
 def _github(report: CheckReport, env: Environment, query: str | None) -> None:
     from stickyctl.report.github import to_github
 
-    env.write(to_github(report))
+    env.write(to_github(printable_report(report)))
 
 
 def _document(report: CheckReport, query: str | None) -> object:

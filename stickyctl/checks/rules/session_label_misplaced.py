@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from stickyctl.checks.context import CheckContext
 from stickyctl.findings import Finding, Resource
+from stickyctl.istio.labels import LOOKALIKE_KEY
 from stickyctl.istio.manifests import SERVICE_KINDS, K8sObject
 
 CODE = "STK0104"
 
-# Keys seen in blog posts that istiod never reads, e.g. istio.io/persistent-session-cookie.
-_LOOKALIKE = re.compile(r"persistent[-_.]?session|sticky[-_.]?session", re.IGNORECASE)
+_LOOKALIKE = LOOKALIKE_KEY  # keys seen in blog posts that istiod never reads (stickyctl.istio.labels)
 
 
 # Objects whose pod template labels someone may have mistaken for the place istiod reads.
