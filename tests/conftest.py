@@ -48,6 +48,17 @@ def run_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     yield run
 
 
+@pytest.fixture(autouse=True)
+def _no_registered_secrets() -> Iterator[None]:
+    """Credentials a test's kubeconfig registered (stickyctl.sanitize) are scrubbed from that test's
+    messages only: a process runs one command, a test session runs hundreds."""
+    from stickyctl.sanitize import forget_secrets
+
+    forget_secrets()
+    yield
+    forget_secrets()
+
+
 def need_shared() -> Path:
     if not UPSTREAM.is_dir():
         pytest.skip("../shared/upstream-dumps is not present")

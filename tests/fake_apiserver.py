@@ -395,6 +395,7 @@ class FakeApiServer:
         self._thread: threading.Thread | None = None
         self.on_request: Any = None
         """Called with each Logged entry before the answer is sent (tests use it to time faults)."""
+        self._streams = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -445,6 +446,15 @@ class FakeApiServer:
 
     def denied(self) -> list[Logged]:
         return [e for e in self.requests() if e.status == 403]
+
+    def stream(self, delta: int) -> None:
+        with self._log_lock:
+            self._streams += delta
+
+    def open_streams(self) -> int:
+        """Port-forward and exec streams whose client has not gone away yet."""
+        with self._log_lock:
+            return self._streams
 
     def allowed(self, user: str, verb: str, group: str, resource: str, namespace: str | None) -> bool:
         return any(r.allows(verb, group, resource, namespace) for r in self.grants.get(user, []))
@@ -754,6 +764,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         ws = WebSocket(self.connection)
         backend = self.fake.cluster.backends.get((namespace, name), Backend())
+        self.fake.stream(+1)
         try:
             if sub == "portforward":
                 ports = [int(p) for p in (query.get("ports") or ["0"])[0].split(",")]
@@ -762,6 +773,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._exec(ws, query.get("command") or [], backend)
         except (OSError, EOFError):
             pass
+        finally:
+            self.fake.stream(-1)
 
     def _portforward(self, ws: WebSocket, pod: str, port: int, backend: Backend) -> None:
         prefix = struct.pack("<H", port)

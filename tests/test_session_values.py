@@ -28,6 +28,7 @@ from stickyctl.envoy.session_values import (
     decode_session_value,
     encode_cookie,
     encode_header,
+    envoy_ip,
     envoy_upstream,
     parse_session_input,
     parse_upstream,
@@ -525,3 +526,68 @@ def test_any_change_to_a_valid_value_is_rejected(ip: str, port: int, junk: str) 
     for changed in (value.rstrip("="), value + junk):
         if changed != value:
             assert isinstance(decode_header_value(changed), Rejected)
+
+
+# --- every address form, round trip; any input through the CLI --------------------------------------
+
+ipv4_mapped = st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}")
+scoped = st.tuples(st.ip_addresses(network="fe80::/10"), st.integers(min_value=0, max_value=2**32 - 1)).map(
+    lambda t: f"{t[0]}%{t[1]}"
+)
+any_address = st.one_of(ipv4, ipv6, ipv4_mapped, scoped)
+
+
+@given(ip=any_address, port=ports)
+def test_every_address_form_round_trips_as_header_and_cookie(ip: str, port: int) -> None:
+    """IPv4, IPv6, IPv4-mapped IPv6 and scoped link-local IPv6: encode → decode gives the host
+    Envoy writes, and parsing that text back gives the same value."""
+    upstream = envoy_upstream(ip, port)
+    assert parse_upstream(upstream) == (envoy_ip(ip), port)
+    header = valid(decode_header_value(encode_header(ip, port)))
+    cookie = valid(decode_cookie_value(encode_cookie(ip, port, 3600, 1_800_000_000)))
+    assert header.upstream == cookie.upstream == upstream
+    assert encode_header(*parse_upstream(upstream)) == encode_header(ip, port)
+
+
+@given(ip=any_address, port=ports)
+def test_legacy_cookie_form_round_trips_or_says_why(ip: str, port: int) -> None:
+    """A pre-1.27 cookie (base64 of IP:port): either read back as that host, or (when the text also
+    parses as a protobuf message, as Envoy >= 1.27 reads it first) rejected saying so."""
+    upstream = envoy_upstream(ip, port)
+    result = decode_cookie_value(b64(upstream))
+    if isinstance(result, SessionValue):
+        assert (result.form, result.upstream) == ("cookie-legacy", upstream)
+    else:
+        assert "protobuf" in result.reason, result.reason
+
+
+@given(ip=any_address, port=ports, original=st.binary(min_size=1, max_size=40))
+def test_envelope_form_round_trips(ip: str, port: int, original: bytes) -> None:
+    value = f"{encode_header(ip, port)};UV:{b64(original)}"
+    decoded = valid(decode_header_value(value))
+    assert (decoded.form, decoded.upstream) == ("envelope", envoy_upstream(ip, port))
+    assert decoded.wrapped is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=200).filter(lambda t: t != "-"))
+def test_decode_command_never_fails_on_any_argument(text: str) -> None:
+    """`stickyctl decode -- ANY`: a value or a reason (exit 0 or 1), one error line at most."""
+    from tests.test_bad_input_corpus import run_in_process
+
+    res = run_in_process(("decode", "--", text))
+    assert res.exit_code in (0, 1), (text, res)
+    assert "Traceback" not in res.stdout + res.stderr and "internal error" not in res.stderr
+    assert len(res.stderr.splitlines()) <= 1 and "\x1b" not in res.stdout
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=400))
+def test_decode_stdin_never_fails_on_any_bytes(data: bytes) -> None:
+    """`… | stickyctl decode -`: a value or a reason; empty input is a usage error."""
+    from tests.test_bad_input_corpus import run_in_process
+
+    res = run_in_process(("decode", "-", "-o", "json"), stdin=data)
+    assert res.exit_code in ((2,) if not data.strip() else (0, 1)), (data, res)
+    assert "Traceback" not in res.stdout + res.stderr and "internal error" not in res.stderr
+    assert len(res.stderr.splitlines()) <= 1
