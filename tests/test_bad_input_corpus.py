@@ -549,6 +549,13 @@ def other_cases(base: Path, has_why: bool) -> list[Case]:
                  where=where))
         add(Case("bad kubeconfig", ("decode", VALUE, "--resolve", "--kubeconfig", str(kc), "--timeout", "2"), code,
                  where=where))
+        if has_why:
+            add(Case("bad kubeconfig", ("why", "--url", "http://gw/hello", "-n", "istio-ingress", "--kubeconfig",
+                                        str(kc), "--timeout", "2"), code, where=where))
+    for command in (("check", "-n", "x"), ("decode", VALUE, "--resolve"),
+                    *((("why", "--url", "http://gw/", "-n", "x"),) if has_why else ())):
+        for value in ("nan", "inf", "0", "-1"):
+            add(Case("bad kubeconfig", (*command, "--kubeconfig", usable, "--timeout", value), 2, where="--timeout"))
 
     # decode: values Envoy would ignore (exit 1, one line), and a bad command line (2)
     b64 = lambda t: base64.b64encode(t.encode()).decode()  # noqa: E731

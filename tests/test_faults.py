@@ -23,7 +23,7 @@ import pytest
 
 from stickyctl.lab.scenarios import HEADER
 from tests.fake_apiserver import wait_for
-from tests.live_support import NS, POD, ROOT, Gateway, as_json, findings, lab_cluster, serving
+from tests.live_support import ADMIN_TOKEN, NS, POD, ROOT, TOKEN, Gateway, as_json, findings, lab_cluster, serving
 from tests.loopback import FAULTS, fault_server
 
 TIMEOUT = 0.6
@@ -49,7 +49,14 @@ LIMITED = {"endless", "gzip-bomb"}
 """Faults met with STICKYCTL_MAX_INPUT_BYTES=1 MiB (the default 1 GiB would take a while)."""
 
 
+def _no_credentials(*texts: str) -> None:
+    """The kubeconfig's bearer tokens never reach an output or a file, whatever failed."""
+    for text in texts:
+        assert TOKEN not in text and ADMIN_TOKEN not in text
+
+
 def _one_line(res: Any) -> str:
+    _no_credentials(res.stdout, res.stderr)
     assert "Traceback" not in res.stdout + res.stderr and "internal error" not in res.stderr, res.stderr
     lines = res.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("stickyctl: error: "), res.stderr
@@ -140,6 +147,7 @@ def test_live_faults_behind_pods(run_cli: Any, tmp_path: Path, via: str) -> None
             for cm in servers.values():
                 cm.__exit__(None, None, None)
     assert "Traceback" not in res.stdout + res.stderr and "internal error" not in res.stderr
+    _no_credentials(res.stdout, res.stderr)
     assert res.exit_code == 3
     errors = res.stderr.splitlines()
     assert len(errors) == len(LIVE_FAULTS) and all(e.startswith("stickyctl: error: pod/") for e in errors), errors
@@ -169,7 +177,9 @@ def test_dump_with_a_slow_loris_pod(run_cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 3 and "1 of 2 pod(s) read" in res.stdout
     assert "timed out" in _one_line(res)
     assert seconds < TIMEOUT + SLACK + 2
+    _no_credentials(*(p.read_text() for p in (tmp_path / "snap").rglob("*") if p.is_file()))
     again = run_cli("check", "--from", str(tmp_path / "snap"), "-o", "json")
+    _no_credentials(again.stdout, again.stderr)
     assert again.exit_code == 3
     assert ("STK0001", f"target:pod/{NS}/{slow}") in {(f[0], f[2]) for f in findings(as_json(again.stdout))}
 
@@ -210,6 +220,7 @@ def test_ctrl_c_during_a_fleet_fetch(tmp_path: Path, command: str) -> None:
             proc.kill()
         wait_for(lambda: server.open_streams() == 0, 5, "every port-forward to close")
         forwarded = [e for e in server.requests() if e.resource == "pods/portforward"]
+    _no_credentials(stdout, stderr)
     assert proc.returncode == 130, (proc.returncode, stderr)
     assert stderr == "stickyctl: error: interrupted\n"
     assert stdout == ""

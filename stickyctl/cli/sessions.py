@@ -203,7 +203,8 @@ def _resolve_live(addresses: list[tuple[str, int]]) -> Endpoints:
     from stickyctl.kube.resolve import resolve_pods
 
     return resolve_pods(addresses, kubeconfig=flags.get("kubeconfig"), contexts=list(flags.get("contexts") or []),
-                        namespace=flags.get("namespace"), timeout=float(flags.get("timeout") or 10.0))
+                        namespace=flags.get("namespace"),
+                        timeout=float(10.0 if flags.get("timeout") is None else flags.get("timeout")))
 
 
 def _no_live_flags() -> None:

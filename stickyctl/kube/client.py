@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stickyctl import __version__
-from stickyctl.errors import StickyError, UsageError
+from stickyctl.errors import StickyError, UsageError, check_seconds
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -476,6 +476,7 @@ def _connection_reason(exc: BaseException) -> str:
 def connect(*, kubeconfig: str | None, context: str | None, timeout: float) -> Cluster:
     """A Cluster for one kube context (``context`` None: the current one), or in-cluster config when
     no kubeconfig exists and the process runs in a pod."""
+    check_seconds(timeout)  # every command that reaches the API: nan or inf must not reach urllib3
     _quiet_libraries()
     from kubernetes.client import ApiClient, Configuration
     from kubernetes.config.config_exception import ConfigException
