@@ -243,6 +243,9 @@ def _yaml_documents(data: bytes, source: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "nesting depth" in str(problem):
+            # PyYAML >= 6.0.4 stops at its own depth limit; older ones overflow the stack (below).
+            raise InputError(source, f"YAML nested too deeply{where}") from None
         raise InputError(source, f"invalid YAML{where}: {problem}") from None
     except RecursionError:
         raise InputError(source, "YAML nested too deeply") from None
