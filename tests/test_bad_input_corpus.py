@@ -612,8 +612,8 @@ def other_cases(base: Path, has_why: bool) -> list[Case]:
         add(Case("bad why request", ("why", "--url", "http://gw/", "--admin-url", f"http://ci:{PASSWORD}@127.0.0.1:{port}",
                                      "--timeout", "2"), 3, where="***@127.0.0.1"))
         add(Case("bad why request", ("why", "-f", str(DUMP)), 2, usage_block=True))
-        # No -f, --admin-url or -n and no kubeconfig: the live path has nothing to read (as documented: 3).
-        add(Case("bad why request", ("why", "--url", "http://gw/"), 3, where="no kubeconfig"))
+        # No -f, --admin-url or -n and no kubeconfig: a usage error, as for `check`.
+        add(Case("bad why request", ("why", "--url", "http://gw/"), 2, where="none was found"))
 
     # probe
     for url in ("ftp://127.0.0.1/", "file:///etc/passwd", "gopher://x/", "javascript:alert(1)", "data:,x", "http:/x",

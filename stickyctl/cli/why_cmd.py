@@ -83,7 +83,15 @@ def why(
     env.color = color
     live = namespace is not None or pod is not None or context is not None or kubeconfig is not None
     if files and admin_url:
-        raise UsageError("give the proxy's config one way: -f DUMP, --admin-url URL, or -n NAMESPACE [--pod POD]")
+        raise UsageError("give the proxy's config one way: -f DUMP or --admin-url URL, or -n NAMESPACE [--pod POD]")
+    if not files and not admin_url and not live:
+        from stickyctl.cli.live_opts import no_cluster_configured, require_live_dependencies
+
+        # As `check`: with nothing given and no cluster configured, it is a usage error, not "unreachable".
+        if no_cluster_configured():
+            raise UsageError("give the proxy's config: -f DUMP or --admin-url URL, or -n NAMESPACE [--pod POD] "
+                             "with a kubeconfig (none was found)")
+        require_live_dependencies("reading a live cluster")
     if (files or admin_url) and live:
         raise UsageError("-n/--pod/--context/--kubeconfig read a live cluster: not with -f or --admin-url")
     if not 0 < proxy_admin_port < 65536:
