@@ -20,7 +20,6 @@ from typer.core import TyperCommand
 
 from stickyctl.cli import env as envmod
 from stickyctl.errors import UsageError
-from stickyctl.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
     from stickyctl.checks.engine import CheckOptions
@@ -256,20 +255,6 @@ def allow_partial(report: CheckReport) -> CheckReport:
     """--allow-partial: targets that could not be read stay reported (STK0001) but, when some proxy
     was checked, count as ordinary error findings: exit 1 (or 0 under --failure-threshold none)
     instead of 3. Unsupported input (STK0002) still exits 3."""
-    from stickyctl.report.model import CheckReport
-
-    if not report.proxies or any(f.code == "STK0002" for f in report.findings):
-        return report
-
-    class PartialReport(CheckReport):
-        @property
-        def exit_status(self) -> ExitStatus:
-            if self.failure_threshold is None:
-                return ExitStatus.OK
-            rank = self.failure_threshold.rank
-            if any(f.severity.rank >= rank for f in self.findings):
-                return ExitStatus.FINDINGS
-            return ExitStatus.OK
-
-    values = {fld.name: getattr(report, fld.name) for fld in dataclasses.fields(report)}
-    return PartialReport(**values)
+    if not report.proxies:
+        return report  # nothing at all was checked: that stays "could not check"
+    return dataclasses.replace(report, partial_ok=True)

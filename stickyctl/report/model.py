@@ -64,6 +64,9 @@ class CheckReport:
     failure_threshold: Severity | None = Severity.ERROR
     """None means `--failure-threshold none`."""
     sources: tuple[str, ...] = field(default=())
+    partial_ok: bool = False
+    """--allow-partial: targets that could not be read (STK0001) count as ordinary error findings,
+    not as "could not check" (exit 3)."""
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Severity}
@@ -73,7 +76,8 @@ class CheckReport:
 
     @property
     def exit_status(self) -> ExitStatus:
-        if any(f.code in INPUT_CODES for f in self.findings):
+        unchecked = {"STK0002"} if self.partial_ok else INPUT_CODES
+        if any(f.code in unchecked for f in self.findings):
             return ExitStatus.UNCHECKED
         if self.failure_threshold is None:
             return ExitStatus.OK

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from stickyctl.checks.context import CheckContext
+from stickyctl.checks.rules._routes import sticky_cookie_sessions
 from stickyctl.findings import Finding
 
 CODE = "STK0307"
@@ -56,13 +57,9 @@ def not_covered(cookie_path: str, match: dict[str, Any]) -> str | None:
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    for fact in ctx.route_facts:
-        for d in fact.sticky:
-            eff = d.effective
-            if eff is None or not eff.active or eff.state is None or eff.state.mode != "cookie":
-                continue
-            path = eff.state.cookie_path or "/"
-            miss = not_covered(path, fact.route.match)
-            if miss:
-                yield Finding(CODE, f"cookie {eff.state.name!r} has path {path} but the route matches {miss}: "
-                                    "requests there are re-balanced", fact.resource, {"cookie_path": path})
+    for fact, state in sticky_cookie_sessions(ctx):
+        path = state.cookie_path or "/"
+        miss = not_covered(path, fact.route.match)
+        if miss:
+            yield Finding(CODE, f"cookie {state.name!r} has path {path} but the route matches {miss}: "
+                                "requests there are re-balanced", fact.resource, {"cookie_path": path})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stickyctl.checks.context import CheckContext
+from stickyctl.checks.rules._routes import sticky_cookie_sessions
 from stickyctl.findings import Finding
 
 CODE = "STK0308"
@@ -40,12 +41,8 @@ def ttl_problem(ttl: float | None, envoy_version: str | None) -> str | None:
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    for fact in ctx.route_facts:
-        for d in fact.sticky:
-            eff = d.effective
-            if eff is None or not eff.active or eff.state is None or eff.state.mode != "cookie":
-                continue
-            problem = ttl_problem(eff.state.ttl_seconds, fact.proxy.identity.envoy_version)
-            if problem:
-                yield Finding(CODE, f"cookie {eff.state.name!r}: {problem}", fact.resource,
-                              {"ttl": "unset" if eff.state.ttl_seconds is None else f"{eff.state.ttl_seconds:g}s"})
+    for fact, state in sticky_cookie_sessions(ctx):
+        problem = ttl_problem(state.ttl_seconds, fact.proxy.identity.envoy_version)
+        if problem:
+            ttl = "unset" if state.ttl_seconds is None else f"{state.ttl_seconds:g}s"
+            yield Finding(CODE, f"cookie {state.name!r}: {problem}", fact.resource, {"ttl": ttl})
