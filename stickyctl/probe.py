@@ -415,7 +415,7 @@ class Client:
         try:
             import httpx
         except ImportError:  # pragma: no cover - httpx comes with the live/test extras
-            raise ProbeError("probe needs httpx: pip install 'stickyctl[live]'") from None
+            raise ProbeError("probe needs httpx: pip install httpx (a dependency of stickyctl)") from None
         self._httpx = httpx
         self.opts = opts
         self.origin = _origin(check_url(opts.url))
