@@ -193,7 +193,8 @@ def require_live_dependencies(what: str) -> None:
         import httpx  # noqa: F401
         import kubernetes  # noqa: F401
     except ImportError:
-        raise UsageError(f"{what} needs the Kubernetes client: pip install kubernetes httpx (a dependency of stickyctl)") from None
+        raise UsageError(f"{what} needs the Kubernetes client and httpx (dependencies of stickyctl): "
+                         "pip install kubernetes httpx") from None
 
 
 def no_cluster_configured() -> bool:
