@@ -261,32 +261,37 @@ class IstiodSettings:
         return (self.flag or "").strip() in ("1", "t", "T", "true", "TRUE", "True")
 
 
-def istiod_settings(obj: K8sObject) -> IstiodSettings | None:
-    if obj.kind != "Deployment":
-        return None
-    spec = obj.raw.get("spec", {})
-    template = spec.get("template", {}) if isinstance(spec, dict) else {}
-    pod_spec = template.get("spec", {}) if isinstance(template, dict) else {}
-    containers = pod_spec.get("containers", []) if isinstance(pod_spec, dict) else []
+def discovery_container(deployment: dict[str, Any]) -> dict[str, Any] | None:
+    """istiod's container in a Deployment: named ``discovery``, or running a pilot image."""
+    spec = deployment.get("spec")
+    template = spec.get("template") if isinstance(spec, dict) else None
+    pod_spec = template.get("spec") if isinstance(template, dict) else None
+    containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
     if not isinstance(containers, list):
         return None
     for c in containers:
-        if not isinstance(c, dict):
-            continue
-        if c.get("name") != "discovery" and "pilot" not in str(c.get("image", "")):
-            continue
-        env: dict[str, str | None] = {}
-        refs: set[str] = set()
-        for e in c.get("env", []) or []:
-            if isinstance(e, dict) and isinstance(e.get("name"), str):
-                if "valueFrom" in e:
-                    refs.add(e["name"])
-                env[e["name"]] = None if e.get("value") is None else str(e.get("value"))
-        return IstiodSettings(
-            obj,
-            env.get(FLAG_ENV),
-            FLAG_ENV in refs,
-            env.get(COOKIE_LABEL_ENV) or COOKIE_LABEL,
-            env.get(HEADER_LABEL_ENV) or HEADER_LABEL,
-        )
+        if isinstance(c, dict) and (c.get("name") == "discovery" or "pilot" in str(c.get("image", ""))):
+            return c
     return None
+
+
+def istiod_settings(obj: K8sObject) -> IstiodSettings | None:
+    if obj.kind != "Deployment":
+        return None
+    c = discovery_container(obj.raw)
+    if c is None:
+        return None
+    env: dict[str, str | None] = {}
+    refs: set[str] = set()
+    for e in c.get("env", []) or []:
+        if isinstance(e, dict) and isinstance(e.get("name"), str):
+            if "valueFrom" in e:
+                refs.add(e["name"])
+            env[e["name"]] = None if e.get("value") is None else str(e.get("value"))
+    return IstiodSettings(
+        obj,
+        env.get(FLAG_ENV),
+        FLAG_ENV in refs,
+        env.get(COOKIE_LABEL_ENV) or COOKIE_LABEL,
+        env.get(HEADER_LABEL_ENV) or HEADER_LABEL,
+    )

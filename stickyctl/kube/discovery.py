@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stickyctl.istio.labels import LabelKeys, session_related
-from stickyctl.istio.manifests import COOKIE_LABEL_ENV, FLAG_ENV, HEADER_LABEL_ENV
+from stickyctl.istio.manifests import COOKIE_LABEL_ENV, FLAG_ENV, HEADER_LABEL_ENV, discovery_container
 from stickyctl.kube.client import Access, ApiForbidden, ApiNotFound, Cluster, KubeError
 
 PROXY_CONTAINER = "istio-proxy"
@@ -208,24 +208,16 @@ def reduce_route(obj: dict[str, Any], kind: str, api_version: str) -> dict[str, 
 def reduce_istiod(obj: dict[str, Any]) -> dict[str, Any] | None:
     """An istiod Deployment cut to its identity, image and persistent-session env (nothing else of
     its env: values there may be secret)."""
-    template = _spec(obj).get("template")
-    pod_spec = template.get("spec") if isinstance(template, dict) else None
-    containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
-    if not isinstance(containers, list):
+    c = discovery_container(obj)
+    if c is None:
         return None
-    for c in containers:
-        if not isinstance(c, dict):
-            continue
-        if c.get("name") != "discovery" and "pilot" not in str(c.get("image", "")):
-            continue
-        env = [e for e in c.get("env") or [] if isinstance(e, dict) and e.get("name") in ISTIOD_ENV]
-        container: dict[str, Any] = {"name": c.get("name"), "image": c.get("image")}
-        if env:
-            container["env"] = env
-        out = _head(obj, "Deployment", "apps/v1")
-        out["spec"] = {"template": {"spec": {"containers": [container]}}}
-        return out
-    return None
+    env = [e for e in c.get("env") or [] if isinstance(e, dict) and e.get("name") in ISTIOD_ENV]
+    container: dict[str, Any] = {"name": c.get("name"), "image": c.get("image")}
+    if env:
+        container["env"] = env
+    out = _head(obj, "Deployment", "apps/v1")
+    out["spec"] = {"template": {"spec": {"containers": [container]}}}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
