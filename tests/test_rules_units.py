@@ -8,6 +8,7 @@ import pytest
 
 from stickyctl.checks.rules.cookie_path_not_covering_route import cookie_path_matches, not_covered
 from stickyctl.checks.rules.cookie_ttl_pitfall import ttl_problem
+from stickyctl.envoy.model import RouteMatcher
 from stickyctl.istio.manifests import (
     LabelKeys,
     ServiceIndex,
@@ -40,20 +41,20 @@ def test_cookie_path_matches_like_envoy(cookie: str, path: str, ok: bool) -> Non
 @pytest.mark.parametrize(
     ("cookie", "match", "missed"),
     [
-        ("/", {"prefix": "/"}, False),
-        ("/api", {"prefix": "/api"}, False),
-        ("/api", {"prefix": "/api/v1"}, False),
-        ("/api", {"prefix": "/hello"}, True),
-        ("/api/", {"prefix": "/api"}, True),
-        ("/v2/", {"path_separated_prefix": "/v2"}, True),
-        ("/hello", {"path": "/hello"}, False),
-        ("/api", {"path": "/hello"}, True),
-        ("/api", {"safe_regex": {"regex": "/hello/.*"}}, True),
-        ("/v1", {"safe_regex": {"regex": "/v1/.*"}}, False),
-        ("/api", {"safe_regex": {"regex": "/(a|b)"}}, False),  # undecidable: never guessed
+        ("/", RouteMatcher(prefix="/"), False),
+        ("/api", RouteMatcher(prefix="/api"), False),
+        ("/api", RouteMatcher(prefix="/api/v1"), False),
+        ("/api", RouteMatcher(prefix="/hello"), True),
+        ("/api/", RouteMatcher(prefix="/api"), True),
+        ("/v2/", RouteMatcher(path_separated_prefix="/v2"), True),
+        ("/hello", RouteMatcher(path="/hello"), False),
+        ("/api", RouteMatcher(path="/hello"), True),
+        ("/api", RouteMatcher(safe_regex="/hello/.*"), True),
+        ("/v1", RouteMatcher(safe_regex="/v1/.*"), False),
+        ("/api", RouteMatcher(safe_regex="/(a|b)"), False),  # undecidable: never guessed
     ],
 )
-def test_cookie_path_coverage(cookie: str, match: dict[str, object], missed: bool) -> None:
+def test_cookie_path_coverage(cookie: str, match: RouteMatcher, missed: bool) -> None:
     assert (not_covered(cookie, match) is not None) is missed
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from stickyctl.envoy.model import (
@@ -20,6 +21,7 @@ from stickyctl.envoy.model import (
     Route,
     RouteConfig,
     SessionConfig,
+    View,
     VirtualHost,
 )
 from stickyctl.findings import Resource
@@ -40,8 +42,7 @@ ISTIO_BOOTSTRAP_PORTS = frozenset({15090, 15021})
 CHECKED_LISTENER_STATES = ("active", "warming")
 
 
-@dataclass(frozen=True, slots=True)
-class Expectation:
+class Expectation(View, frozen=True):
     """What a sticky destination's session config must be."""
 
     mode: str
@@ -52,8 +53,7 @@ class Expectation:
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
-class DestinationFact:
+class DestinationFact(View, frozen=True):
     cluster: str
     host: str
     expectation: Expectation | None
@@ -62,8 +62,7 @@ class DestinationFact:
     """For sticky destinations: see ``session_verdict``; None otherwise."""
 
 
-@dataclass(frozen=True, slots=True)
-class RouteFact:
+class RouteFact(View, frozen=True):
     proxy: Proxy
     route_config: RouteConfig
     virtual_host: VirtualHost
@@ -150,6 +149,22 @@ def _hcm_by_route_config(proxy: Proxy) -> dict[str, HttpConnectionManager]:
     return out
 
 
+_ServedRoute = tuple[Proxy, RouteConfig, VirtualHost, Route, HttpConnectionManager | None,
+                     list[tuple[str, str, SessionConfig | None]]]
+
+
+def _served_routes(proxies: list[Proxy]) -> Iterator[_ServedRoute]:
+    for proxy in proxies:
+        hcms = _hcm_by_route_config(proxy)
+        for rc_key, rc in proxy.route_configs.items():
+            hcm = hcms.get(rc_key)
+            for vh in rc.virtual_hosts:
+                for route in vh.routes:
+                    yield proxy, rc, vh, route, hcm, [
+                        (d.cluster, destination_host(d.cluster), effective_session(d.session, route, vh, rc, hcm))
+                        for d in route.destinations]
+
+
 def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_given: bool, keys: LabelKeys,
                   istiod_objects: list[K8sObject]) -> CheckContext:
     from stickyctl.istio.manifests import istiod_settings
@@ -159,47 +174,45 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
     ctx.labelled = [s for s in (session_label(o, keys) for o in objects if o.kind in SERVICE_KINDS) if s]
     index = ServiceIndex(ctx.labelled)
 
-    # Pass 1: every served route with the effective config per destination.
-    raw: list[tuple[Proxy, RouteConfig, VirtualHost, Route, HttpConnectionManager | None,
-                    list[tuple[str, str, SessionConfig | None]]]] = []
-    for proxy in proxies:
-        hcms = _hcm_by_route_config(proxy)
-        for rc_key, rc in proxy.route_configs.items():
-            hcm = hcms.get(rc_key)
-            for vh in rc.virtual_hosts:
-                for route in vh.routes:
-                    dests = [(d.cluster, destination_host(d.cluster),
-                              effective_session(d.session, route, vh, rc, hcm)) for d in route.destinations]
-                    raw.append((proxy, rc, vh, route, hcm, dests))
-
+    # Every served route with the effective config per destination.
+    raw = _served_routes(proxies)
     # Sticky destinations: from labels when Services were given; otherwise inferred from the
     # session config the dump carries (the most common config per host is taken as intended).
     expectations = ctx.expectations
     if services_given:
-        for _proxy, _rc, _vh, _route, _hcm, dests in raw:
-            for _cluster, host, _eff in dests:
-                if host not in expectations:
-                    svc = index.lookup(host)
-                    if svc is not None:
-                        expectations[host] = Expectation(svc.mode, svc.name, svc.id, "label", svc.obj.kind)
+        # One lookup per distinct host; the routes are walked once (a generator, not a list).
+        looked_up: dict[str, Expectation | None] = {}
+
+        def expectation(host: str) -> Expectation | None:
+            if host in looked_up:
+                return looked_up[host]
+            svc = index.lookup(host)
+            exp = None if svc is None else Expectation(svc.mode, svc.name, svc.id, "label", svc.obj.kind)
+            looked_up[host] = exp
+            if exp is not None:
+                expectations[host] = exp
+            return exp
     else:
+        routes = list(raw)
+        raw = iter(routes)
         votes: dict[str, Counter[tuple[str, str]]] = {}
-        for _proxy, _rc, _vh, _route, _hcm, dests in raw:
+        for *_route, dests in routes:
             for _cluster, host, eff in dests:
                 if eff is not None and eff.active and eff.state is not None:
                     votes.setdefault(host, Counter())[(eff.state.mode, eff.state.name)] += 1
         for host, counter in votes.items():
             (mode, name), _n = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
             expectations[host] = Expectation(mode, name, host, "dump", "host")
+        def expectation(host: str) -> Expectation | None:
+            return expectations.get(host)
 
     append = ctx.route_facts.append
-    get = expectations.get
     for proxy, rc, vh, route, hcm, dests in raw:
         facts: list[DestinationFact] = []
         sticky: list[DestinationFact] = []
         active: list[SessionConfig] = []
         for c, h, e in dests:
-            exp = get(h)
+            exp = expectation(h)
             if exp is None:
                 fact = DestinationFact(c, h, None, e, None)
             else:

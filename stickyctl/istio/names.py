@@ -27,5 +27,8 @@ def parse_cluster_name(name: str) -> ClusterName | None:
 
 def destination_host(cluster: str) -> str:
     """The service host a cluster sends to: the FQDN for Istio names, the cluster name otherwise."""
-    parsed = parse_cluster_name(cluster)
-    return parsed.host if parsed else cluster
+    # Once per route destination (40k times on a large gateway): no ClusterName built.
+    parts = cluster.split("|")
+    if len(parts) == 4 and parts[0] in ("outbound", "inbound"):
+        return parts[3]
+    return cluster

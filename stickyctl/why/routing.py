@@ -16,11 +16,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import msgspec.structs
 
 from stickyctl.envoy import schema as sc
 from stickyctl.envoy.model import FilterChain, Listener, Proxy, Route, RouteConfig, RouteMatcher, VirtualHost
@@ -341,6 +342,6 @@ def pick_route(vh: VirtualHost, request: Request, path: str) -> RouteChoice:
 
 def _matches_in_any_case(m: RouteMatcher, path: str) -> bool:
     try:
-        return mt.path_matches(dataclasses.replace(m, case_sensitive=False), path)
+        return mt.path_matches(msgspec.structs.replace(m, case_sensitive=False), path)
     except mt.CannotEvaluate:
         return False

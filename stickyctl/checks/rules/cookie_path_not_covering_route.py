@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._routes import sticky_cookie_sessions
+from stickyctl.envoy.model import RouteMatcher
 from stickyctl.findings import Finding
 
 CODE = "STK0307"
@@ -39,15 +39,15 @@ def _covers_prefix(cookie_path: str, prefix: str) -> bool:
 _REGEX_LITERAL = re.compile(r"^\^?((?:[^\\.^$|?*+()\[\]{}]|\\[/.\-])*)")
 
 
-def not_covered(cookie_path: str, match: dict[str, Any]) -> str | None:
+def not_covered(cookie_path: str, match: RouteMatcher) -> str | None:
     """The route match the cookie path misses, or None when covered or not decidable."""
-    if "path" in match and isinstance(match["path"], str):
-        return None if cookie_path_matches(cookie_path, match["path"]) else f"path {match['path']}"
-    for key in ("prefix", "path_separated_prefix"):
-        if key in match and isinstance(match[key], str):
-            return None if _covers_prefix(cookie_path, match[key]) else f"{key} {match[key]}"
-    regex = match.get("safe_regex", {}).get("regex") if isinstance(match.get("safe_regex"), dict) else None
-    if isinstance(regex, str) and "|" not in regex:
+    if match.path is not None:
+        return None if cookie_path_matches(cookie_path, match.path) else f"path {match.path}"
+    for key, prefix in (("prefix", match.prefix), ("path_separated_prefix", match.path_separated_prefix)):
+        if prefix is not None:
+            return None if _covers_prefix(cookie_path, prefix) else f"{key} {prefix}"
+    regex = match.safe_regex
+    if regex is not None and "|" not in regex:
         m = _REGEX_LITERAL.match(regex)
         literal = m.group(1).replace("\\", "") if m else ""
         # Only a literal start that already diverges from the cookie path proves a miss.
@@ -59,7 +59,7 @@ def not_covered(cookie_path: str, match: dict[str, Any]) -> str | None:
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for fact, state in sticky_cookie_sessions(ctx):
         path = state.cookie_path or "/"
-        miss = not_covered(path, fact.route.match)
+        miss = not_covered(path, fact.route.matcher)
         if miss:
             yield Finding(CODE, f"cookie {state.name!r} has path {path} but the route matches {miss}: "
                                 "requests there are re-balanced", fact.resource, {"cookie_path": path})
