@@ -379,10 +379,10 @@ class RouteConfig(View, frozen=True):
     ignore_port_in_host_matching: bool = False
 
 
-def _session_of(r: _Reader, tpfc: dict[str, msgspec.Raw] | None, where: str, level: str) -> SessionConfig | None:
-    raw = tpfc.get(SESSION_FILTER) if tpfc else None
-    if raw is None:
+def _session_of(r: _Reader, tpfc: sc.PerFilterConfigs | None, where: str, level: str) -> SessionConfig | None:
+    if tpfc is None or not len(tpfc.stateful_session):
         return None
+    raw = tpfc.stateful_session
     return parse_per_filter_config(r, raw, f"{where}.typed_per_filter_config[{SESSION_FILTER}]", level)
 
 
@@ -442,7 +442,10 @@ _PLAIN_PREFIX_MATCHERS: dict[str, RouteMatcher] = {}
 
 
 def _route_matcher(r: _Reader, m: sc.RouteMatch) -> RouteMatcher:
-    other = tuple(k for k in _MATCH_OTHER if len(getattr(m, k)))
+    other: tuple[str, ...] = ()
+    if len(m.path_match_policy) or len(m.connect_matcher) or len(m.runtime_fraction) or len(m.grpc) \
+            or len(m.tls_context) or m.dynamic_metadata or m.filter_state:  # rare: not looked up one by one
+        other = tuple(k for k in _MATCH_OTHER if len(getattr(m, k)))
     case_sensitive = m.case_sensitive is not False
     if m.headers or m.query_parameters or other or m.path is not None or m.safe_regex is not None \
             or m.path_separated_prefix is not None or not case_sensitive:

@@ -101,6 +101,14 @@ class SessionPerRoute(_S):
 # --- Routes -------------------------------------------------------------------------------
 
 
+class PerFilterConfigs(_S):
+    """A ``typed_per_filter_config`` map, of which only the session filter's entry is read (the
+    other filters' entries are skipped unread; no dict per route). Map keys are filter names, not
+    field names: protojson (camelCase) leaves them as they are, and so does the camel twin."""
+
+    stateful_session: Raw = field(name="envoy.filters.http.stateful_session", default=NO_RAW)
+
+
 class SafeRegex(_S):
     regex: str = ""
 
@@ -168,7 +176,7 @@ class RouteMatch(_S):
 class WeightedCluster(_S):
     name: str = ""
     weight: int | None = None
-    typed_per_filter_config: dict[str, Raw] | None = None
+    typed_per_filter_config: PerFilterConfigs | None = None
     cluster_header: str | None = None
 
 
@@ -204,20 +212,20 @@ class Route(_S):
     route: RouteAction | None = None
     redirect: Raw = NO_RAW
     direct_response: Raw = NO_RAW
-    typed_per_filter_config: dict[str, Raw] | None = None
+    typed_per_filter_config: PerFilterConfigs | None = None
 
 
 class VirtualHost(_S):
     name: str = ""
     domains: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
-    typed_per_filter_config: dict[str, Raw] | None = None
+    typed_per_filter_config: PerFilterConfigs | None = None
 
 
 class RouteConfiguration(_S):
     name: str = ""
     virtual_hosts: tuple[VirtualHost, ...] = ()
-    typed_per_filter_config: dict[str, Raw] | None = None
+    typed_per_filter_config: PerFilterConfigs | None = None
     ignore_port_in_host_matching: bool = False
 
 
@@ -297,7 +305,6 @@ class CommonLbConfig(_S):
 
 
 class Cluster(_S):
-    type: str = field(name="@type", default="")
     name: str = ""
     lb_policy: str = "ROUND_ROBIN"
     common_lb_config: CommonLbConfig | None = None
@@ -521,7 +528,8 @@ def _camel(cls: type, memo: dict[type, type]) -> type:
     hints = typing.get_type_hints(cls)
     for f in info.fields:
         default: Any
-        explicit = f.encode_name if f.encode_name.startswith("@") or f.encode_name == "apiVersion" else None
+        # A name given explicitly is the wire name in both styles ("@type", "apiVersion", map keys).
+        explicit = f.encode_name if f.encode_name != f.name else None
         if f.default_factory is not msgspec.NODEFAULT:
             default = field(default_factory=f.default_factory, name=explicit)
         elif f.default is not msgspec.NODEFAULT:
