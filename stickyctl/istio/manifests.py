@@ -33,7 +33,7 @@ class K8sObject:
 
     def __init__(self, kind: str, api_version: str, namespace: str, name: str, raw: dict[str, Any] | None = None,
                  source: str = "", *, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,
-                 spec_json: bytes | None = None) -> None:
+                 spec_json: bytes | msgspec.Raw | None = None) -> None:
         self.kind = kind
         self.api_version = api_version
         self.namespace = namespace
@@ -97,6 +97,43 @@ _DOC = msgspec.json.Decoder(_Doc)
 _DOCS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
+# The usual input (`kubectl get … -o json`, string labels and annotations) decodes in one call into
+# these strict twins; anything else goes the lenient way above, which also names what is wrong.
+class _PlainMeta(msgspec.Struct, gc=False):
+    name: str | None = None
+    namespace: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+class _PlainDoc(msgspec.Struct, gc=False):
+    kind: str
+    apiVersion: str = ""
+    metadata: _PlainMeta | None = None
+    spec: msgspec.Raw = msgspec.Raw()
+    items: list[_PlainDoc] | None = None
+
+
+_PLAIN = msgspec.json.Decoder(list[_PlainDoc] | _PlainDoc)
+
+
+def _plain_objects(docs: list[_PlainDoc], source: str, out: list[K8sObject]) -> bool:
+    """False when a document needs the lenient path (its error message, or a lenient reading)."""
+    for doc in docs:
+        if doc.kind.endswith("List") and doc.items is not None:
+            if not _plain_objects(doc.items, source, out):
+                return False
+            continue
+        meta = doc.metadata
+        if meta is None or meta.name is None:
+            return False
+        # The spec stays a view into the file's bytes, decoded only if a check asks for it.
+        out.append(K8sObject(doc.kind, doc.apiVersion, meta.namespace or "default", meta.name, None, source,
+                             labels=meta.labels or {}, annotations=meta.annotations or {},
+                             spec_json=doc.spec if len(doc.spec) else None))
+    return True
+
+
 def load_manifests(path: str) -> list[K8sObject]:
     """Objects from a manifest file: JSON (typed, lazy) or YAML (parsed, then the same path)."""
     source = "stdin" if path == "-" else path
@@ -112,6 +149,14 @@ def _load_manifests(path: str, source: str) -> list[K8sObject]:
     data = check_text(read_source(path), source)
     if first_byte(data) not in (b"{", b"["):
         data = msgspec.json.encode(decode_document(data, source))
+    try:
+        plain = _PLAIN.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        plain = None
+    if plain is not None:
+        fast: list[K8sObject] = []
+        if _plain_objects(plain if isinstance(plain, list) else [plain], source, fast):
+            return fast
     try:
         items = _DOCS.decode(data) if first_byte(data) == b"[" else [msgspec.Raw(data)]
     except msgspec.DecodeError as exc:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from stickyctl import __version__
 from stickyctl.catalog import Severity
 from stickyctl.exitcodes import ExitStatus
@@ -37,8 +39,9 @@ class ProxySummary:
     """None when the input carried no clusters (then cluster checks were not run)."""
 
 
-@dataclass(frozen=True)
-class StickyService:
+class StickyService(msgspec.Struct, frozen=True, gc=False):
+    """One per sticky Service: tens of thousands in a large mesh (a Struct is built in C)."""
+
     id: str
     """``namespace/name`` (Service or ServiceEntry), or the FQDN when known only from the dump."""
     kind: str

@@ -31,6 +31,8 @@ def printable_report(report: CheckReport) -> CheckReport:
     escape such characters themselves."""
     import dataclasses
 
+    import msgspec.structs
+
     from stickyctl.findings import Finding, Resource
     from stickyctl.sanitize import printable
 
@@ -58,7 +60,7 @@ def printable_report(report: CheckReport) -> CheckReport:
         suppressed=tuple(finding(f) for f in report.suppressed),
         proxies=tuple(dataclasses.replace(p, name=printable(p.name), node_id=p.node_id and printable(p.node_id),
                                           sources=tuple(printable(s) for s in p.sources)) for p in report.proxies),
-        sticky_services=tuple(dataclasses.replace(s, id=printable(s.id), name=printable(s.name))
+        sticky_services=tuple(msgspec.structs.replace(s, id=printable(s.id), name=printable(s.name))
                               for s in report.sticky_services),
         not_checked=tuple(printable(n) for n in report.not_checked),
     )

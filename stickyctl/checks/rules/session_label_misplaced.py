@@ -46,14 +46,17 @@ def _template_labels(obj: K8sObject) -> dict[str, str]:
 def _problems(obj: K8sObject, keys: tuple[str, str]) -> list[str]:
     out: list[str] = []
     service = obj.kind in SERVICE_KINDS
-    for where, mapping in (("label", obj.labels), ("annotation", obj.annotations),
-                           ("pod template label", _template_labels(obj))):
+    mappings = [("label", obj.labels), ("annotation", obj.annotations)]
+    if obj.kind in _WORKLOAD_KINDS:
+        mappings.append(("pod template label", _template_labels(obj)))
+    for where, mapping in mappings:
         # Most keys are neither: filter first, sort only what is reported (40k Services per mesh).
-        for key in sorted(k for k in mapping if k in keys or _lookalike(k)):
+        hits = [k for k in mapping if k in keys or _lookalike(k)] if mapping else None
+        for key in sorted(hits) if hits else ():
             if key in keys:
                 if not (service and where == "label"):
                     out.append(f"{where} {key} on a {obj.kind} does nothing (istiod reads Service labels)")
-            elif _lookalike(key):
+            else:
                 out.append(f"{where} {key} is not a key istiod reads (it reads {keys[0]} and {keys[1]})")
     return out
 
