@@ -42,20 +42,40 @@ def compile_package() -> None:
     compileall.compile_dir(str(Path(stickyctl.__file__).parent), quiet=1)
 
 
+def run_once(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one run of ``cmd``."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if code not in (0, 1) or "error" in err:
+        raise SystemExit(f"{' '.join(cmd)} exited {code}: {err.strip()}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def compare(cmd: list[str], baseline: list[str], repeat: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Medians (wall, peak RSS) of ``cmd`` and of ``baseline``. The two are interleaved, in
+    alternating order, after one unmeasured warm-up run each: a shared machine whose speed drifts
+    during the run (other tenants, page cache) moves both sides of the ratio alike."""
+    run_once(baseline)
+    run_once(cmd)
+    ours: list[tuple[float, float]] = []
+    base: list[tuple[float, float]] = []
+    for i in range(repeat):
+        pair = [(cmd, ours), (baseline, base)]
+        for c, sink in pair if i % 2 else reversed(pair):
+            sink.append(run_once(c))
+    return ((statistics.median(w for w, _ in ours), statistics.median(m for _, m in ours)),
+            (statistics.median(w for w, _ in base), statistics.median(m for _, m in base)))
+
+
 def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
-    """Median wall seconds and median peak RSS (MB) of ``cmd``."""
-    walls, rss = [], []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        walls.append(time.perf_counter() - t0)
-        rss.append(usage.ru_maxrss / 1024)
-        code = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        if code not in (0, 1) or "error" in err:
-            raise SystemExit(f"{' '.join(cmd)} exited {code}: {err.strip()}")
-    return statistics.median(walls), statistics.median(rss)
+    """Median wall seconds and median peak RSS (MiB) of ``cmd`` (after one warm-up run)."""
+    run_once(cmd)
+    runs = [run_once(cmd) for _ in range(repeat)]
+    return statistics.median(w for w, _ in runs), statistics.median(m for _, m in runs)
 
 
 def main() -> None:
@@ -70,8 +90,9 @@ def main() -> None:
     dump, svcs = DATA / f"dump-{largest}.json", DATA / f"services-{largest}.json"
     if not dump.is_file():
         raise SystemExit("no dumps: run `python benchmarks/gen_dump.py` first")
-    base_t, base_m = measure([PY, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(dump)], args.repeat)
-    t, m = measure([*STICKYCTL, "check", "-f", str(dump), "--services", str(svcs), "-o", "json"], args.repeat)
+    (t, m), (base_t, base_m) = compare(
+        [*STICKYCTL, "check", "-f", str(dump), "--services", str(svcs), "-o", "json"],
+        [PY, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(dump)], args.repeat)
     size = dump.stat().st_size / 1e6
     rows.append((f"check {largest // 1000}k Services ({size:.0f} MB dump) vs json.load: wall",
                  f"{t:.2f}s / {base_t:.2f}s", f"{t / base_t:.2f}x", "<= 0.25x"))
@@ -91,12 +112,12 @@ def main() -> None:
                      f"{us / steps[0][2]:.2f}x of the first step", "roughly constant"))
 
     value = "MTAuMjQ0LjEuNDo1MDAw"
-    base_t, _ = measure([PY, str(HERE / "minimal_typer.py"), value], args.repeat * 3)
-    t, _ = measure([*STICKYCTL, "decode", value], args.repeat * 3)
+    (t, _), (base_t, _) = compare([*STICKYCTL, "decode", value], [PY, str(HERE / "minimal_typer.py"), value],
+                                  args.repeat * 5)
     rows.append(("stickyctl decode vs minimal typer app", f"{t * 1000:.0f} ms / {base_t * 1000:.0f} ms",
                  f"{t / base_t:.2f}x", "<= 1.2x"))
-    base_t, _ = measure([PY, str(HERE / "minimal_typer.py"), "--help"], args.repeat * 3)
-    t, _ = measure([*STICKYCTL, "--help"], args.repeat * 3)
+    (t, _), (base_t, _) = compare([*STICKYCTL, "--help"], [PY, str(HERE / "minimal_typer.py"), "--help"],
+                                  args.repeat * 5)
     rows.append(("stickyctl --help vs minimal typer app --help", f"{t * 1000:.0f} ms / {base_t * 1000:.0f} ms",
                  f"{t / base_t:.2f}x", "<= 1.2x"))
 

@@ -37,17 +37,20 @@ class Codec:
     """Decoders for one key style (snake_case admin dumps, or camelCase protojson)."""
 
     def __init__(self, camel: bool, endpoints: bool) -> None:
-        def t(cls: Any) -> Any:
-            return s.camel_variant(cls) if camel else cls
+        """``endpoints=False``: the decoders of ``check``, which skip EDS and what only ``why``
+        reads (``schema.CHECK_SKIPS``)."""
+        skip = frozenset() if endpoints else s.CHECK_SKIPS
+
+        def t(tp: Any) -> Any:
+            return s.variant(tp, camel=camel, skip=skip)
 
         self.camel = camel
         self.endpoints = endpoints
         self.probe = msgspec.json.Decoder(t(s.Probe))
         self.raw_list = msgspec.json.Decoder(list[msgspec.Raw])
         self.admin_dump = msgspec.json.Decoder(t(s.AdminDump))
-        self.full_dump = msgspec.json.Decoder(t(s.FullDump if endpoints else s.FullDumpWithoutEndpoints))
-        entry = s.AdminEntry if endpoints else s.AdminEntryWithoutEndpoints
-        self.admin_entry = msgspec.json.Decoder(s.camel_union(entry) if camel else entry)
+        self.full_dump = msgspec.json.Decoder(t(s.FullDump))
+        self.admin_entry = msgspec.json.Decoder(t(s.AdminEntry))
         self.head = msgspec.json.Decoder(s.Head)
         self.listener = msgspec.json.Decoder(t(s.Listener))
         self.route_config = msgspec.json.Decoder(t(s.RouteConfiguration))
@@ -518,8 +521,6 @@ def _add_entry(ctx: _Ctx, entry: Any, where: str) -> None:
     elif name == "ScopedRoutesConfigDump":
         if entry.inline_scoped_route_configs or entry.dynamic_scoped_route_configs:
             p.has_scoped_routes = True
-    elif name in ("EndpointsConfigDumpUnread", "StaticEndpointConfigUnread", "DynamicEndpointConfigUnread"):
-        p.has_endpoints = True
     elif name == "EndpointsConfigDump":
         p.has_endpoints = True
         for e in (*entry.static_endpoint_configs, *entry.dynamic_endpoint_configs):

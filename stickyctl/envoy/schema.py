@@ -440,26 +440,6 @@ class EcdsFilterConfig(_S, tag_field="@type", tag=ADMIN + "EcdsConfigDump.EcdsFi
     pass
 
 
-class EndpointsConfigDumpUnread(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump"):
-    """EDS skipped unread: `check` needs no endpoints, and they are a third of a large dump."""
-
-
-class StaticEndpointConfigUnread(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump.StaticEndpointConfig"):
-    pass
-
-
-class DynamicEndpointConfigUnread(_S, tag_field="@type", tag=ADMIN + "EndpointsConfigDump.DynamicEndpointConfig"):
-    pass
-
-
-AdminEntryWithoutEndpoints = (
-    BootstrapConfigDump | ListenersConfigDump | ClustersConfigDump | RoutesConfigDump | ScopedRoutesConfigDump
-    | EndpointsConfigDumpUnread | SecretsConfigDump | StaticListener | DynamicListener | StaticCluster
-    | DynamicCluster | StaticRouteConfig | DynamicRouteConfig | StaticEndpointConfigUnread
-    | DynamicEndpointConfigUnread
-)
-
-
 class AdminDump(_S):
     configs: list[Raw] | None = None
 
@@ -471,10 +451,6 @@ _KNOWN_EXTRA = EcdsConfigDump | EcdsFilterConfig
 
 class FullDump(_S):
     configs: list[AdminEntry | _KNOWN_EXTRA] = []
-
-
-class FullDumpWithoutEndpoints(_S):
-    configs: list[AdminEntryWithoutEndpoints | _KNOWN_EXTRA] = []
 
 
 class Probe(_S):
@@ -498,38 +474,77 @@ class Probe(_S):
     configs: Raw = NO_RAW
 
 
-# --- camelCase twins --------------------------------------------------------------------------
+# --- Variants: camelCase twins, and what `check` skips ---------------------------------------
+
+CHECK_SKIPS = frozenset({
+    # EDS: `check` needs no endpoints, and they are a third of a large dump.
+    "EndpointsConfigDump.static_endpoint_configs",
+    "EndpointsConfigDump.dynamic_endpoint_configs",
+    "StaticEndpointConfig.endpoint_config",
+    "DynamicEndpointConfig.endpoint_config",
+    # Read only by `stickyctl why` (which virtual host a request's :authority selects): a tuple of
+    # strings per virtual host, the largest part of a route table no check reads.
+    "VirtualHost.domains",
+})
+"""``Class.field`` names that the decoders of ``check`` skip unread: in those variants the attribute
+keeps its default (empty) and its key is never matched, so msgspec skips the value without building
+it."""
 
 T = TypeVar("T")
+_Skips = frozenset[str]
 
 
-def _map_type(tp: Any, memo: dict[type, type]) -> Any:
+def _map_type(tp: Any, camel: bool, skip: _Skips) -> Any:
     if isinstance(tp, type) and issubclass(tp, Struct):
-        return _camel(tp, memo)
+        return _variant(tp, camel, skip)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (types.UnionType, typing.Union):
-        return functools.reduce(operator.or_, [_map_type(a, memo) for a in args])
+        return functools.reduce(operator.or_, [_map_type(a, camel, skip) for a in args])
     if origin is list:
-        return list.__class_getitem__(_map_type(args[0], memo))
+        return list.__class_getitem__(_map_type(args[0], camel, skip))
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return tuple.__class_getitem__((_map_type(args[0], memo), ...))
+        return tuple.__class_getitem__((_map_type(args[0], camel, skip), ...))
     if origin is dict:
-        return dict.__class_getitem__((args[0], _map_type(args[1], memo)))
+        return dict.__class_getitem__((args[0], _map_type(args[1], camel, skip)))
     return tp
 
 
-def _camel(cls: type, memo: dict[type, type]) -> type:
-    if cls in memo:
-        return memo[cls]
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _structs_in(tp: Any) -> list[type]:
+    if isinstance(tp, type) and issubclass(tp, Struct):
+        return [tp]
+    return [s for a in typing.get_args(tp) for s in _structs_in(a)]
+
+
+@functools.cache
+def _reaches(cls: type, owners: frozenset[str]) -> bool:
+    """Whether a skipped field sits in ``cls`` or in a Struct it contains (no recursive schemas)."""
+    return cls.__name__ in owners or any(_reaches(t, owners) for hint in _hints(cls).values()
+                                         for t in _structs_in(hint))
+
+
+@functools.cache
+def _variant(cls: type, camel: bool, skip: _Skips) -> type:
+    if not camel and not _reaches(cls, frozenset(name.split(".")[0] for name in skip)):
+        return cls  # the snake_case Struct itself
     info = msgspec.inspect.type_info(cls)
     assert isinstance(info, msgspec.inspect.StructType)
     fields: list[tuple[str, Any, Any]] = []
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     for f in info.fields:
+        if f"{cls.__name__}.{f.name}" in skip:
+            # A key no dump has: the value under the real key is skipped, the default kept (an input
+            # that did use this key would only fill the field; nothing relies on it being empty).
+            explicit: str | None = "stickyctl/skipped/" + f.encode_name
+        else:
+            # A name given explicitly is the wire name in both styles ("@type", "apiVersion", map keys).
+            explicit = f.encode_name if f.encode_name != f.name else None
         default: Any
-        # A name given explicitly is the wire name in both styles ("@type", "apiVersion", map keys).
-        explicit = f.encode_name if f.encode_name != f.name else None
         if f.default_factory is not msgspec.NODEFAULT:
             default = field(default_factory=f.default_factory, name=explicit)
         elif f.default is not msgspec.NODEFAULT:
@@ -537,24 +552,22 @@ def _camel(cls: type, memo: dict[type, type]) -> type:
         else:
             default = field(name=explicit) if explicit else msgspec.NODEFAULT
         if default is msgspec.NODEFAULT:
-            fields.append((f.name, _map_type(hints[f.name], memo)))  # type: ignore[arg-type]
+            fields.append((f.name, _map_type(hints[f.name], camel, skip)))  # type: ignore[arg-type]
         else:
-            fields.append((f.name, _map_type(hints[f.name], memo), default))
+            fields.append((f.name, _map_type(hints[f.name], camel, skip), default))
     config: Any = cls.__struct_config__  # type: ignore[attr-defined]
     tag_field, tag = config.tag_field, config.tag
-    new = msgspec.defstruct(cls.__name__ + "Camel", fields, rename="camel", tag_field=tag_field,
-                            tag=tag if tag_field else None, gc=False, module=__name__)
-    memo[cls] = new
-    return new
+    # Same class name (plus "Camel"): the loader dispatches entries by it.
+    return msgspec.defstruct(cls.__name__ + ("Camel" if camel else ""), fields, rename="camel" if camel else None,
+                             tag_field=tag_field, tag=tag if tag_field else None, gc=False, module=__name__)
 
 
-_MEMO: dict[type, type] = {}
+def variant(tp: Any, *, camel: bool, skip: _Skips = frozenset()) -> Any:
+    """``tp`` (a Struct, or a union/container of Structs) for camelCase keys and/or with the fields
+    in ``skip`` left unread; the same attribute names as the Struct itself."""
+    return _map_type(tp, camel, skip)
 
 
 def camel_variant(cls: type[T]) -> type[T]:
     """The camelCase-keyed twin of a Struct (same attribute names, protojson field names)."""
-    return typing.cast("type[T]", _camel(cls, _MEMO))
-
-
-def camel_union(tp: Any) -> Any:
-    return _map_type(tp, _MEMO)
+    return typing.cast("type[T]", _variant(cls, True, frozenset()))
