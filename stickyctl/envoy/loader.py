@@ -55,6 +55,7 @@ class Codec:
         self.listener = msgspec.json.Decoder(t(s.Listener))
         self.route_config = msgspec.json.Decoder(t(s.RouteConfiguration))
         self.cluster = msgspec.json.Decoder(t(s.Cluster))
+        self.health_status_set = msgspec.json.Decoder(t(s.HealthStatusSet))
         self.load_assignment = msgspec.json.Decoder(t(s.ClusterLoadAssignment))
         self.hcm = msgspec.json.Decoder(t(s.HttpConnectionManager))
         self.stateful_session = msgspec.json.Decoder(t(s.StatefulSession))

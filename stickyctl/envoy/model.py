@@ -52,6 +52,8 @@ class _Reader:
         self.sessions: dict[tuple[bytes, str], SessionConfig] = {}
         """Per-route session configs are few distinct values repeated on thousands of routes:
         parse each once (by its bytes and level) and share the frozen result."""
+        self.statuses: dict[bytes, tuple[str, ...]] = {}
+        """Clusters' override_host_status sets, likewise few distinct values: parsed once each."""
 
     def fail(self, where: str, message: str) -> InputError:
         return InputError(self.source, f"{where}: {message}")
@@ -528,11 +530,17 @@ class Cluster(View, frozen=True):
         return DEFAULT_OVERRIDE_STATUSES if self.override_statuses is None else self.override_statuses
 
 
-def parse_cluster(entry: ClusterEntry) -> Cluster:
+def parse_cluster(r: _Reader, entry: ClusterEntry) -> Cluster:
     c = entry.cluster
     statuses: tuple[str, ...] | None = None
-    if c.common_lb_config is not None and c.common_lb_config.override_host_status is not None:
-        statuses = tuple(c.common_lb_config.override_host_status.statuses)
+    raw = c.common_lb_config.override_host_status if c.common_lb_config is not None else sc.NO_RAW
+    if len(raw):
+        key = bytes(raw)
+        found = r.statuses.get(key)
+        if found is None:
+            where = f"cluster {entry.name}.common_lb_config.override_host_status"
+            found = r.statuses[key] = r.decode(r.c.health_status_set, raw, where).statuses
+        statuses = found
     return Cluster(entry.name, statuses, c.lb_policy, entry.static)
 
 
@@ -678,7 +686,7 @@ def _build_proxy(parts: list[DumpParts]) -> Proxy:
                 cluster_entries[i] = None
                 assert ce is not None
                 if ce.name not in proxy.clusters or not ce.warming:
-                    proxy.clusters[ce.name] = parse_cluster(ce)
+                    proxy.clusters[ce.name] = parse_cluster(r, ce)
             del cluster_entries
         if p.has_endpoints:
             if proxy.endpoints is None:

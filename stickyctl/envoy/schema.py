@@ -301,7 +301,9 @@ class HealthStatusSet(_S):
 
 
 class CommonLbConfig(_S):
-    override_host_status: HealthStatusSet | None = None
+    # Decoded by the model once per distinct value (a few distinct sets on 40k clusters), not as a
+    # tuple of strings per cluster.
+    override_host_status: Raw = NO_RAW
 
 
 class Cluster(_S):
