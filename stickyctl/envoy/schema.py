@@ -572,4 +572,4 @@ def variant(tp: Any, *, camel: bool, skip: _Skips = frozenset()) -> Any:
 
 def camel_variant(cls: type[T]) -> type[T]:
     """The camelCase-keyed twin of a Struct (same attribute names, protojson field names)."""
-    return typing.cast("type[T]", _variant(cls, True, frozenset()))
+    return typing.cast("type[T]", variant(cls, camel=True))
