@@ -12,7 +12,7 @@ import typer
 
 from stickyctl import KNOWN_ENVOY, KNOWN_ISTIO, __version__
 from stickyctl.cli import env as envmod
-from stickyctl.errors import StickyError
+from stickyctl.errors import StickyError, UsageError
 from stickyctl.exitcodes import ExitStatus
 
 app = typer.Typer(
@@ -41,7 +41,7 @@ def _root(
 
 # Command name -> the module that registers it; modules in help order. Only the module of the
 # command being run is imported (`decode` between two curls must not pay for `lab` or `check`);
-# --help, no command and shell completion register them all.
+# shell completion and unknown commands register them all.
 _COMMANDS: dict[str, str] = {
     "check": "check_cmd", "dump": "dump_cmd", "decode": "sessions", "encode": "sessions",
     "explain": "catalog_cmds", "checks": "catalog_cmds", "lab": "lab_cmds", "probe": "probe_cmd", "why": "why_cmd",
@@ -49,14 +49,48 @@ _COMMANDS: dict[str, str] = {
 _MODULES = ("check_cmd", "dump_cmd", "sessions", "catalog_cmds", "lab_cmds", "probe_cmd", "why_cmd")
 _registered: set[str] = set()
 
+# The command list of `stickyctl --help` (and of `stickyctl` alone), in the order and words the
+# commands themselves give: root help then imports no command module and builds no command's
+# options (a sixth of the start-up). tests/test_cli_app.py checks it against the full app.
+COMMAND_SUMMARIES: dict[str, str] = {
+    "check": "Check config dumps for sticky-session mistakes: filter, per-route config, clusters, labels.",
+    "dump": "Record what `check` reads from the cluster into DIR; `check --from DIR` gives the same findings.",
+    "decode": "Decode Envoy session values (header or cookie) to the upstream host they pin.",
+    "encode": "Print the session value that pins requests to one upstream host (what Envoy 1.40 writes).",
+    "explain": "Explain a check code: what it looks at, why it breaks sessions, how to fix it.",
+    "checks": "List every check code stickyctl can report.",
+    "probe": "Do sessions stick? Open a session, send requests carrying it, and count the backends reached.",
+    "why": "Predict whether one request with its session value sticks, and explain each step Envoy takes.",
+    "lab": "Run a real Envoy gateway fed Istio-shaped xDS, with helloworld backends, on this machine.",
+}
+_INDEX = "index"
+
 
 def register(modules: tuple[str, ...] = _MODULES) -> None:
     import importlib
 
+    if _INDEX in _registered:
+        # The index's entries would shadow the real commands: drop them first.
+        app.registered_commands.clear()
+        _registered.discard(_INDEX)
     for name in modules:
         if name not in _registered:
             importlib.import_module(f"stickyctl.cli.{name}").register(app)
             _registered.add(name)
+
+
+def _register_index() -> None:
+    """Only the command list, for root help: no command is run on this path (``_modules_for``)."""
+    if _registered:
+        register()  # some commands are real already (in-process runs): list them all, for real
+        return
+
+    def listed_only() -> None:
+        raise UsageError("internal: a command of the help index was run; please report it")
+
+    for name, summary in COMMAND_SUMMARIES.items():
+        app.command(name, help=summary)(listed_only)
+    _registered.add(_INDEX)
 
 
 def full_app() -> typer.Typer:
@@ -65,19 +99,26 @@ def full_app() -> typer.Typer:
     return app
 
 
-def _modules_for(argv: list[str]) -> tuple[str, ...]:
+def _modules_for(argv: list[str]) -> tuple[str, ...] | None:
+    """The command modules a run needs; None: none, only the root's help or --version."""
     import os
 
     if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
         return _MODULES  # click's shell completion protocol
     first = next((a for a in argv if not a.startswith("-")), None)
-    module = _COMMANDS.get(first or "")
-    return (module,) if module else _MODULES
+    if first is None:
+        return None
+    module = _COMMANDS.get(first)
+    return (module,) if module else _MODULES  # an unknown command: click names the ones it knows
 
 
 def main() -> None:
     env = envmod.current()
-    register(_modules_for(sys.argv[1:]))
+    modules = _modules_for(sys.argv[1:])
+    if modules is None:
+        _register_index()
+    else:
+        register(modules)
     try:
         # standalone_mode=False: click returns typer.Exit's code instead of exiting; pass it on.
         rv = app(standalone_mode=False, prog_name=_prog_name())
