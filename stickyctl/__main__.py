@@ -1,3 +1,3 @@
-from stickyctl.cli.app import main
+from stickyctl.cli.app import run
 
-main()
+run()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from stickyctl.cli import app as appmod
 from tests.conftest import invoke
@@ -64,3 +68,56 @@ def test_in_process_root_help_after_a_command_lists_every_command() -> None:
     for name in appmod.COMMAND_SUMMARIES:
         assert f" {name} " in out
     assert invoke("encode", "10.244.1.4:5000").exit_code == 0
+
+
+# The console script's quick exit (app.run): everything written, exit handlers run, codes kept.
+RUN = """
+import atexit, sys
+marker = sys.argv[1]
+atexit.register(lambda: open(marker, "w").write("ran"))
+sys.argv = ["stickyctl", *sys.argv[2:]]
+from stickyctl.cli.app import run
+run()
+"""
+
+
+def _console(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    marker = tmp_path / "atexit-ran"
+    proc = subprocess.run([sys.executable, "-c", RUN, str(marker), *args], capture_output=True, text=True,
+                          timeout=60)
+    return proc, marker
+
+
+def test_run_writes_everything_and_runs_exit_handlers(tmp_path: Path) -> None:
+    proc, marker = _console(tmp_path, "check", "--sample", "helloworld", "-o", "json")
+    doc = json.loads(proc.stdout)  # the whole document arrived (flushed before the quick exit)
+    assert proc.returncode == doc["summary"]["exit_code"]
+    assert marker.read_text() == "ran"
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["decode", "MTAuMjQ0LjEuNDo1MDAw"], 0),
+    (["decode", "garbage!!"], 1),
+    (["check", "--no-such-option"], 2),
+    (["check", "-f", "/nonexistent/dump.json"], 3),
+])
+def test_run_keeps_exit_codes(tmp_path: Path, args: list[str], code: int) -> None:
+    proc, marker = _console(tmp_path, *args)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert marker.read_text() == "ran"
+
+
+def test_run_into_a_closed_pipe_is_quiet() -> None:
+    # `stickyctl checks | head -1`: the reader leaves early; no error, no traceback.
+    values = b"MTAuMjQ0LjEuNDo1MDAw\n" * 20000  # far more output than a pipe buffers
+    proc = subprocess.Popen([sys.executable, "-m", "stickyctl", "decode", "-", "-o", "json"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(values)
+    proc.stdin.close()
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "Exception ignored" not in err
