@@ -19,6 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from run import ENV, STICKYCTL, compile_package  # noqa: E402  (the same stickyctl as the other figures)
 
 from tests.live_support import NS, Gateway, lab_cluster, serving  # noqa: E402
 
@@ -29,8 +32,8 @@ def _time_check(kubeconfig: Path, repeat: int) -> float:
     runs = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        proc = subprocess.run(["stickyctl", "check", "-n", NS, "--kubeconfig", str(kubeconfig), "-o", "json"],
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run([*STICKYCTL, "check", "-n", NS, "--kubeconfig", str(kubeconfig), "-o", "json"],
+                              capture_output=True, text=True, timeout=600, env=ENV)
         runs.append(time.perf_counter() - t0)
         if proc.returncode not in (0, 1):
             raise SystemExit(f"live check exited {proc.returncode}: {proc.stderr.strip()}")
@@ -54,6 +57,7 @@ def main() -> None:
     ap.add_argument("--pods", type=int, default=50)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    compile_package()
     one, many = measure(args.pods, args.repeat)
     print(f"| live check: {args.pods} gateway pods vs 1 pod (fake API server, real Envoys) | "
           f"{many:.2f}s / {one:.2f}s | {many / one:.2f}x | <= 3x |")

@@ -193,7 +193,7 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
                 expectations[host] = exp
             return exp
     else:
-        routes = list(raw)
+        routes = list(raw)  # walked twice: votes first
         raw = iter(routes)
         votes: dict[str, Counter[tuple[str, str]]] = {}
         for *_route, dests in routes:
@@ -203,6 +203,7 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
         for host, counter in votes.items():
             (mode, name), _n = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
             expectations[host] = Expectation(mode, name, host, "dump", "host")
+
         def expectation(host: str) -> Expectation | None:
             return expectations.get(host)
 

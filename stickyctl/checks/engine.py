@@ -60,7 +60,7 @@ def _load_dumps(paths: list[str], findings: list[Finding]) -> list[DumpParts]:
     out: list[DumpParts] = []
     for path in paths:
         try:
-            out.append(load_file(path, endpoints=False))
+            out.append(load_file(path, full=False))
         except InputError as exc:
             findings.append(_input_finding(exc, path))
     return out

@@ -152,7 +152,7 @@ def _load_files(files: list[str]) -> tuple[Proxy, HostIndex | None]:
     from stickyctl.envoy.model import build_proxies
     from stickyctl.why.hosts import from_dump
 
-    parts = [load_file(path, endpoints=True) for path in files]
+    parts = [load_file(path, full=True) for path in files]
     proxy = _one_proxy(build_proxies(parts), ", ".join(files))
     return proxy, from_dump(proxy)
 

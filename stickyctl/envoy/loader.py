@@ -36,16 +36,16 @@ STDIN = "-"
 class Codec:
     """Decoders for one key style (snake_case admin dumps, or camelCase protojson)."""
 
-    def __init__(self, camel: bool, endpoints: bool) -> None:
-        """``endpoints=False``: the decoders of ``check``, which skip EDS and what only ``why``
-        reads (``schema.CHECK_SKIPS``)."""
-        skip = frozenset() if endpoints else s.CHECK_SKIPS
+    def __init__(self, camel: bool, full: bool) -> None:
+        """``full=False``: the decoders of ``check``, which skip EDS and what only ``why`` reads
+        (``schema.CHECK_SKIPS``)."""
+        skip = frozenset() if full else s.CHECK_SKIPS
 
         def t(tp: Any) -> Any:
             return s.variant(tp, camel=camel, skip=skip)
 
         self.camel = camel
-        self.endpoints = endpoints
+        self.full = full
         self.probe = msgspec.json.Decoder(t(s.Probe))
         self.raw_list = msgspec.json.Decoder(list[msgspec.Raw])
         self.admin_dump = msgspec.json.Decoder(t(s.AdminDump))
@@ -66,10 +66,10 @@ class Codec:
 _CODECS: dict[tuple[bool, bool], Codec] = {}
 
 
-def codec(camel: bool, endpoints: bool = True) -> Codec:
-    key = (camel, endpoints)
+def codec(camel: bool, full: bool = True) -> Codec:
+    key = (camel, full)
     if key not in _CODECS:
-        _CODECS[key] = Codec(camel, endpoints)
+        _CODECS[key] = Codec(camel, full)
     return _CODECS[key]
 
 
@@ -326,20 +326,21 @@ def _looks_camel(data: bytes) -> bool:
 # Parsing
 
 
-def load_file(path: str, *, endpoints: bool = True) -> DumpParts:
-    """``endpoints=False`` skips EDS unread (``check`` never needs it; ``decode --resolve`` does)."""
+def load_file(path: str, *, full: bool = True) -> DumpParts:
+    """``full=False`` decodes only what ``check`` reads: EDS (a third of a large dump) and what only
+    ``why`` reads are skipped unread (``schema.CHECK_SKIPS``)."""
     data = read_source(path)
-    return parse_bytes(data, "stdin" if path == STDIN else path, endpoints=endpoints)
+    return parse_bytes(data, "stdin" if path == STDIN else path, full=full)
 
 
-def parse_document(doc: Any, source: str, *, endpoints: bool = True) -> DumpParts:
+def parse_document(doc: Any, source: str, *, full: bool = True) -> DumpParts:
     """A document already decoded into Python objects (e.g. by an HTTP client)."""
-    return _parse_json(msgspec.json.encode(doc), source, endpoints)
+    return _parse_json(msgspec.json.encode(doc), source, full)
 
 
-def parse_bytes(data: bytes, source: str, *, endpoints: bool = True) -> DumpParts:
+def parse_bytes(data: bytes, source: str, *, full: bool = True) -> DumpParts:
     try:
-        return _parse_bytes(data, source, endpoints)
+        return _parse_bytes(data, source, full)
     except RecursionError:
         raise InputError(source, NESTED_TOO_DEEPLY) from None
     except UnicodeDecodeError as exc:  # msgspec checks UTF-8 only inside the strings it reads
@@ -351,12 +352,12 @@ def not_utf8(exc: UnicodeDecodeError) -> str:
     return f"not UTF-8 text (byte 0x{bad} in a string); re-save the file as UTF-8"
 
 
-def _parse_bytes(data: bytes, source: str, endpoints: bool) -> DumpParts:
+def _parse_bytes(data: bytes, source: str, full: bool) -> DumpParts:
     data = check_text(data, source)
     if not _is_json(data):
         # YAML: build Python objects (unavoidable), then take the same typed path as JSON.
         data = msgspec.json.encode(_yaml_documents(data, source))
-    return _parse_json(data, source, endpoints)
+    return _parse_json(data, source, full)
 
 
 def _kind(value: Any) -> str:
@@ -391,19 +392,19 @@ def _at(message: str, where: str) -> str:
     return f"{path}: {message[: m.start()]}"
 
 
-def _parse_json(data: bytes, source: str, endpoints: bool = True) -> DumpParts:
-    parts = DumpParts(source=source, codec=codec(_looks_camel(data), endpoints))
+def _parse_json(data: bytes, source: str, full: bool = True) -> DumpParts:
+    parts = DumpParts(source=source, codec=codec(_looks_camel(data), full))
     ctx = _Ctx(parts)
     if first_byte(data) == b"[":
         _parse_bare_list(ctx, ctx.decode(ctx.c.raw_list, data, ""))
     else:
         # The common case first: an admin dump of known entry types, decoded in one pass.
         try:
-            full = ctx.c.full_dump.decode(data)
+            whole = ctx.c.full_dump.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            full = None
-        if full is not None and full.configs:
-            for i, entry in enumerate(full.configs):
+            whole = None
+        if whole is not None and whole.configs:
+            for i, entry in enumerate(whole.configs):
                 _add_entry(ctx, entry, f"configs[{i}]")
             _require_content(ctx)
             return parts
@@ -616,7 +617,7 @@ def _parse_bare_list(ctx: _Ctx, items: list[msgspec.Raw]) -> None:
             _cluster(p, ctx.decode(ctx.c.cluster, raw, where), static=False)
         elif kind == "endpoints":
             p.has_endpoints = True
-            if ctx.c.endpoints:
+            if ctx.c.full:
                 p.endpoints.append(ctx.decode(ctx.c.load_assignment, raw, where))
         elif len(probe.kind) and len(probe.api_version):
             raise ctx.fail(f"item {where} is a Kubernetes {msgspec.json.decode(probe.kind)}, not an Envoy resource "

@@ -369,6 +369,7 @@ _REDIRECT_ENUM = (301, 302, 303, 307, 308)
 class VirtualHost(View, frozen=True):
     name: str
     domains: tuple[str, ...]
+    """Read by ``why`` only: empty when decoded for ``check`` (``schema.CHECK_SKIPS``)."""
     routes: tuple[Route, ...]
     session: SessionConfig | None
 
