@@ -216,3 +216,53 @@ def test_query(run_cli) -> None:  # type: ignore[no-untyped-def]
 def test_no_input_is_usage_error(run_cli) -> None:  # type: ignore[no-untyped-def]
     res = run_cli("check")
     assert res.exit_code == 2 and "no input" in res.stderr
+
+
+def test_check_decoding_skips_only_what_check_does_not_read(tmp_path: Path) -> None:
+    """``full=False`` (check) leaves EDS and virtual host domains unread; ``full=True`` (why, decode
+    --resolve) reads them; the model is otherwise the same (schema.CHECK_SKIPS)."""
+    from stickyctl.envoy.loader import load_file
+    from stickyctl.envoy.model import build_proxies
+
+    dump = _dump()
+    assert any(c["@type"].endswith(".EndpointsConfigDump") for c in dump["configs"]), "fixture without EDS"
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(dump))
+    (lean,) = build_proxies([load_file(str(path), full=False)])
+    (full,) = build_proxies([load_file(str(path), full=True)])
+
+    def vhosts(p: Any) -> list[Any]:
+        return [vh for rc in p.route_configs.values() for vh in rc.virtual_hosts]
+
+    assert any(vh.domains for vh in vhosts(full))
+    assert all(vh.domains == () for vh in vhosts(lean))
+    assert full.endpoints and lean.endpoints == {}  # EDS seen, not read
+    # Everything else check reads is the same, session configs included.
+    assert [(vh.name, vh.routes, vh.session) for vh in vhosts(lean)] == [(vh.name, vh.routes, vh.session)
+                                                                         for vh in vhosts(full)]
+    assert any(r.session for vh in vhosts(lean) for r in vh.routes)
+    assert lean.clusters == full.clusters
+
+    def chains(p: Any) -> list[Any]:  # inline route configs differ by their domains only
+        return [(lst.name, lst.state, [(c.id, c.hcm and c.hcm.filters, c.hcm and c.hcm.rds_name) for c in lst.chains])
+                for lst in p.listeners]
+
+    assert chains(lean) == chains(full)
+
+
+def test_check_decoding_of_camelcase_route_lists(tmp_path: Path) -> None:
+    """The same skip in the camelCase twins (istioctl proxy-config route -o json); map keys such as
+    typed_per_filter_config's filter names stay as they are."""
+    from stickyctl.envoy.loader import load_file
+    from stickyctl.envoy.model import build_proxies
+
+    path = tmp_path / "routes.json"
+    path.write_text(json.dumps(camel(_bare_lists(_dump())["routes"])))
+    assert "virtualHosts" in path.read_text() and "envoy.filters.http.stateful_session" in path.read_text()
+    (lean,) = build_proxies([load_file(str(path), full=False)])
+    (full,) = build_proxies([load_file(str(path), full=True)])
+    lean_vh = [vh for rc in lean.route_configs.values() for vh in rc.virtual_hosts]
+    full_vh = [vh for rc in full.route_configs.values() for vh in rc.virtual_hosts]
+    assert any(vh.domains for vh in full_vh) and all(vh.domains == () for vh in lean_vh)
+    assert [vh.routes for vh in lean_vh] == [vh.routes for vh in full_vh]
+    assert any(r.session for vh in lean_vh for r in vh.routes)
