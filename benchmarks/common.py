@@ -1,0 +1,72 @@
+"""What every benchmark shares: which stickyctl runs, and how a run is measured.
+
+stickyctl runs as a user's install runs it: the console script pip wrote next to this Python (not a
+version manager's shim such as pyenv's, which re-executes through a shell script first), with its
+modules byte-compiled (pip compiles a wheel's modules at install time; an environment that sets
+PYTHONDONTWRITEBYTECODE would otherwise recompile every module on every run).
+
+Each command runs in a fresh process; wall time and that process's peak RSS (wait4) are taken.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+PY = sys.executable
+_SCRIPT = Path(sysconfig.get_path("scripts")) / "stickyctl"
+STICKYCTL = [str(_SCRIPT) if _SCRIPT.is_file() else shutil.which("stickyctl") or "stickyctl"]
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def compile_package() -> None:
+    """Byte-compile stickyctl as ``pip install`` does, so no run pays for compiling it."""
+    import compileall
+
+    import stickyctl
+
+    compileall.compile_dir(str(Path(stickyctl.__file__).parent), quiet=1)
+
+
+def run_once(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one run of ``cmd``."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if code not in (0, 1) or "error" in err:
+        raise SystemExit(f"{' '.join(cmd)} exited {code}: {err.strip()}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def compare(cmd: list[str], baseline: list[str], repeat: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Medians (wall, peak RSS) of ``cmd`` and of ``baseline``. The two are interleaved, in
+    alternating order, after one unmeasured warm-up run each: a shared machine whose speed drifts
+    during the run (other tenants, page cache) moves both sides of the ratio alike."""
+    run_once(baseline)
+    run_once(cmd)
+    ours: list[tuple[float, float]] = []
+    base: list[tuple[float, float]] = []
+    for i in range(repeat):
+        pair = [(cmd, ours), (baseline, base)]
+        for c, sink in pair if i % 2 else reversed(pair):
+            sink.append(run_once(c))
+    return ((statistics.median(w for w, _ in ours), statistics.median(m for _, m in ours)),
+            (statistics.median(w for w, _ in base), statistics.median(m for _, m in base)))
+
+
+def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall seconds and median peak RSS (MiB) of ``cmd`` (after one warm-up run)."""
+    run_once(cmd)
+    runs = [run_once(cmd) for _ in range(repeat)]
+    return statistics.median(w for w, _ in runs), statistics.median(m for _, m in runs)
