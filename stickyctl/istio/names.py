@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True)
-class ClusterName:
+class ClusterName(msgspec.Struct, frozen=True, gc=False):
+    """Parsed once per route destination (40k times on a large gateway): a Struct, built in C."""
+
     direction: str
     port: int | None
     subset: str
@@ -27,8 +28,5 @@ def parse_cluster_name(name: str) -> ClusterName | None:
 
 def destination_host(cluster: str) -> str:
     """The service host a cluster sends to: the FQDN for Istio names, the cluster name otherwise."""
-    # Once per route destination (40k times on a large gateway): no ClusterName built.
-    parts = cluster.split("|")
-    if len(parts) == 4 and parts[0] in ("outbound", "inbound"):
-        return parts[3]
-    return cluster
+    parsed = parse_cluster_name(cluster)
+    return parsed.host if parsed else cluster
