@@ -16,9 +16,6 @@ candidates one a line, then a ``:<directive>`` line, Cobra's ``__complete`` prot
 
 from __future__ import annotations
 
-import argparse
-import os
-import stat
 import sys
 from pathlib import Path
 
@@ -30,6 +27,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout, without instal
 
 from typer.completion import get_completion_script  # noqa: E402
 
+from scripts.generated_files import GeneratedDir  # noqa: E402
 from stickyctl.cli.app import full_app  # noqa: E402
 
 app = full_app()
@@ -97,71 +95,13 @@ def generate() -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def _is_executable(path: Path) -> bool:
-    return bool(path.stat().st_mode & stat.S_IXUSR)
-
-
-def _existing(directory: Path) -> set[str]:
-    return {p.name for p in directory.iterdir() if p.is_file()} if directory.is_dir() else set()
-
-
-def problems(directory: Path = COMPLETIONS_DIR) -> list[str]:
-    files = generate()
-    existing = _existing(directory)
-    out: list[str] = []
-    for name, content in files.items():
-        path = directory / name
-        if name not in existing:
-            out.append(f"missing: {_rel(path)}")
-        elif path.read_text(encoding="utf-8") != content:
-            out.append(f"stale: {_rel(path)}")
-        elif name in EXECUTABLE and not _is_executable(path):
-            out.append(f"not executable: {_rel(path)}")
-    out += [f"extra: {_rel(directory / name)}" for name in sorted(existing - set(files))]
-    return out
-
-
-def write(directory: Path = COMPLETIONS_DIR) -> list[str]:
-    files = generate()
-    directory.mkdir(parents=True, exist_ok=True)
-    done: list[str] = []
-    for name, content in files.items():
-        path = directory / name
-        if not path.exists() or path.read_text(encoding="utf-8") != content:
-            with path.open("w", encoding="utf-8", newline="\n") as fh:
-                fh.write(content)
-            done.append(f"wrote {_rel(path)}")
-        if name in EXECUTABLE and not _is_executable(path):
-            os.chmod(path, path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-            done.append(f"made executable {_rel(path)}")
-    for name in sorted(_existing(directory) - set(files)):
-        (directory / name).unlink()
-        done.append(f"removed {_rel(directory / name)}")
-    return done
-
-
-def _rel(path: Path) -> str:
-    try:
-        return path.relative_to(ROOT).as_posix()
-    except ValueError:
-        return str(path)
+FILES = GeneratedDir(COMPLETIONS_DIR, generate, executable=EXECUTABLE)
+problems = FILES.problems
+write = FILES.write
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="report out-of-date files and exit 1; write nothing")
-    args = parser.parse_args(argv)
-    if args.check:
-        found = problems()
-        for line in found:
-            print(line, file=sys.stderr)
-        if found:
-            print("completions/ is out of date: run python scripts/gen_completions.py", file=sys.stderr)
-            return 1
-        return 0
-    for line in write():
-        print(line)
-    return 0
+    return FILES.main(argv, __doc__, "scripts/gen_completions.py")
 
 
 if __name__ == "__main__":
