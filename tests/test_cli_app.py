@@ -54,6 +54,7 @@ def test_no_command_shows_the_same_list() -> None:
     full, _ = _run("full")
     assert loaded == ""
     assert lazy == full
+    assert all(f" {name} " in lazy for name in appmod.COMMAND_SUMMARIES)
 
 
 def test_a_command_imports_only_its_module() -> None:
