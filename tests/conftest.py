@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -13,6 +15,15 @@ import pytest
 from stickyctl.cli import env as envmod
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/<name>.py as a fresh module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 FIXTURES = ROOT / "fixtures"
 CASES = FIXTURES / "cases"
 SHARED = ROOT.parent / "shared"

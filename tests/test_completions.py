@@ -7,31 +7,21 @@ function, then COMPREPLY), and kubectl's plugin completion runs ``kubectl_comple
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_script
 
 COMPLETIONS = ROOT / "completions"
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_completions", ROOT / "scripts" / "gen_completions.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = _load_generator()
+GEN = load_script("gen_completions")
 
 
 @pytest.fixture(scope="module")

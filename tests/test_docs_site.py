@@ -6,18 +6,16 @@ prints what the page shows, and the site's nav covers every check page.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
 from stickyctl.catalog import CATALOG, RETIRED
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_script
 
 DOCS = ROOT / "docs"
 CONSOLE_BLOCK = re.compile(r"^```console\n(.*?)^```", re.S | re.M)
@@ -68,14 +66,6 @@ def test_console_commands_print_what_the_docs_show(page: Path, command: str, sho
         position += 1
 
 
-def _load_hooks() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "scripts" / "mkdocs_hooks.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _mkdocs_config() -> dict[str, Any]:
     class Loader(yaml.SafeLoader):
         pass
@@ -99,7 +89,7 @@ def _nav_files(nav: Any) -> list[str]:
 
 def test_the_nav_covers_every_page() -> None:
     config = _mkdocs_config()
-    config["nav"] = _load_hooks().on_config(config)["nav"]
+    config["nav"] = load_script("mkdocs_hooks").on_config(config)["nav"]
     in_nav = set(_nav_files(config["nav"]))
     pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
     assert pages - in_nav == set(), "docs pages missing from mkdocs.yml's nav"
@@ -108,7 +98,7 @@ def test_the_nav_covers_every_page() -> None:
 
 
 def test_links_to_source_files_become_paths() -> None:
-    hooks = _load_hooks()
+    hooks = load_script("mkdocs_hooks")
 
     class Page:
         class file:

@@ -7,18 +7,16 @@ file fails, naming the code, when one of them is forgotten (as kube-linter's che
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
 from stickyctl.catalog import CATALOG, RETIRED, CheckSpec
+from tests.conftest import ROOT, load_script
 
-ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "stickyctl" / "checks" / "rules"
 LOADER = ROOT / "stickyctl" / "envoy" / "loader.py"
 CASES_DIR = ROOT / "fixtures" / "cases"
@@ -32,15 +30,7 @@ INPUT_CODES = [c for c in CODES if CATALOG[c].scope == "input"]
 """Codes for inputs that cannot be checked: raised by the loader, not by a rule."""
 
 
-def _load_gen_docs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN_DOCS = _load_gen_docs()
+GEN_DOCS = load_script("gen_docs")
 
 
 def rule_path(spec: CheckSpec) -> Path:
@@ -90,7 +80,7 @@ def test_docs_dir_has_nothing_stale_missing_or_extra() -> None:
 
 
 def test_docs_generation_is_deterministic() -> None:
-    assert GEN_DOCS.generate() == _load_gen_docs().generate()
+    assert GEN_DOCS.generate() == load_script("gen_docs").generate()
 
 
 # --- (b) a rule (or the loader) for every code -------------------------------------------------
