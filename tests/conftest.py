@@ -1,20 +1,27 @@
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from stickyctl.cli import env as envmod
 
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+CASES = FIXTURES / "cases"
+SHARED = ROOT.parent / "shared"
+UPSTREAM = SHARED / "upstream-dumps"
 
 
 def load_script(name: str) -> ModuleType:
@@ -24,10 +31,6 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-FIXTURES = ROOT / "fixtures"
-CASES = FIXTURES / "cases"
-SHARED = ROOT.parent / "shared"
-UPSTREAM = SHARED / "upstream-dumps"
 
 
 @dataclass
@@ -35,9 +38,41 @@ class Captured:
     exit_code: int
     stdout: str
     stderr: str
+    click_output: str = ""
+    """What typer/click itself printed (usage errors), for runs through :func:`module_app`."""
 
     def json(self) -> Any:
         return json.loads(self.stdout)
+
+
+Invoke = Callable[..., Captured]
+
+
+@contextlib.contextmanager
+def module_app(register: Callable[[typer.Typer], None]) -> Iterator[Invoke]:
+    """Run the commands one CLI module registers, on a Typer app holding only them (80 columns,
+    output captured through the Environment, never a traceback in any output)."""
+    app = typer.Typer()
+    register(app)
+    previous = envmod.current()
+
+    def run(*args: str, stdin: str | bytes | None = None) -> Captured:
+        env = envmod.Environment(stdout=io.StringIO(), stderr=io.StringIO(), color="never")
+        envmod.use(env)
+        result = CliRunner().invoke(app, list(args), input=stdin)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        out, err = env.stdout.getvalue(), env.stderr.getvalue()  # type: ignore[attr-defined]
+        for text in (out, err, result.output):
+            assert "Traceback" not in text
+        return Captured(result.exit_code, out, err, result.output)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLUMNS", "80")
+        try:
+            yield run
+        finally:
+            envmod.use(previous)
 
 
 def invoke(*args: str, stdin: str | None = None) -> Captured:

@@ -2,57 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import pytest
-import typer
 import yaml
-from typer.testing import CliRunner
 
 from stickyctl import catalog
 from stickyctl.catalog import CATALOG
 from stickyctl.cli import catalog_cmds
-from stickyctl.cli import env as envmod
-from stickyctl.cli.env import Environment
-
-
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-    click_output: str
-    """What typer/click itself printed (usage errors)."""
-
-
-Invoke = Callable[..., Run]
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    catalog_cmds.register(app)
-    return app
+from tests.conftest import Invoke, module_app
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
-    monkeypatch.setenv("COLUMNS", "80")
-    previous = envmod.current()
-    app = _app()
-
-    def invoke(*args: str) -> Run:
-        env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), color="never")
-        envmod.use(env)
-        result = CliRunner().invoke(app, list(args))
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return Run(result.exit_code, env.stdout.getvalue(), env.stderr.getvalue(), result.output)  # type: ignore[attr-defined]
-
-    yield invoke
-    envmod.use(previous)
+def run() -> Iterator[Invoke]:
+    with module_app(catalog_cmds.register) as invoke:
+        yield invoke
 
 
 def test_explain_prints_the_catalog_prose(run: Invoke) -> None:

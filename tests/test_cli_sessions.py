@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import typer
 import yaml
-from typer.testing import CliRunner
 
-from stickyctl.cli import env as envmod
 from stickyctl.cli import sessions
-from stickyctl.cli.env import Environment
 from stickyctl.envoy.session_values import encode_header, parse_session_input
 from stickyctl.report.machine import to_json
+from tests.conftest import Invoke, module_app
 
 ENVOY_140_COOKIE = "Cg8xMjcuMC4wLjEyOjUwMDAQ7Oml2AY="  # 127.0.0.12:5000, expires 1795781868
 BEFORE_EXPIRY = "1795780000"
@@ -38,46 +32,10 @@ CURL = """\
 """
 
 
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-    click_output: str
-    """What typer/click itself printed (usage errors)."""
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-Invoke = Callable[..., Run]
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    sessions.register(app)
-    return app
-
-
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
-    monkeypatch.setenv("COLUMNS", "80")
-    previous = envmod.current()
-    app = _app()
-
-    def invoke(*args: str, stdin: str | bytes | None = None) -> Run:
-        env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), color="never")
-        envmod.use(env)
-        result = CliRunner().invoke(app, list(args), input=stdin)
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        out, err = env.stdout.getvalue(), env.stderr.getvalue()  # type: ignore[attr-defined]
-        for text in (out, err, result.output):
-            assert "Traceback" not in text
-        return Run(result.exit_code, out, err, result.output)
-
-    yield invoke
-    envmod.use(previous)
+def run() -> Iterator[Invoke]:
+    with module_app(sessions.register) as invoke:
+        yield invoke
 
 
 # --- decode --------------------------------------------------------------------------------------
