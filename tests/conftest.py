@@ -75,19 +75,24 @@ def module_app(register: Callable[[typer.Typer], None]) -> Iterator[Invoke]:
             envmod.use(previous)
 
 
-def invoke(*args: str, stdin: str | None = None) -> Captured:
-    """`stickyctl ARGS` in-process through main(), output captured through the Environment (usable
-    at any fixture scope; the run_cli fixture is this)."""
+def invoke(*args: str, stdin: str | bytes | None = None, env: dict[str, str] | None = None) -> Captured:
+    """`stickyctl ARGS` in-process through main(), started as a new process would be (no secrets
+    registered, stdin empty unless given, extra environment variables), output captured through the
+    Environment. Usable at any fixture scope and for hundreds of cases; the run_cli fixture is this."""
     from stickyctl.cli.app import main
+    from stickyctl.sanitize import forget_secrets
 
+    forget_secrets()
+    data = stdin.encode() if isinstance(stdin, str) else stdin or b""
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(envmod, "ENV", envmod.Environment(stdout=out, stderr=err, color="never"))
         mp.setattr("sys.argv", ["stickyctl", *args])
         mp.setattr("sys.stdout", out)
         mp.setattr("sys.stderr", err)
-        if stdin is not None:
-            mp.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+        mp.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape"))
+        for key, value in (env or {}).items():
+            mp.setenv(key, value)
         code = 0
         try:
             main()

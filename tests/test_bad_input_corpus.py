@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
 import json
 import os
 import subprocess
@@ -36,8 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stickyctl.cli import env as envmod
-from tests.conftest import CASES, ROOT
+from tests.conftest import CASES, ROOT, Captured, invoke
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 HEALTHY = CASES / "pass-helloworld-header"
@@ -84,48 +82,18 @@ class Case:
         return f"[{self.kind}] stickyctl {' '.join(self.args)}"[:300]
 
 
-@dataclass
-class Outcome:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
 # --- running ---------------------------------------------------------------------------------
 
 
-def run_in_process(args: tuple[str, ...], *, stdin: bytes | None = None, env: dict[str, str] | None = None) -> Outcome:
-    """`stickyctl ARGS` through main(), as the run_cli fixture does (usable for hundreds of cases)."""
-    from stickyctl.cli.app import main
-    from stickyctl.sanitize import forget_secrets
-
-    forget_secrets()  # as a new process would start
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(envmod, "ENV", envmod.Environment(stdout=out, stderr=err, color="never"))
-        mp.setattr("sys.argv", ["stickyctl", *args])
-        mp.setattr("sys.stdout", out)
-        mp.setattr("sys.stderr", err)
-        mp.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin or b""), encoding="utf-8", errors="surrogateescape"))
-        for key, value in (env or {}).items():
-            mp.setenv(key, value)
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return Outcome(code, out.getvalue(), err.getvalue())
-
-
-def run_process(case: Case, home: Path) -> Outcome:
+def run_process(case: Case, home: Path) -> Captured:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "PYTEST", "STICKYCTL"))}
     env.update(HOME=str(home), PYTHONPATH=str(ROOT), NO_COLOR="1", COLUMNS="100", **dict(case.env))
     proc = subprocess.run([sys.executable, "-m", "stickyctl", *case.args], input=case.stdin or b"",
                           capture_output=True, env=env, cwd=home, timeout=60)
-    return Outcome(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+    return Captured(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
 
 
-def problems(case: Case, res: Outcome) -> list[str]:
+def problems(case: Case, res: Captured) -> list[str]:
     """What is wrong with ``res`` for ``case`` (empty: as documented)."""
     found = []
     both = res.stdout + res.stderr
@@ -731,7 +699,7 @@ def test_bad_input_corpus(corpus: Corpus, quiet_home: Path) -> None:
     failures: list[str] = []
     tracebacks = 0
     for case in corpus.cases:
-        res = run_in_process(case.args, stdin=case.stdin, env=dict(case.env))
+        res = invoke(*case.args, stdin=case.stdin, env=dict(case.env))
         tracebacks += "Traceback" in res.stdout + res.stderr
         failures.extend(f"{case.label()}: {p}" for p in problems(case, res))
     in_process = time.monotonic() - started

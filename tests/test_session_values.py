@@ -33,6 +33,7 @@ from stickyctl.envoy.session_values import (
     parse_session_input,
     parse_upstream,
 )
+from tests.conftest import invoke
 
 ENVOY_140_COOKIE = (
     "Cg8xMjcuMC4wLjEyOjUwMDAQ7Oml2AY="  # ISTIO-NOTES [seen]: 127.0.0.12:5000, expires 1795781868
@@ -573,9 +574,7 @@ def test_envelope_form_round_trips(ip: str, port: int, original: bytes) -> None:
 @given(text=st.text(max_size=200).filter(lambda t: t != "-"))
 def test_decode_command_never_fails_on_any_argument(text: str) -> None:
     """`stickyctl decode -- ANY`: a value or a reason (exit 0 or 1), one error line at most."""
-    from tests.test_bad_input_corpus import run_in_process
-
-    res = run_in_process(("decode", "--", text))
+    res = invoke("decode", "--", text)
     assert res.exit_code in (0, 1), (text, res)
     assert "Traceback" not in res.stdout + res.stderr and "internal error" not in res.stderr
     assert len(res.stderr.splitlines()) <= 1 and "\x1b" not in res.stdout
@@ -585,9 +584,7 @@ def test_decode_command_never_fails_on_any_argument(text: str) -> None:
 @given(data=st.binary(max_size=400))
 def test_decode_stdin_never_fails_on_any_bytes(data: bytes) -> None:
     """`… | stickyctl decode -`: a value or a reason; empty input is a usage error."""
-    from tests.test_bad_input_corpus import run_in_process
-
-    res = run_in_process(("decode", "-", "-o", "json"), stdin=data)
+    res = invoke("decode", "-", "-o", "json", stdin=data)
     assert res.exit_code in ((2,) if not data.strip() else (0, 1)), (data, res)
     assert "Traceback" not in res.stdout + res.stderr and "internal error" not in res.stderr
     assert len(res.stderr.splitlines()) <= 1
