@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts.fixture_cases import CASES_DIR, select, write_expected  # noqa: E402
+from scripts.fixture_cases import CASES_DIR, generated_by, select, write_expected  # noqa: E402
 from stickyctl.lab import xds  # noqa: E402
 from stickyctl.lab.envoy import LabError, dump_section, envoy_binary, start_gateway  # noqa: E402
 from stickyctl.lab.manifests import write_yaml  # noqa: E402
@@ -132,9 +132,9 @@ def write_case(case: Case, dump: JSON | None) -> None:
     if dump is not None:
         (case_dir / "dump.json").write_text(json.dumps(dump, indent=2) + "\n")
     if case.manifests:
-        write_yaml(case_dir / "services.yaml", case.manifests)
+        write_yaml(case_dir / "services.yaml", case.manifests, header=generated_by(SCRIPT))
     for name, docs in case.extra_manifests.items():
-        write_yaml(case_dir / name, docs)
+        write_yaml(case_dir / name, docs, header=generated_by(SCRIPT))
     write_expected(case_dir, SCRIPT, case.args, case.findings)
 
 
