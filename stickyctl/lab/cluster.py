@@ -1,0 +1,326 @@
+"""A cluster's objects as the API server would hold them: the input of istiod's recorder.
+
+``scripts/record_istiod.py`` runs istiod's own code on a scenario directory (``cluster.yaml``,
+``proxy.yaml``, ``istiod.yaml``; docs/fidelity.md). The builders here write such directories for
+Istio's helloworld sample behind an ingress gateway and its variants (``scripts/istiod_scenarios.py``),
+and the lab states the lab-vs-istiod test compares. They are plain manifests: everything istiod
+makes of them comes from istiod.
+
+What a real cluster adds that istiod reads, and these builders therefore write out: the
+EndpointSlices the endpoint-slice controller keeps (with the ready/serving/terminating conditions
+istiod maps to HEALTHY, DRAINING or dropped, pilot/pkg/serviceregistry/kube/controller/
+endpointslice.go ``endpointHealthStatus``), the Pods' IPs and labels, and for a Gateway API gateway
+the ``<name>-istio`` Service Istio's deployment controller makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+JSON = dict[str, Any]
+
+COOKIE_LABEL = "istio.io/persistent-session"
+HEADER_LABEL = "istio.io/persistent-session-header"
+HELLOWORLD = "helloworld"
+HELLOWORLD_PORT = 5000
+GATEWAY_NAMESPACE = "istio-ingress"
+GATEWAY_POD = "istio-ingressgateway-6b7f9c8d5-x7k2p"
+GATEWAY_IP = "10.244.0.7"
+GATEWAY_LABELS: Mapping[str, str] = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+PROXY_IMAGE = "docker.io/istio/proxyv2:1.31-dev"
+
+EndpointState = Literal["ready", "terminating", "not-ready"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One Pod of a workload, as its EndpointSlice entry and the Pod itself show it."""
+
+    name: str
+    namespace: str
+    ip: str
+    labels: Mapping[str, str]
+    state: EndpointState = "ready"
+    port: int = HELLOWORLD_PORT
+
+    def conditions(self) -> JSON:
+        # What the endpoint-slice controller writes (Kubernetes 1.26+): a terminating pod that still
+        # passes readiness is serving but not ready; one that fails it is neither.
+        return {
+            "ready": {"ready": True, "serving": True, "terminating": False},
+            "terminating": {"ready": False, "serving": True, "terminating": True},
+            "not-ready": {"ready": False, "serving": False, "terminating": False},
+        }[self.state]
+
+
+def helloworld_pods(
+    count: int = 6, *, first_ip: int = 11, versions: Sequence[str] = ("v1", "v2"), app: str = HELLOWORLD,
+    namespace: str = HELLOWORLD, port: int = HELLOWORLD_PORT, extra_labels: Mapping[str, str] | None = None,
+) -> list[Workload]:  # fmt: skip
+    """``count`` helloworld pods split evenly over ``versions`` at 127.0.0.<first_ip>… (the lab's backends)."""
+    per_version = max(1, count // len(versions))
+    pods = []
+    for i in range(count):
+        version = versions[min(i // per_version, len(versions) - 1)]
+        labels = {
+            "app": app,
+            "version": version,
+            "security.istio.io/tlsMode": "istio",
+            "service.istio.io/canonical-name": app,
+            "service.istio.io/canonical-revision": version,
+            **(extra_labels or {}),
+        }
+        pods.append(Workload(f"{app}-{version}-5d4f8b7c9-{i:05d}", namespace, f"127.0.0.{first_ip + i}", labels, port=port))
+    return pods
+
+
+def with_state(pods: Sequence[Workload], index: int, state: EndpointState) -> list[Workload]:
+    out = list(pods)
+    out[index] = replace(out[index], state=state)
+    return out
+
+
+def namespace(name: str, labels: Mapping[str, str] | None = None) -> JSON:
+    meta: JSON = {"name": name}
+    if labels:
+        meta["labels"] = dict(labels)
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def service(
+    name: str, namespace: str = HELLOWORLD, *, port: int = HELLOWORLD_PORT, labels: Mapping[str, str] | None = None,
+    selector: Mapping[str, str] | None = None, port_name: str = "http",
+) -> JSON:  # fmt: skip
+    meta: JSON = {"name": name, "namespace": namespace}
+    if labels:
+        meta["labels"] = dict(labels)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "selector": dict(selector if selector is not None else {"app": name}),
+            "ports": [{"name": port_name, "port": port, "targetPort": port}],
+        },
+    }
+
+
+def pod(w: Workload, *, containers: Sequence[JSON] | None = None, owner: str | None = None) -> JSON:
+    meta: JSON = {"name": w.name, "namespace": w.namespace, "labels": dict(w.labels)}
+    if w.state == "terminating":
+        meta["deletionTimestamp"] = "2026-01-01T00:05:00Z"
+        meta["deletionGracePeriodSeconds"] = 30
+    if owner:
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": f"uid-{owner}"}]
+    ready = "True" if w.state == "ready" else "False"
+    app = w.labels.get("app", w.name)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": {
+            "containers": list(containers)
+            if containers is not None
+            else [
+                {"name": app, "image": f"docker.io/istio/examples-{app}:1.0", "ports": [{"containerPort": w.port}]},
+                {"name": "istio-proxy", "image": PROXY_IMAGE},
+            ]
+        },
+        "status": {"phase": "Running", "podIP": w.ip, "conditions": [{"type": "Ready", "status": ready}]},
+    }
+
+
+def endpoint_slice(service_name: str, pods: Sequence[Workload], *, namespace: str = HELLOWORLD,
+                   port: int = HELLOWORLD_PORT, port_name: str = "http") -> JSON:  # fmt: skip
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{service_name}-x7f2k",
+            "namespace": namespace,
+            "labels": {
+                "kubernetes.io/service-name": service_name,
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            },
+        },
+        "addressType": "IPv4",
+        "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
+        "endpoints": [
+            {
+                "addresses": [p.ip],
+                "conditions": p.conditions(),
+                "targetRef": {"kind": "Pod", "name": p.name, "namespace": p.namespace},
+            }
+            for p in pods
+        ],
+    }
+
+
+def deployment(name: str, namespace: str, labels: Mapping[str, str], pod_labels: Mapping[str, str],
+               replicas: int = 3) -> JSON:  # fmt: skip
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {k: v for k, v in pod_labels.items() if k in ("app", "version")}},
+            "template": {
+                "metadata": {"labels": dict(pod_labels)},
+                "spec": {"containers": [{"name": "app", "image": "docker.io/istio/examples-helloworld-v1:1.0"}]},
+            },
+        },
+    }
+
+
+# --- the ingress gateway -------------------------------------------------------------------------
+
+
+def ingress_gateway(namespace_name: str = GATEWAY_NAMESPACE) -> list[JSON]:
+    """Istio's default ingress gateway: its Service (80 -> 8080, as the Helm chart makes it) and one Pod."""
+    labels = dict(GATEWAY_LABELS)
+    gw = Workload(GATEWAY_POD, namespace_name, GATEWAY_IP, {**labels, "sidecar.istio.io/inject": "false"}, port=8080)
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "istio-ingressgateway", "namespace": namespace_name, "labels": labels},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": labels,
+            "ports": [
+                {"name": "status-port", "port": 15021, "targetPort": 15021},
+                {"name": "http2", "port": 80, "targetPort": 8080},
+                {"name": "https", "port": 443, "targetPort": 8443},
+            ],
+        },
+    }
+    return [namespace(namespace_name), svc, pod(gw, containers=[{"name": "istio-proxy", "image": PROXY_IMAGE}])]
+
+
+def router_proxy(namespace_name: str = GATEWAY_NAMESPACE, name: str = GATEWAY_POD, ip: str = GATEWAY_IP,
+                 labels: Mapping[str, str] | None = None, istio_version: str | None = None) -> JSON:  # fmt: skip
+    proxy: JSON = {
+        "type": "router",
+        "namespace": namespace_name,
+        "name": name,
+        "ip": ip,
+        "labels": dict(labels if labels is not None else {**GATEWAY_LABELS, "sidecar.istio.io/inject": "false"}),
+    }
+    if istio_version:
+        proxy["istioVersion"] = istio_version
+    return proxy
+
+
+def istio_gateway(name: str = "helloworld-gateway", namespace_name: str = HELLOWORLD,
+                  hosts: Sequence[str] = ("*",), port: int = 80) -> JSON:  # fmt: skip
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": name, "namespace": namespace_name},
+        "spec": {
+            "selector": {"istio": GATEWAY_LABELS["istio"]},
+            "servers": [{"port": {"number": port, "name": "http", "protocol": "HTTP"}, "hosts": list(hosts)}],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str
+    port: int = HELLOWORLD_PORT
+    weight: int | None = None
+    subset: str | None = None
+
+    def to_json(self) -> JSON:
+        dest: JSON = {"host": self.host, "port": {"number": self.port}}
+        if self.subset:
+            dest["subset"] = self.subset
+        out: JSON = {"destination": dest}
+        if self.weight is not None:
+            out["weight"] = self.weight
+        return out
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """One ``http`` entry of a VirtualService."""
+
+    destinations: Sequence[Destination]
+    exact: str | None = "/hello"
+    prefix: str | None = None
+    name: str | None = None
+
+    def to_json(self) -> JSON:
+        out: JSON = {}
+        if self.name:
+            out["name"] = self.name
+        if self.exact is not None:
+            out["match"] = [{"uri": {"exact": self.exact}}]
+        elif self.prefix is not None:
+            out["match"] = [{"uri": {"prefix": self.prefix}}]
+        out["route"] = [d.to_json() for d in self.destinations]
+        return out
+
+
+def virtual_service(name: str, routes: Sequence[HttpRoute], *, namespace_name: str = HELLOWORLD,
+                    hosts: Sequence[str] = ("*",), gateways: Sequence[str] | None = ("helloworld-gateway",)) -> JSON:  # fmt: skip
+    spec: JSON = {"hosts": list(hosts)}
+    if gateways is not None:
+        spec["gateways"] = list(gateways)
+    spec["http"] = [r.to_json() for r in routes]
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": namespace_name},
+        "spec": spec,
+    }
+
+
+def destination_rule(host: str, subsets: Sequence[str], *, namespace_name: str = HELLOWORLD,
+                     name: str | None = None) -> JSON:  # fmt: skip
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": name or host.split(".")[0], "namespace": namespace_name},
+        "spec": {"host": host, "subsets": [{"name": s, "labels": {"version": s}} for s in subsets]},
+    }
+
+
+# --- a scenario directory ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """One SCENARIO_DIR: the objects, the proxy and istiod's settings."""
+
+    objects: Sequence[JSON]
+    proxy: JSON = field(default_factory=router_proxy)
+    istiod_env: Mapping[str, str] = field(default_factory=lambda: {"PILOT_ENABLE_PERSISTENT_SESSION_FILTER": "true"})
+
+    def write(self, directory: Path, *, header: str = "") -> None:
+        import yaml
+
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "cluster.yaml").write_text(header + yaml.safe_dump_all(list(self.objects), sort_keys=False))
+        (directory / "proxy.yaml").write_text(header + yaml.safe_dump(self.proxy, sort_keys=False))
+        env_path = directory / "istiod.yaml"
+        if self.istiod_env:
+            env_path.write_text(header + yaml.safe_dump({"env": dict(self.istiod_env)}, sort_keys=False))
+        else:
+            env_path.unlink(missing_ok=True)
+
+
+def helloworld_app(
+    pods: Sequence[Workload] | None = None, *, service_labels: Mapping[str, str] | None = None,
+    name: str = HELLOWORLD, namespace_name: str = HELLOWORLD,
+) -> list[JSON]:  # fmt: skip
+    """The helloworld Service (labels of the sample plus ``service_labels``), its pods and EndpointSlice."""
+    pods = list(pods if pods is not None else helloworld_pods(app=name, namespace=namespace_name))
+    labels = {"app": name, "service": name, **(service_labels or {})}
+    objs = [service(name, namespace_name, labels=labels, selector={"app": name})]
+    objs += [pod(p) for p in pods]
+    objs.append(endpoint_slice(name, pods, namespace=namespace_name))
+    return objs
