@@ -70,6 +70,11 @@ DEVIATION_ENV: dict[str, str] = {
     "XDS_AUTH": "false",
 }
 
+# In a network namespace of its own (see enter_private_network) the recording uses fixed ports, so
+# that recordings of one scenario differ only where Envoy or istiod stamp the time: istiod's
+# plaintext xDS port, Envoy's admin port as in a pod, and a port for the throwaway SDS server.
+FIXED_PORTS: dict[str, str] = {"xds": "127.0.0.1:15010", "sds": "127.0.0.1:15011", "admin": "127.0.0.1:15000"}
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING_TOOL = 0, 1, 2, 3
 
 
@@ -118,7 +123,8 @@ def harness_path() -> Path:
 def find_go() -> str:
     go = shutil.which("go")
     if go is None:
-        raise RecordError("no Go toolchain: `go` is not on PATH (the istiod harness is Go, go 1.26+)", EXIT_MISSING_TOOL)
+        message = "no Go toolchain: `go` is not on PATH (the istiod harness is Go, go 1.26+)"
+        raise RecordError(message, EXIT_MISSING_TOOL)
     return go
 
 
@@ -140,7 +146,8 @@ def build_harness(*, quiet: bool = False) -> Path:
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        raise RecordError(f"building the istiod harness failed: {lines[-1] if lines else 'go build exited ' + str(proc.returncode)}")
+        why = lines[-1] if lines else f"go build exited {proc.returncode}"
+        raise RecordError(f"building the istiod harness failed: {why}")
     os.replace(tmp, target)
     if not quiet:
         progress(f"built {target} in {time.monotonic() - started:.0f}s")
@@ -163,7 +170,8 @@ def load_scenario(directory: Path) -> Scenario:
         raise RecordError(f"{directory}: not a directory", EXIT_USAGE)
     for required in ("cluster.yaml", "proxy.yaml"):
         if not (directory / required).is_file():
-            raise RecordError(f"{directory / required}: missing (a scenario needs cluster.yaml and proxy.yaml)", EXIT_USAGE)
+            message = f"{directory / required}: missing (a scenario needs cluster.yaml and proxy.yaml)"
+            raise RecordError(message, EXIT_USAGE)
     env: dict[str, str] = {}
     istiod = directory / "istiod.yaml"
     if istiod.is_file():
@@ -198,6 +206,7 @@ def _one_line(text: str) -> str:
 
 # --- an isolated network -------------------------------------------------------------------------
 
+_private_network = False
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 
@@ -207,6 +216,9 @@ def enter_private_network() -> bool:
     its own with only loopback up. Gateways listen on fixed ports (0.0.0.0:8080, a sidecar's
     15001/15006): in a namespace of its own a recording never collides with a lab, another
     recording or anything else on the machine. False where the kernel does not allow it."""
+    global _private_network
+    if _private_network:
+        return True
     libc = ctypes.CDLL(None, use_errno=True)
     flags = _CLONE_NEWNET if os.geteuid() == 0 else _CLONE_NEWNET | _CLONE_NEWUSER
     if libc.unshare(flags) != 0:
@@ -217,6 +229,7 @@ def enter_private_network() -> bool:
         ifreq = struct.pack("16sH14s", b"lo", 0, b"")
         flags_now = struct.unpack("16sH14s", fcntl.ioctl(s.fileno(), siocgifflags, ifreq))[1]
         fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sH14s", b"lo", flags_now | iff_up, b""))
+    _private_network = True
     return True
 
 
@@ -244,10 +257,13 @@ class Harness:
     stderr_lines: list[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, binary: Path, scenario: Scenario) -> Harness:
+    def start(cls, binary: Path, scenario: Scenario, *, fixed_ports: bool = False) -> Harness:
         env = {**os.environ, **scenario.istiod_env, **DEVIATION_ENV}
+        argv = [str(binary), "-scenario", str(scenario.directory)]
+        if fixed_ports:
+            argv += ["-listen", FIXED_PORTS["xds"], "-sds", FIXED_PORTS["sds"]]
         proc = subprocess.Popen(
-            [str(binary), "-scenario", str(scenario.directory)],
+            argv,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
             start_new_session=True,
         )  # fmt: skip
@@ -319,7 +335,7 @@ def _static_cluster(name: str, address: str, port: int, *, http2: bool = False) 
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [
-                {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": address, "port_value": port}}}}]}
+                {"lb_endpoints": [{"endpoint": {"address": socket_address(address, port)}}]}
             ],
         },
     }
@@ -331,6 +347,10 @@ def _static_cluster(name: str, address: str, port: int, *, http2: bool = False) 
             }
         }
     return cluster
+
+
+def socket_address(address: str, port: int) -> JSON:
+    return {"socket_address": {"address": address, "port_value": port}}
 
 
 def _hostport(text: str) -> tuple[str, int]:
@@ -432,8 +452,11 @@ def settled(dump: JSON) -> str | None:
     return None
 
 
-def record(scenario: Scenario, out_dir: Path, *, timeout: float = 60.0) -> JSON:
-    """Record one scenario into ``out_dir``; return a summary. Raises :class:`RecordError`."""
+def record(scenario: Scenario, out_dir: Path, *, timeout: float = 60.0, fixed_ports: bool | None = None) -> JSON:
+    """Record one scenario into ``out_dir``; return a summary. Raises :class:`RecordError`.
+
+    ``fixed_ports`` (default: whether this process is in a network namespace of its own) binds
+    istiod, SDS and Envoy's admin on :data:`FIXED_PORTS`; otherwise on free ports."""
     from stickyctl.lab.envoy import LabEnvoy, LabError, envoy_binary, free_ports
     from stickyctl.lab.xds import XdsSnapshot
 
@@ -444,13 +467,16 @@ def record(scenario: Scenario, out_dir: Path, *, timeout: float = 60.0) -> JSON:
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    harness = Harness.start(binary, scenario)
+    if fixed_ports is None:
+        fixed_ports = _private_network
+    harness = Harness.start(binary, scenario, fixed_ports=fixed_ports)
     try:
         listening = harness.next_event("listening", timeout)
         proxy, istio = listening["proxy"], listening["istio"]
         if not proxy.get("istioVersion"):
             proxy["istioVersion"] = module_istio_version()
-        boot = bootstrap(proxy, xds=listening["xds"], sds=listening["sds"], admin_port=free_ports(1)[0])
+        admin_port = int(FIXED_PORTS["admin"].rsplit(":", 1)[1]) if fixed_ports else free_ports(1)[0]
+        boot = bootstrap(proxy, xds=listening["xds"], sds=listening["sds"], admin_port=admin_port)
         workdir = Path(tempfile.mkdtemp(prefix="stickyctl-record-"))
         try:
             with LabEnvoy(boot, XdsSnapshot(), workdir=workdir, startup_timeout=timeout) as envoy:
@@ -459,7 +485,8 @@ def record(scenario: Scenario, out_dir: Path, *, timeout: float = 60.0) -> JSON:
                 while True:
                     rejected = envoy.rejected_updates()
                     if rejected or harness.nack_lines():
-                        raise RecordError(f"Envoy rejected istiod's config: {nack_reason(envoy.log_text(), harness, rejected)}")
+                        reason = nack_reason(envoy.log_text(), harness, rejected)
+                        raise RecordError(f"Envoy rejected istiod's config: {reason}")
                     dump = envoy.config_dump()
                     waiting = settled(dump)
                     if waiting is None:
@@ -470,13 +497,18 @@ def record(scenario: Scenario, out_dir: Path, *, timeout: float = 60.0) -> JSON:
                 harness.command(f"write {staging / 'xds'}")
                 written = harness.next_event("written", timeout)
                 dump = envoy.config_dump()  # after the write: what Envoy holds now
-                if envoy.rejected_updates():
-                    raise RecordError(f"Envoy rejected istiod's config: {nack_reason(envoy.log_text(), harness, envoy.rejected_updates())}")
+                rejected = envoy.rejected_updates()
+                if rejected:
+                    reason = nack_reason(envoy.log_text(), harness, rejected)
+                    raise RecordError(f"Envoy rejected istiod's config: {reason}")
         except LabError as exc:
             raise RecordError(f"Envoy: {exc}") from None
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        dump["configs"] = [s for s in dump.get("configs", []) if not str(s.get("@type", "")).endswith(".SecretsConfigDump")]
+        # Never written: the throwaway SDS server's secrets (Envoy redacts the key, not the rest).
+        dump["configs"] = [
+            s for s in dump.get("configs", []) if not str(s.get("@type", "")).endswith(".SecretsConfigDump")
+        ]
         differences = compare_xds_with_dump(staging / "xds", dump)
         if differences:
             raise RecordError("the dump differs from what istiod generated: " + "; ".join(differences[:5]))
@@ -660,7 +692,8 @@ def main(argv: list[str] | None = None) -> int:
         epilog="The scenario format and the deviations from a real gateway pod: docs/fidelity.md",
     )  # fmt: skip
     parser.add_argument("--build", action="store_true", help="only build (or reuse) the istiod harness; print its path")
-    parser.add_argument("scenario", nargs="?", type=Path, help="scenario directory (cluster.yaml, proxy.yaml, istiod.yaml)")
+    parser.add_argument("scenario", nargs="?", type=Path,
+                        help="scenario directory (cluster.yaml, proxy.yaml, istiod.yaml)")  # fmt: skip
     parser.add_argument("out", nargs="?", type=Path, help="output directory (replaced whole on success)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each step (default 60)")
     args = parser.parse_args(argv)

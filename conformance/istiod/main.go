@@ -26,6 +26,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -44,10 +45,14 @@ import (
 
 	"istio.io/istio/pilot/pkg/features"
 	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/pkg/serviceregistry/util/xdsfake"
 	"istio.io/istio/pilot/pkg/xds"
 	fakexds "istio.io/istio/pilot/test/xds"
+	kubelib "istio.io/istio/pkg/kube"
 	"istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/test"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // emit writes one event line for the recorder.
@@ -67,6 +72,7 @@ func fatal(code int, format string, args ...any) {
 func main() {
 	scenarioDir := flag.String("scenario", "", "scenario directory (cluster.yaml, proxy.yaml)")
 	listen := flag.String("listen", "127.0.0.1:0", "address of the ADS server")
+	sdsAddr := flag.String("sds", "127.0.0.1:0", "address of the throwaway SDS server")
 	debugAddr := flag.String("debug", "", "also serve istiod's debug endpoints (/debug/configz, /debug/config_dump?proxyID=…) on this address")
 	flag.Parse()
 	if *scenarioDir == "" {
@@ -82,7 +88,7 @@ func main() {
 	// istiod's fake server becomes an error here instead of a panic.
 	var runErr error
 	err = test.Wrap(func(t test.Failer) {
-		runErr = serve(t, sc, *listen, *debugAddr)
+		runErr = serve(t, sc, *listen, *sdsAddr, *debugAddr)
 	})
 	if err == nil {
 		err = runErr
@@ -104,7 +110,7 @@ func quietIstioLogs() {
 	}
 }
 
-func serve(t test.Failer, sc *scenario, listen, debugAddr string) error {
+func serve(t test.Failer, sc *scenario, listen, sdsAddr, debugAddr string) error {
 	adsListener, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listening for ADS on %s: %v", listen, err)
@@ -113,7 +119,11 @@ func serve(t test.Failer, sc *scenario, listen, debugAddr string) error {
 		KubernetesObjectString: sc.kubeObjects,
 		Configs:                sc.istioConfigs,
 		ListenerBuilder:        func() (net.Listener, error) { return adsListener, nil },
+		EnableFakeXDSUpdater:   true,
 	})
+	if err := createEndpointSlices(t, s, sc.endpointSlices); err != nil {
+		return err
+	}
 	if debugAddr != "" {
 		dl, err := net.Listen("tcp", debugAddr)
 		if err != nil {
@@ -122,7 +132,7 @@ func serve(t test.Failer, sc *scenario, listen, debugAddr string) error {
 		go func() { _ = http.Serve(dl, s.DiscoveryDebug) }()
 		defer dl.Close()
 	}
-	sds, err := startSDS()
+	sds, err := startSDS(sdsAddr)
 	if err != nil {
 		return err
 	}
@@ -185,6 +195,55 @@ func serve(t test.Failer, sc *scenario, listen, debugAddr string) error {
 			}
 		}
 	}
+}
+
+// createEndpointSlices adds the scenario's EndpointSlices once istiod knows the Services, one at
+// a time, each waited for until istiod's endpoint index has taken it: as on a cluster, where the
+// endpoint-slice controller writes a Service's slices after the Service exists. Given all at once,
+// istiod's informers race, and a slice read before its Service gets no draining support
+// (serviceregistry/kube/controller/endpointslice.go endpointHealthStatus: svc == nil), which made
+// recordings differ from run to run.
+func createEndpointSlices(t test.Failer, s *fakexds.FakeDiscoveryServer, docs []string) error {
+	updates, ok := s.XdsUpdater.(*xdsfake.Updater)
+	if !ok {
+		return errors.New("the fake XDS updater is not enabled")
+	}
+	decode := kubelib.IstioCodec.UniversalDeserializer().Decode
+	for _, doc := range docs {
+		obj, _, err := decode([]byte(doc), nil, nil)
+		if err != nil {
+			return fmt.Errorf("cluster.yaml: %v", err)
+		}
+		slice, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok {
+			return fmt.Errorf("cluster.yaml: %T is not a discovery.k8s.io/v1 EndpointSlice", obj)
+		}
+		if slice.Namespace == "" {
+			slice.Namespace = "default"
+		}
+		host := fmt.Sprintf("%s.%s.svc.cluster.local", slice.Labels["kubernetes.io/service-name"], slice.Namespace)
+		for len(updates.Events) > 0 {
+			<-updates.Events
+		}
+		if _, err := s.KubeClient().Kube().DiscoveryV1().EndpointSlices(slice.Namespace).Create(
+			context.Background(), slice, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("cluster.yaml: EndpointSlice %s/%s: %v", slice.Namespace, slice.Name, err)
+		}
+		deadline := time.After(10 * time.Second)
+	wait:
+		for {
+			select {
+			case ev := <-updates.Events:
+				if (ev.Type == "eds" || ev.Type == "eds cache") && ev.ID == host {
+					break wait
+				}
+			case <-deadline:
+				return fmt.Errorf("istiod did not take EndpointSlice %s/%s (for %s) within 10s", slice.Namespace, slice.Name, host)
+			}
+		}
+	}
+	s.EnsureSynced(t)
+	return nil
 }
 
 // istioInfo names the istiod code that runs: the istio.io/istio module version this binary was

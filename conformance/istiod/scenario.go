@@ -21,9 +21,10 @@ import (
 // scenario is one SCENARIO_DIR of the recorder's contract (docs/fidelity.md): cluster.yaml split
 // the way istiod's fake discovery server takes it, and the proxy it generates for.
 type scenario struct {
-	kubeObjects  string          // Kubernetes and Gateway API objects: the fake kube client's informers
-	istioConfigs []config.Config // Istio CRs (*.istio.io): the config store
-	proxy        proxySpec
+	kubeObjects    string          // Kubernetes and Gateway API objects: the fake kube client's informers
+	endpointSlices []string        // created once istiod has the Services (see createEndpointSlices)
+	istioConfigs   []config.Config // Istio CRs (*.istio.io): the config store
+	proxy          proxySpec
 }
 
 type proxySpec struct {
@@ -59,7 +60,7 @@ func loadScenario(dir string) (*scenario, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", clusterPath, pathError(err))
 	}
-	var kube, istio []string
+	var kube, istio, slices []string
 	pods := map[string]object{}
 	reader := utilyaml.NewYAMLReader(bufioReader(raw))
 	for n := 1; ; n++ {
@@ -85,9 +86,12 @@ func loadScenario(dir string) (*scenario, error) {
 		}
 		group, _, _ := strings.Cut(o.APIVersion, "/")
 		text := strings.TrimSpace(string(doc))
-		if strings.HasSuffix(group, "istio.io") && strings.Contains(o.APIVersion, "/") {
+		switch {
+		case strings.HasSuffix(group, "istio.io") && strings.Contains(o.APIVersion, "/"):
 			istio = append(istio, text)
-		} else {
+		case o.Kind == "EndpointSlice" && group == "discovery.k8s.io":
+			slices = append(slices, text)
+		default:
 			kube = append(kube, text)
 		}
 		if o.Kind == "Pod" && o.APIVersion == "v1" {
@@ -138,9 +142,10 @@ func loadScenario(dir string) (*scenario, error) {
 		return nil, fmt.Errorf("%s: %v", clusterPath, err)
 	}
 	return &scenario{
-		kubeObjects:  strings.Join(kube, "\n---\n"),
-		istioConfigs: configs,
-		proxy:        p,
+		kubeObjects:    strings.Join(kube, "\n---\n"),
+		endpointSlices: slices,
+		istioConfigs:   configs,
+		proxy:          p,
 	}, nil
 }
 

@@ -36,14 +36,14 @@ type sdsServer struct {
 	secretv3.UnimplementedSecretDiscoveryServiceServer
 }
 
-func startSDS() (*sdsServer, error) {
+func startSDS(addr string) (*sdsServer, error) {
 	cert, key, err := selfSigned()
 	if err != nil {
 		return nil, fmt.Errorf("making the throwaway SDS certificate: %v", err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening for SDS: %v", err)
+		return nil, fmt.Errorf("listening for SDS on %s: %v", addr, err)
 	}
 	s := &sdsServer{grpc: grpc.NewServer(), lis: lis, cert: cert, key: key}
 	secretv3.RegisterSecretDiscoveryServiceServer(s.grpc, s)

@@ -73,7 +73,8 @@ def helloworld_pods(
             "service.istio.io/canonical-revision": version,
             **(extra_labels or {}),
         }
-        pods.append(Workload(f"{app}-{version}-5d4f8b7c9-{i:05d}", namespace, f"127.0.0.{first_ip + i}", labels, port=port))
+        name = f"{app}-{version}-5d4f8b7c9-{i:05d}"
+        pods.append(Workload(name, namespace, f"127.0.0.{first_ip + i}", labels, port=port))
     return pods
 
 
@@ -114,7 +115,9 @@ def pod(w: Workload, *, containers: Sequence[JSON] | None = None, owner: str | N
         meta["deletionTimestamp"] = "2026-01-01T00:05:00Z"
         meta["deletionGracePeriodSeconds"] = 30
     if owner:
-        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": f"uid-{owner}"}]
+        meta["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": f"uid-{owner}"}
+        ]
     ready = "True" if w.state == "ready" else "False"
     app = w.labels.get("app", w.name)
     return {
@@ -265,8 +268,10 @@ class HttpRoute:
         return out
 
 
-def virtual_service(name: str, routes: Sequence[HttpRoute], *, namespace_name: str = HELLOWORLD,
-                    hosts: Sequence[str] = ("*",), gateways: Sequence[str] | None = ("helloworld-gateway",)) -> JSON:  # fmt: skip
+def virtual_service(
+    name: str, routes: Sequence[HttpRoute], *, namespace_name: str = HELLOWORLD, hosts: Sequence[str] = ("*",),
+    gateways: Sequence[str] | None = ("helloworld-gateway",),
+) -> JSON:  # fmt: skip
     spec: JSON = {"hosts": list(hosts)}
     if gateways is not None:
         spec["gateways"] = list(gateways)
