@@ -15,6 +15,7 @@ import (
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pkg/config"
+	kubelib "istio.io/istio/pkg/kube"
 	"sigs.k8s.io/yaml"
 )
 
@@ -92,6 +93,10 @@ func loadScenario(dir string) (*scenario, error) {
 		case o.Kind == "EndpointSlice" && group == "discovery.k8s.io":
 			slices = append(slices, text)
 		default:
+			// Decoded here as istiod's fake kube client will (IstioCodec), to name the document.
+			if _, _, err := kubelib.IstioCodec.UniversalDeserializer().Decode(doc, nil, nil); err != nil {
+				return nil, fmt.Errorf("%s: document %d (%s %s): %v", clusterPath, n, o.Kind, o.Metadata.Name, err)
+			}
 			kube = append(kube, text)
 		}
 		if o.Kind == "Pod" && o.APIVersion == "v1" {
