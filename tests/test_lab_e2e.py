@@ -300,8 +300,11 @@ def test_scale_6_to_8_consistent_hash_moves_keys(tmp_path: Path) -> None:
 
 
 def _drain_pinned(info: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """Drain the pod a cookie session is pinned to. Cookie: only for the cookie label does istiod
+    keep a draining pod in EDS (as DRAINING); a header session's pod leaves EDS on a drain
+    (tests/test_lab_istiod.py), whatever override_host_status says."""
     url = info["gateway_url"] + "/hello"
-    first = _probe(url, "--count", "1", "--baseline", "0").json()
+    first = _probe(url, "--cookie", "sticky", "--count", "1", "--baseline", "0").json()
     (session,) = first["sessions"]
     pinned = session["backend"]
     drained = stickyctl("lab", "drain", pinned.split(":")[0], "--state-dir", info["state_dir"], "-o", "json").json()
@@ -314,7 +317,7 @@ def _drain_pinned(info: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
         for c in clusters for h in c.get("host_statuses", [])
     }  # fmt: skip
     assert eds[pinned] == "DRAINING"
-    result = _probe(url, "--header", "x-session-header", "--session", session["value"], "--count", "10",
+    result = _probe(url, "--cookie", "sticky", "--session", session["value"], "--count", "10",
                     "--baseline", "0", "--expect", "sticky")  # fmt: skip
     doc = result.json()
     doc["pinned_backend"] = pinned
@@ -324,7 +327,7 @@ def _drain_pinned(info: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 @needs_envoy
 def test_drain_with_draining_in_override_host_status_holds(tmp_path: Path) -> None:
-    with lab(tmp_path / "lab", "--replicas", "3") as info:
+    with lab(tmp_path / "lab", "--mode", "cookie", "--replicas", "3") as info:
         doc = _drain_pinned(info, tmp_path)
     print(f"\nMEASURED drain, DRAINING in override_host_status: {doc['totals']}")
     assert doc["exit"] == 0
@@ -334,7 +337,7 @@ def test_drain_with_draining_in_override_host_status_holds(tmp_path: Path) -> No
 
 @needs_envoy
 def test_drain_without_draining_moves_the_session(tmp_path: Path) -> None:
-    with lab(tmp_path / "lab", "--replicas", "3", "--break", "STK0401") as info:
+    with lab(tmp_path / "lab", "--mode", "cookie", "--replicas", "3", "--break", "STK0401") as info:
         doc = _drain_pinned(info, tmp_path)
     print(f"\nMEASURED drain, override_host_status unset (STK0401): {doc['totals']}")
     assert doc["exit"] == 1
@@ -345,7 +348,7 @@ def test_drain_without_draining_moves_the_session(tmp_path: Path) -> None:
 
 @needs_envoy
 def test_drain_strict_without_draining_is_503(tmp_path: Path) -> None:
-    with lab(tmp_path / "lab", "--replicas", "3", "--break", "STK0401", "--strict") as info:
+    with lab(tmp_path / "lab", "--mode", "cookie", "--replicas", "3", "--break", "STK0401", "--strict") as info:
         doc = _drain_pinned(info, tmp_path)
     print(f"\nMEASURED drain, strict: true and no DRAINING: statuses {doc['sessions'][0]['statuses']}")
     assert doc["exit"] == 1

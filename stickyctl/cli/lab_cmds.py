@@ -167,9 +167,8 @@ def _print_state(data: dict[str, Any], output: str, *, title: str) -> None:
     for column in ("POD", "ADDRESS", "VERSION", "STATUS", "EDS", "REQUESTS"):
         table.add_column(column, justify="right" if column == "REQUESTS" else "left")
     for pod in data.get("pods", []):
-        table.add_row(
-            pod["name"], pod["upstream"], pod["version"], pod["status"], pod["eds_health_status"], str(pod["requests"])
-        )
+        eds = pod["eds_health_status"] or "not in EDS"  # istiod dropped it (a draining pod, no cookie label)
+        table.add_row(pod["name"], pod["upstream"], pod["version"], pod["status"], eds, str(pod["requests"]))
     console.print(table)
     istiod = f" --istiod {data['istiod']}" if data.get("istiod") else ""
     console.print(

@@ -18,7 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from stickyctl.lab.scenarios import Design
+    from stickyctl.lab.state import Pod as LabPod
 
 JSON = dict[str, Any]
 
@@ -329,3 +333,62 @@ def helloworld_app(
     objs += [pod(p) for p in pods]
     objs.append(endpoint_slice(name, pods, namespace=namespace_name))
     return objs
+
+
+# --- a running lab, as a cluster would hold it ---------------------------------------------------
+
+
+def consistent_hash_rule(host: str, header: str, *, namespace_name: str = HELLOWORLD) -> JSON:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": host.split(".")[0], "namespace": namespace_name},
+        "spec": {"host": host, "trafficPolicy": {"loadBalancer": {"consistentHash": {"httpHeaderName": header}}}},
+    }
+
+
+LAB_TOPOLOGIES = ("helloworld", "weighted", "weighted-mixed", "subset")
+"""The lab's topologies a cluster can express; the others (a stale route config, a missing cluster,
+hosts only the lab serves) are defects istiod does not make from manifests."""
+
+
+def lab_scenario(design: Design, pods: Sequence[LabPod]) -> ScenarioSpec | None:
+    """The objects a cluster would hold for a lab running ``design`` with these pods, for
+    scripts/record_istiod.py (None where the design's topology is not expressible: see
+    :data:`LAB_TOPOLOGIES`). A draining lab pod is a terminating one (serving, not ready); a killed
+    one is still ready in its EndpointSlice (the window before Kubernetes notices). ``--break``
+    defects are changes made to istiod's output: the manifests are the seed's, so a recording shows
+    what istiod would have generated instead."""
+    if design.topology not in LAB_TOPOLOGIES:
+        return None
+    state: dict[str, EndpointState] = {"serving": "ready", "draining": "terminating", "killed": "ready"}
+    workloads = [
+        Workload(
+            p.name, HELLOWORLD, p.address,
+            {"app": HELLOWORLD, "version": p.version, "security.istio.io/tlsMode": "istio",
+             "service.istio.io/canonical-name": HELLOWORLD, "service.istio.io/canonical-revision": p.version},
+            state=state[p.status], port=p.port,
+        )
+        for p in pods
+    ]  # fmt: skip
+    labels = design.session_labels()
+    objs: list[JSON] = [*ingress_gateway(), namespace(HELLOWORLD, {"istio-injection": "enabled"})]
+    objs += [pod(w) for w in workloads]
+    hello = Destination(HELLOWORLD)
+    if design.topology in ("weighted", "weighted-mixed"):
+        for version, labelled in (("v1", True), ("v2", design.topology == "weighted")):
+            name = f"{HELLOWORLD}-{version}"
+            objs.append(service(name, labels=labels if labelled else None,
+                                selector={"app": HELLOWORLD, "version": version}))  # fmt: skip
+            objs.append(endpoint_slice(name, [w for w in workloads if w.labels["version"] == version]))
+        route = HttpRoute([Destination(f"{HELLOWORLD}-v1", weight=90), Destination(f"{HELLOWORLD}-v2", weight=10)])
+    else:
+        objs.append(service(HELLOWORLD, labels={"app": HELLOWORLD, "service": HELLOWORLD, **labels}))
+        objs.append(endpoint_slice(HELLOWORLD, workloads))
+        route = HttpRoute([Destination(HELLOWORLD, subset="v1") if design.topology == "subset" else hello])
+    if design.topology == "subset":
+        objs.append(destination_rule(HELLOWORLD, ["v1", "v2"]))
+    if design.mode == "consistent-hash":
+        objs.append(consistent_hash_rule(HELLOWORLD, design.hash_policy()[0]["header"]["header_name"]))
+    objs += [istio_gateway(), virtual_service(HELLOWORLD, [route])]
+    return ScenarioSpec(objs)

@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from stickyctl.lab import state as st
 from stickyctl.lab.backends import Backend, BackendSpec, pod_name
+from stickyctl.lab.cluster import lab_scenario
 from stickyctl.lab.envoy import LabEnvoy, LabError, start_gateway
 from stickyctl.lab.manifests import write_yaml
 from stickyctl.lab.scenarios import Design, DesignError, lab_design
@@ -132,12 +133,13 @@ class Supervisor:
         if rejected and not self.design.expect_rejected:
             raise RequestError(f"Envoy rejected the update of {', '.join(rejected)} (see {self.dir / 'envoy'})", 3)
         self._wait_hosts()
+        self._write_cluster()
         return dict(results)
 
     def _wait_hosts(self, timeout: float = 10.0) -> None:
         """Until Envoy's /clusters shows exactly the pods' endpoints with their EDS health."""
         assert self.envoy is not None
-        want = {p.upstream: ("DRAINING" if p.status == "draining" else "HEALTHY") for p in self.pods}
+        want = {f"{e.address}:{e.port}": e.health_status for e in self.design.eds(self._endpoints())}
         deadline = time.monotonic() + timeout
         seen: dict[str, str] = {}
         while True:
@@ -214,6 +216,12 @@ class Supervisor:
         write_yaml(self.dir / st.SERVICES_FILE, self.design.services(), header=HEADER)
         for name, docs in self.design.extra_files().items():
             write_yaml(self.dir / name, docs, header=HEADER)
+        self._write_cluster()
+
+    def _write_cluster(self) -> None:
+        scenario = lab_scenario(self.design, self.pods)
+        if scenario is not None:
+            scenario.write(self.dir / st.CLUSTER_DIR, header=HEADER)
 
     def _listen(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -250,12 +258,13 @@ class Supervisor:
         )
 
     def _pods_json(self) -> list[dict[str, Any]]:
+        in_eds = {e.address for e in self.design.eds(self._endpoints())}
         out = []
         for pod in self.pods:
             backend = self.backends.get(pod.address)
             if backend is not None:
                 pod.requests = backend.requests
-            out.append(pod.to_json())
+            out.append(pod.to_json(in_eds=pod.address in in_eds))
         return out
 
     def _save(self) -> dict[str, Any]:

@@ -137,7 +137,7 @@ class Design:
     ) -> XdsSnapshot:
         """The snapshot istiod would push for this design with these helloworld pods (default: the
         seed's 6 replicas on 127.0.0.11–16)."""
-        pods = tuple(xds.helloworld_endpoints() if endpoints is None else endpoints)
+        pods = tuple(self.eds(xds.helloworld_endpoints() if endpoints is None else endpoints))
         placement = filter_placement or self.filter_placement
         if self.topology == "helloworld":
             consistent = self.mode == "consistent-hash"
@@ -154,6 +154,17 @@ class Design:
             )
         topology = _TOPOLOGIES[self.topology]
         return topology(self, ports, layout, pods, placement)
+
+    def eds(self, pods: Sequence[Endpoint], *, cookie_labelled: bool | None = None) -> list[Endpoint]:
+        """The endpoints istiod sends for these pods: a draining pod (terminating, still serving)
+        stays, as DRAINING, only when the Service carries the *cookie* label; istiod drops it for the
+        header label and for unlabelled Services (pilot/pkg/xds/endpoints/endpoint_builder.go
+        ``filterIstioEndpoint``, every release through 1.31-dev; recorded from istiod's code in
+        fixtures/istiod/terminating-header and terminating-cookie). So header sessions move on a
+        rollout, cookie sessions hold."""
+        if cookie_labelled is None:
+            cookie_labelled = m.COOKIE_LABEL in self.session_labels()
+        return [p for p in pods if cookie_labelled or p.health_status != "DRAINING"]
 
     def builder(self, endpoints: Sequence[Endpoint] | None = None) -> Builder:
         def build(ports: LabPorts, layout: XdsLayout) -> XdsSnapshot:
@@ -280,6 +291,7 @@ def _weighted(
 ) -> XdsSnapshot:
     """Route ``hello`` split 90/10 over Services helloworld-v1 / helloworld-v2 (Istio's
     helloworld-versions sample, as a VirtualService with weights); ``weighted-mixed``: v2 unlabelled."""
+    v2_cookie = None if d.topology == "weighted" else False
     v1 = xds.ServiceRef("helloworld-v1", xds.HELLOWORLD_NAMESPACE)
     v2 = xds.ServiceRef("helloworld-v2", xds.HELLOWORLD_NAMESPACE)
     c1, c2 = xds.outbound_cluster_name(5000, v1.host), xds.outbound_cluster_name(5000, v2.host)
@@ -305,7 +317,8 @@ def _weighted(
         ],
         load_assignments=[
             xds.load_assignment(c1, _of_version(pods, "v1")),
-            xds.load_assignment(c2, _of_version(pods, "v2")),
+            # weighted-mixed: v2 is unlabelled, so istiod drops its draining pods whatever the label kind
+            xds.load_assignment(c2, d.eds(_of_version(pods, "v2"), cookie_labelled=v2_cookie)),
         ],
         filter_placement=placement,
     )

@@ -41,13 +41,18 @@ ISTIOD_FILE = "istiod.yaml"
 LOG_FILE = "daemon.log"
 LAST_ERROR_FILE = "last-error.txt"
 ENVOY_DIR = "envoy"
+CLUSTER_DIR = "cluster"
+"""The lab as a cluster would hold it (cluster.yaml, proxy.yaml, istiod.yaml), rewritten on every
+change: ``python scripts/record_istiod.py <state-dir>/cluster OUT`` shows what istiod's own code
+generates for it (docs/fidelity.md)."""
 
 MAX_REPLICAS = 100
 POD_PORT = 5000
 VERSIONS = ("v1", "v2")
 
 PodStatus = Literal["serving", "draining", "killed"]
-"""serving: in EDS as HEALTHY, answering; draining: in EDS as DRAINING, still answering (a
+"""serving: in EDS as HEALTHY, answering; draining: terminating but still answering (in EDS as
+DRAINING for a cookie-labelled Service, dropped from EDS otherwise, as istiod does; a
 terminating pod during a rollout); killed: its process is gone but its endpoint is still in EDS
 (the window before Kubernetes notices)."""
 
@@ -116,7 +121,9 @@ class Pod:
             health_status="DRAINING" if self.status == "draining" else "HEALTHY",
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, in_eds: bool = True) -> dict[str, Any]:
+        """``in_eds``: whether istiod keeps the endpoint in EDS (a draining pod of a Service without
+        the cookie label leaves it, see :meth:`stickyctl.lab.scenarios.Design.eds`); null when not."""
         return {
             "name": self.name,
             "address": self.address,
@@ -124,7 +131,7 @@ class Pod:
             "upstream": self.upstream,
             "version": self.version,
             "status": self.status,
-            "eds_health_status": "DRAINING" if self.status == "draining" else "HEALTHY",
+            "eds_health_status": (self.endpoint().health_status if in_eds else None),
             "requests": self.requests,
         }
 
