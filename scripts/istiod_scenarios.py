@@ -32,6 +32,7 @@ from stickyctl.lab.scenarios import exit_code  # noqa: E402
 
 JSON = dict[str, Any]
 
+TYPE = "type.googleapis.com/"
 SCENARIO_ROOT = REPO / "fixtures" / "istiod"
 HEADER = "# Written by scripts/istiod_scenarios.py; edit the scenario there.\n"
 FLAG_ON = {"PILOT_ENABLE_PERSISTENT_SESSION_FILTER": "true"}
@@ -131,6 +132,207 @@ def gateway_api_header() -> c.ScenarioSpec:
     return c.ScenarioSpec(objs, proxy=proxy, istiod_env=FLAG_ON)
 
 
+# --- more of the matrix (issue 13) -----------------------------------------------------------------
+
+
+def _seed(labels: dict[str, str], env: dict[str, str] | None = None, **kw: Any) -> c.ScenarioSpec:
+    return c.ScenarioSpec(_gateway_seed(labels, **kw), istiod_env=FLAG_ON if env is None else env)
+
+
+def _versions(v1_labels: dict[str, str] | None, v2_labels: dict[str, str] | None,
+              weights: tuple[int, int] = (90, 10)) -> c.ScenarioSpec:  # fmt: skip
+    """Istio's helloworld-versions sample: Services helloworld-v1/-v2 (selector app+version), a
+    VirtualService splitting ``/hello`` between them."""
+    pods = c.helloworld_pods()
+    objs: list[c.JSON] = [*c.ingress_gateway(), c.namespace(c.HELLOWORLD, {"istio-injection": "enabled"})]
+    objs += [c.pod(p) for p in pods]
+    for version, labels in (("v1", v1_labels), ("v2", v2_labels)):
+        name = f"{c.HELLOWORLD}-{version}"
+        objs.append(c.service(name, labels=labels, selector={"app": c.HELLOWORLD, "version": version}))
+        objs.append(c.endpoint_slice(name, [p for p in pods if p.labels["version"] == version]))
+    route = c.HttpRoute([c.Destination("helloworld-v1", weight=weights[0]),
+                         c.Destination("helloworld-v2", weight=weights[1])])  # fmt: skip
+    objs += [c.istio_gateway(), c.virtual_service(c.HELLOWORLD, [route])]
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
+def not_ready(labels: dict[str, str]) -> Callable[[], c.ScenarioSpec]:
+    def build() -> c.ScenarioSpec:
+        return _seed(labels, pods=c.with_state(c.helloworld_pods(), 0, "not-ready"))
+
+    return build
+
+
+def subsets_header() -> c.ScenarioSpec:
+    spec = subsets_cookie()
+    objs = [dict(o) for o in spec.objects]
+    for o in objs:
+        if o["kind"] == "Service" and o["metadata"]["name"] == c.HELLOWORLD:
+            o["metadata"] = {**o["metadata"], "labels": {"app": c.HELLOWORLD, "service": c.HELLOWORLD, **HEADER_LABELS}}
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
+def _app(name: str, namespace_name: str, labels: dict[str, str], first_ip: int, *, port: int = 8000,
+         count: int = 2) -> list[c.JSON]:  # fmt: skip
+    pods = c.helloworld_pods(count, first_ip=first_ip, versions=("v1",), app=name, namespace=namespace_name, port=port)
+    objs: list[c.JSON] = [c.service(name, namespace_name, port=port, labels={"app": name, **labels})]
+    objs += [c.pod(p) for p in pods]
+    objs.append(c.endpoint_slice(name, pods, namespace=namespace_name, port=port))
+    return objs
+
+
+def multi_host() -> c.ScenarioSpec:
+    """One gateway, two hosts in two namespaces: shop.example.com/cart (cookie) and
+    hello.example.com/hello (header), each a Gateway + VirtualService in its own namespace."""
+    objs: list[c.JSON] = [
+        *c.ingress_gateway(),
+        c.namespace("shop", {"istio-injection": "enabled"}),
+        c.namespace(c.HELLOWORLD, {"istio-injection": "enabled"}),
+        *_app("cart", "shop", {c.COOKIE_LABEL: "cart-session"}, 31),
+        *c.helloworld_app(service_labels=HEADER_LABELS),
+        c.istio_gateway("shop-gateway", "shop", hosts=["shop.example.com"]),
+        c.virtual_service("cart", [c.HttpRoute([c.Destination("cart", port=8000)], exact=None, prefix="/cart")],
+                          namespace_name="shop", hosts=["shop.example.com"], gateways=["shop-gateway"]),
+        c.istio_gateway("hello-gateway", c.HELLOWORLD, hosts=["hello.example.com"]),
+        c.virtual_service(c.HELLOWORLD, [c.HttpRoute([c.Destination(c.HELLOWORLD)])],
+                          hosts=["hello.example.com"], gateways=["hello-gateway"]),
+    ]  # fmt: skip
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
+def service_entry_header() -> c.ScenarioSpec:
+    """A ServiceEntry (an external API) carrying the header label, routed from the gateway: istiod
+    reads labels from ServiceEntries too (serviceentry/conversion.go)."""
+    entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "payments", "namespace": c.HELLOWORLD, "labels": dict(HEADER_LABELS)},
+        "spec": {
+            "hosts": ["payments.example.com"],
+            "location": "MESH_EXTERNAL",
+            "resolution": "STATIC",
+            "ports": [{"number": 8443, "name": "http", "protocol": "HTTP"}],
+            "endpoints": [{"address": "127.0.0.41"}, {"address": "127.0.0.42"}],
+        },
+    }
+    objs: list[c.JSON] = [
+        *c.ingress_gateway(), c.namespace(c.HELLOWORLD, {"istio-injection": "enabled"}), entry,
+        c.istio_gateway(),
+        c.virtual_service("payments", [c.HttpRoute([c.Destination("payments.example.com", port=8443)], exact=None,
+                                                    prefix="/pay")]),
+    ]  # fmt: skip
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
+SLEEP = c.Workload(
+    "sleep-7b9f8c6d5-s1e2p", "sleep", "10.244.2.5", {"app": "sleep", "security.istio.io/tlsMode": "istio"}
+)
+
+
+def sidecar_outbound_cookie() -> c.ScenarioSpec:
+    """A client's sidecar (sleep) calling the cookie-labelled helloworld: outbound listener 5000."""
+    objs: list[c.JSON] = [
+        c.namespace("sleep", {"istio-injection": "enabled"}), c.pod(SLEEP),
+        c.namespace(c.HELLOWORLD, {"istio-injection": "enabled"}), *c.helloworld_app(service_labels=COOKIE_LABELS),
+    ]  # fmt: skip
+    proxy = {"type": "sidecar", "namespace": "sleep", "name": SLEEP.name, "ip": SLEEP.ip}
+    return c.ScenarioSpec(objs, proxy=proxy, istiod_env=FLAG_ON)
+
+
+def sidecar_inbound_header() -> c.ScenarioSpec:
+    """The sidecar of a helloworld pod itself: its inbound listener never gets the filter
+    (listener_builder.go: not for ListenerClassSidecarInbound); its outbound listeners do."""
+    pods = c.helloworld_pods()
+    objs: list[c.JSON] = [c.namespace(c.HELLOWORLD, {"istio-injection": "enabled"}),
+                          *c.helloworld_app(pods, service_labels=HEADER_LABELS)]  # fmt: skip
+    proxy = {"type": "sidecar", "namespace": c.HELLOWORLD, "name": pods[0].name, "ip": pods[0].ip}
+    return c.ScenarioSpec(objs, proxy=proxy, istiod_env=FLAG_ON)
+
+
+def envoyfilter_inbound() -> c.ScenarioSpec:
+    """An EnvoyFilter that adds the session filter to the sidecar's inbound HTTP filters, where
+    it does nothing (envoy issues 21584, 19776): what users try when sessions do not stick."""
+    spec = sidecar_inbound_header()
+    ef = {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": "sticky-inbound", "namespace": c.HELLOWORLD},
+        "spec": {
+            "workloadSelector": {"labels": {"app": c.HELLOWORLD}},
+            "configPatches": [{
+                "applyTo": "HTTP_FILTER",
+                "match": {"context": "SIDECAR_INBOUND", "listener": {"filterChain": {"filter": {
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "subFilter": {"name": "envoy.filters.http.router"}}}}},
+                "patch": {"operation": "INSERT_BEFORE", "value": {
+                    "name": "envoy.filters.http.stateful_session",
+                    "typed_config": {
+                        "@type": TYPE + "envoy.extensions.filters.http.stateful_session.v3.StatefulSession",
+                        "session_state": {"name": "envoy.http.stateful_session.header", "typed_config": {
+                            "@type": TYPE + "envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState",
+                            "name": "x-session-header"}}}}},
+            }],
+        },
+    }  # fmt: skip
+    return c.ScenarioSpec([*spec.objects, ef], proxy=spec.proxy, istiod_env=FLAG_ON)
+
+
+def gateway_api_session_persistence() -> c.ScenarioSpec:
+    """Gateway API HTTPRoute with ``sessionPersistence`` and no label: Istio ignores the field
+    (issue 55839), so nothing is sticky."""
+    spec = gateway_api_header()
+    objs = []
+    for o in spec.objects:
+        o = json.loads(json.dumps(o))
+        if o["kind"] == "Service" and o["metadata"]["name"] == c.HELLOWORLD:
+            o["metadata"]["labels"] = {"app": c.HELLOWORLD, "service": c.HELLOWORLD}
+        if o["kind"] == "HTTPRoute":
+            o["spec"]["rules"][0]["sessionPersistence"] = {"sessionName": "session", "type": "Cookie"}
+        objs.append(o)
+    return c.ScenarioSpec(objs, proxy=spec.proxy, istiod_env=FLAG_ON)
+
+
+def label_on_deployment() -> c.ScenarioSpec:
+    """The header label on the Deployment and its pods, not the Service: istiod reads Service labels only."""
+    pods = c.helloworld_pods(extra_labels=HEADER_LABELS)
+    objs = _gateway_seed({}, pods)
+    objs.append(c.deployment("helloworld-v1", c.HELLOWORLD, {"app": c.HELLOWORLD, **HEADER_LABELS},
+                             {"app": c.HELLOWORLD, "version": "v1", **HEADER_LABELS}))  # fmt: skip
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
+def custom_header_label() -> c.ScenarioSpec:
+    """istiod configured with its own header label key (PILOT_PERSISTENT_SESSION_HEADER_LABEL)."""
+    env = {**FLAG_ON, "PILOT_PERSISTENT_SESSION_HEADER_LABEL": "example.com/sticky-header"}
+    return _seed({"example.com/sticky-header": "x-session-header"}, env)
+
+
+def two_sticky_one_host() -> c.ScenarioSpec:
+    """Two sticky Services behind one host: /cart (header x-cart) and /hello (header x-session-header)."""
+    objs = [
+        *c.ingress_gateway(), c.namespace(c.HELLOWORLD, {"istio-injection": "enabled"}),
+        *c.helloworld_app(service_labels=HEADER_LABELS),
+        *_app("cart", c.HELLOWORLD, {c.HEADER_LABEL: "x-cart"}, 31),
+        c.istio_gateway(),
+        c.virtual_service(c.HELLOWORLD, [
+            c.HttpRoute([c.Destination("cart", port=8000)], exact=None, prefix="/cart", name="cart"),
+            c.HttpRoute([c.Destination(c.HELLOWORLD)], name="hello"),
+        ]),
+    ]  # fmt: skip
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
+def two_sticky_same_name() -> c.ScenarioSpec:
+    """Two sticky Services behind one host sharing one header name: each one's value is taken
+    by the other's route too."""
+    spec = two_sticky_one_host()
+    objs = json.loads(json.dumps(list(spec.objects)))
+    for o in objs:
+        if o["kind"] == "Service" and o["metadata"]["name"] == "cart":
+            o["metadata"]["labels"][c.HEADER_LABEL] = "x-session-header"
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
 GW = "proxy:istio-ingressgateway-6b7f9c8d5-x7k2p.istio-ingress"
 GW_API = "proxy:helloworld-gateway-istio-7c9d8b6f4-q2w3e.helloworld"
 ISTIOD = "object:Deployment/istio-system/istiod"
@@ -155,7 +357,8 @@ class Entry:
 SCENARIOS: dict[str, Entry] = {
     "seed-header": Entry(
         "helloworld x6, Istio Gateway + VirtualService on hosts *, header label, flag on",
-        ((("STK0601", GW),)), seed_header,
+        ((("STK0601", GW),)),
+        seed_header,
     ),
     "seed-cookie": Entry("the seed with the cookie label", (("STK0601", GW),), seed_cookie),
     "flag-off-header": Entry(
@@ -180,6 +383,129 @@ SCENARIOS: dict[str, Entry] = {
     ),
     "gateway-api-header": Entry(
         "Gateway API Gateway + HTTPRoute, header label", (("STK0601", GW_API),), gateway_api_header
+    ),
+    "flag-off-cookie": Entry(
+        "the seed with the cookie label and istiod's flag unset",
+        (
+            ("STK0101", "object:Deployment/istio-system/istiod"),
+            ("STK0201", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"),
+            ("STK0301", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+        ),
+        lambda: _seed(COOKIE_LABELS, {}),
+    ),
+    "flag-on-unlabelled": Entry("the seed without any session label, flag on", (), lambda: _seed({})),
+    "flag-off-unlabelled": Entry(
+        "the seed without any session label, flag unset: a plain gateway",
+        (("STK0201", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"),),
+        lambda: _seed({}, {}),
+    ),
+    "notready-header": Entry(
+        "header label, one pod not ready (not serving, not terminating)",
+        (("STK0601", f"{GW}"),),
+        not_ready(HEADER_LABELS),
+    ),
+    "notready-cookie": Entry(
+        "cookie label, one pod not ready (not serving, not terminating)",
+        (("STK0601", f"{GW}"),),
+        not_ready(COOKIE_LABELS),
+    ),
+    "subsets-header": Entry(
+        "header label, DestinationRule subsets v1/v2, route to subset v1",
+        (("STK0401", f"{GW}/cluster:outbound|5000|v1|{HW}"), ("STK0601", f"{GW}")),
+        subsets_header,
+    ),
+    "weighted-labelled-unlabelled": Entry(
+        "/hello split 90/10: helloworld-v1 header-labelled, helloworld-v2 unlabelled",
+        (("STK0310", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),),
+        lambda: _versions(HEADER_LABELS, None),
+    ),
+    "weighted-two-labelled": Entry(
+        "/hello split 90/10 over two Services with the same header label value",
+        (("STK0306", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        lambda: _versions(HEADER_LABELS, HEADER_LABELS),
+    ),
+    "weighted-two-labelled-names": Entry(
+        "/hello split 90/10 over two header-labelled Services with different names",
+        (
+            ("STK0302", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0306", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0601", f"{GW}"),
+        ),
+        lambda: _versions(HEADER_LABELS, {c.HEADER_LABEL: "x-v2-session"}),
+    ),
+    "weighted-zero": Entry(
+        "/hello 100/0: the labelled v1 and an unlabelled v2 with weight 0 (skipped by istiod)",
+        (("STK0306", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        lambda: _versions(HEADER_LABELS, None, (100, 0)),
+    ),
+    "multi-host": Entry(
+        "one gateway, shop.example.com/cart (cookie, ns shop) and hello.example.com/hello (header)",
+        (("STK0601", f"{GW}"),),
+        multi_host,
+    ),
+    "serviceentry-header": Entry(
+        "a ServiceEntry with the header label routed from the gateway", (("STK0601", f"{GW}"),), service_entry_header
+    ),
+    "sidecar-outbound-cookie": Entry(
+        "a client sidecar (sleep) calling the cookie-labelled helloworld",
+        (("STK0601", "proxy:sleep-7b9f8c6d5-s1e2p.sleep"),),
+        sidecar_outbound_cookie,
+    ),
+    "sidecar-inbound-header": Entry(
+        "the sidecar of a header-labelled helloworld pod (inbound and outbound)",
+        (("STK0601", "proxy:helloworld-v1-5d4f8b7c9-00000.helloworld"),),
+        sidecar_inbound_header,
+    ),
+    "envoyfilter-inbound": Entry(
+        "an EnvoyFilter adding the session filter on SIDECAR_INBOUND",
+        (
+            (
+                "STK0305",
+                "proxy:helloworld-v1-5d4f8b7c9-00000.helloworld/route_config:InboundPassthroughCluster/virtual_host:inbound|http|0/route:default",
+            ),
+            (
+                "STK0305",
+                "proxy:helloworld-v1-5d4f8b7c9-00000.helloworld/route_config:inbound|5000||/virtual_host:inbound|http|5000/route:default",
+            ),
+            ("STK0601", "proxy:helloworld-v1-5d4f8b7c9-00000.helloworld"),
+        ),
+        envoyfilter_inbound,
+    ),
+    "gateway-api-session-persistence": Entry(
+        "Gateway API HTTPRoute with sessionPersistence, no label",
+        (("STK0106", "object:HTTPRoute/helloworld/helloworld"),),
+        gateway_api_session_persistence,
+    ),
+    "label-on-deployment": Entry(
+        "the header label on the Deployment and pods, not the Service",
+        (
+            ("STK0104", "object:Deployment/helloworld/helloworld-v1"),
+            ("STK0104", "object:Pod/helloworld/helloworld-v1-5d4f8b7c9-00000"),
+            ("STK0104", "object:Pod/helloworld/helloworld-v1-5d4f8b7c9-00001"),
+            ("STK0104", "object:Pod/helloworld/helloworld-v1-5d4f8b7c9-00002"),
+            ("STK0104", "object:Pod/helloworld/helloworld-v2-5d4f8b7c9-00003"),
+            ("STK0104", "object:Pod/helloworld/helloworld-v2-5d4f8b7c9-00004"),
+            ("STK0104", "object:Pod/helloworld/helloworld-v2-5d4f8b7c9-00005"),
+        ),
+        label_on_deployment,
+    ),
+    "both-labels": Entry(
+        "the Service carries both labels (cookie wins)",
+        (("STK0103", "service:helloworld/helloworld"), ("STK0601", f"{GW}")),
+        lambda: _seed({**COOKIE_LABELS, **HEADER_LABELS}),
+    ),
+    "custom-header-label": Entry(
+        "PILOT_PERSISTENT_SESSION_HEADER_LABEL=example.com/sticky-header", (("STK0601", f"{GW}"),), custom_header_label
+    ),
+    "two-sticky-one-host": Entry(
+        "two sticky Services on one host: /cart (x-cart) and /hello (x-session-header)",
+        (("STK0601", f"{GW}"),),
+        two_sticky_one_host,
+    ),
+    "two-sticky-same-name": Entry(
+        "two sticky Services on one host sharing the header name x-session-header",
+        (("STK0601", f"{GW}"),),
+        two_sticky_same_name,
     ),
 }
 

@@ -334,9 +334,7 @@ def _static_cluster(name: str, address: str, port: int, *, http2: bool = False) 
         "connect_timeout": "1s",
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [
-                {"lb_endpoints": [{"endpoint": {"address": socket_address(address, port)}}]}
-            ],
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(address, port)}}]}],
         },
     }
     if http2:

@@ -169,8 +169,15 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
                   istiod_objects: list[K8sObject]) -> CheckContext:
     from stickyctl.istio.manifests import istiod_settings
 
+    istiod = [s for s in (istiod_settings(o) for o in istiod_objects) if s is not None]
+    # istiod reads its label keys from PILOT_PERSISTENT_SESSION_LABEL / _HEADER_LABEL
+    # (pilot/pkg/features/experimental.go): with --istiod, those keys are the ones that count,
+    # unless --cookie-label/--header-label said otherwise.
+    istiod_keys = {LabelKeys(cookie=s.cookie_key, header=s.header_key) for s in istiod}
+    if keys == LabelKeys() and len(istiod_keys) == 1:
+        keys = istiod_keys.pop()
     ctx = CheckContext(proxies=proxies, objects=objects, services_given=services_given, keys=keys)
-    ctx.istiod = [s for s in (istiod_settings(o) for o in istiod_objects) if s is not None]
+    ctx.istiod = istiod
     ctx.labelled = [s for s in (session_label(o, keys) for o in objects if o.kind in SERVICE_KINDS) if s]
     index = ServiceIndex(ctx.labelled)
 
