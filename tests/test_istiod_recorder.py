@@ -315,9 +315,14 @@ def _seed_copy(tmp_path: Path) -> Path:
         ("proxy.yaml", "type: router\nnamespace: istio-ingress\nname: nope\n",
          "no Pod istio-ingress/nope in cluster.yaml", 2),
         ("proxy.yaml", "type: router\nnamespace: istio-ingress\nname: x\nlabel: {}\n", 'unknown field "label"', 2),
-        ("cluster.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: [}\n", "cluster.yaml: document 1:", 2),
-        ("cluster.yaml", "\n---\napiVersion: v1\nkind: Frobnicator\nmetadata: {name: x}\n",
-         'document 15 (Frobnicator x): no kind "Frobnicator" is registered', 2),
+        ("cluster.yaml", "# a comment\n---\napiVersion: v1\nkind: Service\nmetadata: {name: [}\n",
+         "cluster.yaml: line 4: did not find expected node content", 2),
+        ("cluster.yaml", "# nothing here\n", "cluster.yaml: holds no objects", 2),
+        ("cluster.yaml", "\n---\napiVersion: v1\nkind: Service\nmetadata: {name: helloworld, namespace: helloworld}\n",
+         "Service helloworld/helloworld is already defined at line 56", 2),
+        ("cluster.yaml", "\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\n"
+         "spec: {http: [{route: [{destination: {host: a}}]}], hosts: 7}\n", "(VirtualService x):", 2),
+
         ("istiod.yaml", "env: [1, 2]\n", "env: expected a mapping of NAME: value", 2),
         ("istiod.yaml", "env: {XDS_AUTH: 'true'}\n", "env.XDS_AUTH is set by the recorder", 2),
     ],
@@ -329,14 +334,14 @@ def test_invalid_scenarios(harness: Path, tmp_path: Path, file: str, content: st
     (scenario / file).write_text(content)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "keep.txt").write_text("a previous recording")
+    (out / "istiod-version.txt").write_text("a previous recording")
     proc = run(scenario, out)
     assert proc.returncode == code, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("record_istiod: error: "), proc.stderr
     assert message in lines[0]
-    assert "Traceback" not in proc.stderr and "panic" not in proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]  # OUT_DIR untouched
+    assert "Traceback" not in proc.stderr and "panic" not in proc.stderr and "goroutine" not in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["istiod-version.txt"]  # OUT_DIR untouched
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
@@ -373,6 +378,77 @@ def test_envoy_rejection_fails_the_recording_with_envoys_reason(harness: Path, t
     assert "Envoy rejected istiod's config" in proc.stderr
     assert "must be the last filter" in proc.stderr  # Envoy's own words
     assert not (tmp_path / "out").exists()
+
+
+@needs_go
+@needs_envoy
+def test_kubectl_output_and_other_kinds(harness: Path, tmp_path: Path) -> None:
+    """What `kubectl get -o yaml` gives: a List, objects without a namespace (the default one, as
+    kubectl apply would put them), kinds istiod does not read (skipped with a warning); and a
+    misspelt istiod setting (a warning)."""
+    scenario = _seed_copy(tmp_path)
+    docs = list(yaml.safe_load_all((scenario / "cluster.yaml").read_text()))
+    plain = [d for d in docs if d["kind"] != "Service" or d["metadata"]["name"] != "helloworld"]
+    hello = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "helloworld")
+    listed = {"apiVersion": "v1", "kind": "List", "items": plain}
+    rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "hello"}}
+    text = yaml.safe_dump_all([listed, hello, rollout])
+    (scenario / "cluster.yaml").write_text(text)
+    rollout_line = max(i for i, line in enumerate(text.splitlines()) if line == "---") + 2
+    (scenario / "istiod.yaml").write_text(
+        "env: {PILOT_ENABLE_PERSISTENT_SESSION_FILTER: 'true', PILOT_PERSISTENT_SESSION_HEADER_LABLE: x}\n"
+    )
+    proc = run(scenario, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        f"record_istiod: warning: {scenario / 'cluster.yaml'}: line {rollout_line} (Rollout hello): skipped: "
+        "istiod does not read "
+        "argoproj.io/v1alpha1 Rollout",
+        "record_istiod: warning: istiod.yaml: env.PILOT_PERSISTENT_SESSION_HEADER_LABLE: istiod does not read this "
+        "setting (misspelt?)",
+    ], proc.stderr
+    r = Recording(tmp_path / "out")
+    assert r.route_sessions() == {HW: HEADER_STATE}
+
+
+@needs_go
+@needs_envoy
+def test_a_service_without_namespace_is_in_default(harness: Path, tmp_path: Path) -> None:
+    scenario = _write(tmp_path / "sc", {
+        "cluster.yaml": SIDECAR_CLUSTER.replace("namespace: shop", "namespace: default").replace(
+            "  name: cart\n  namespace: default\n", "  name: cart\n"),
+        "proxy.yaml": {"type": "sidecar", "namespace": "default", "name": "web-1"},
+        "istiod.yaml": {"env": {"PILOT_ENABLE_PERSISTENT_SESSION_FILTER": "true"}},
+    })  # fmt: skip
+    assert "name: cart\n  labels" in (scenario / "cluster.yaml").read_text()  # the Service has no namespace
+    proc = run(scenario, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    r = Recording(tmp_path / "out")
+    assert r.endpoints("outbound|8000||cart.default.svc.cluster.local") == {"10.1.0.5": "HEALTHY"}
+
+
+@needs_go
+@needs_envoy
+def test_out_dir_that_would_lose_data_is_refused(
+    harness: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = _seed_copy(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "data.txt").write_text("mine")
+    for out, why in ((scenario, "it is or holds"), (tmp_path, "it is or holds"), (Path("."), "it is or holds"),
+                     (taken, "exists and is not a recording")):  # fmt: skip
+        proc = run(scenario, out)
+        assert proc.returncode == 2, proc.stderr
+        assert why in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (taken / "data.txt").read_text() == "mine"
+    assert (scenario / "cluster.yaml").is_file()
+    # A previous recording is replaced.
+    assert run(scenario, tmp_path / "rec").returncode == 0
+    assert run(scenario, tmp_path / "rec").returncode == 0
 
 
 def test_missing_scenario_files(tmp_path: Path) -> None:

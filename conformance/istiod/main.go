@@ -48,6 +48,7 @@ import (
 	"istio.io/istio/pilot/pkg/serviceregistry/util/xdsfake"
 	"istio.io/istio/pilot/pkg/xds"
 	fakexds "istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/env"
 	kubelib "istio.io/istio/pkg/kube"
 	"istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/test"
@@ -73,6 +74,7 @@ func main() {
 	scenarioDir := flag.String("scenario", "", "scenario directory (cluster.yaml, proxy.yaml)")
 	listen := flag.String("listen", "127.0.0.1:0", "address of the ADS server")
 	sdsAddr := flag.String("sds", "127.0.0.1:0", "address of the throwaway SDS server")
+	scenarioEnv := flag.String("scenario-env", "", "comma-separated names of the istiod settings the scenario sets (checked against what istiod reads)")
 	debugAddr := flag.String("debug", "", "also serve istiod's debug endpoints (/debug/configz, /debug/config_dump?proxyID=…) on this address")
 	flag.Parse()
 	if *scenarioDir == "" {
@@ -83,6 +85,7 @@ func main() {
 		fatal(2, "%v", err)
 	}
 	quietIstioLogs()
+	sc.warnings = append(sc.warnings, unknownSettings(*scenarioEnv)...)
 
 	// test.Wrap gives istiod's test helpers a test.Failer outside `go test`: a t.Fatal inside
 	// istiod's fake server becomes an error here instead of a panic.
@@ -139,11 +142,12 @@ func serve(t test.Failer, sc *scenario, listen, sdsAddr, debugAddr string) error
 	defer sds.Stop()
 
 	emit(map[string]any{
-		"event": "listening",
-		"xds":   adsListener.Addr().String(),
-		"sds":   sds.Addr(),
-		"istio": istioInfo(),
-		"proxy": sc.proxy,
+		"event":    "listening",
+		"xds":      adsListener.Addr().String(),
+		"sds":      sds.Addr(),
+		"istio":    istioInfo(),
+		"proxy":    sc.proxy,
+		"warnings": sc.warnings,
 	})
 
 	connected := make(chan *xds.Connection, 1)
@@ -244,6 +248,23 @@ func createEndpointSlices(t test.Failer, s *fakexds.FakeDiscoveryServer, docs []
 	}
 	s.EnsureSynced(t)
 	return nil
+}
+
+// unknownSettings names the scenario's istiod settings that no istiod package registered (see
+// istio.io/istio/pkg/env): a misspelt PILOT_PERSISTENT_SESSION_HEADER_LABLE is silently ignored by
+// istiod, so the recorder says so.
+func unknownSettings(names string) []string {
+	known := map[string]bool{}
+	for _, v := range env.VarDescriptions() {
+		known[v.Name] = true
+	}
+	var out []string
+	for _, name := range strings.Split(names, ",") {
+		if name != "" && !known[name] {
+			out = append(out, fmt.Sprintf("istiod.yaml: env.%s: istiod does not read this setting (misspelt?)", name))
+		}
+	}
+	return out
 }
 
 // istioInfo names the istiod code that runs: the istio.io/istio module version this binary was

@@ -1,17 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pkg/config"
@@ -26,6 +26,7 @@ type scenario struct {
 	endpointSlices []string        // created once istiod has the Services (see createEndpointSlices)
 	istioConfigs   []config.Config // Istio CRs (*.istio.io): the config store
 	proxy          proxySpec
+	warnings       []string // what was skipped, for the recorder to print
 }
 
 type proxySpec struct {
@@ -53,7 +54,56 @@ type object struct {
 	} `json:"status"`
 }
 
-func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+// document is one YAML document of cluster.yaml and the line it starts on.
+type document struct {
+	text string
+	line int
+}
+
+// splitDocuments splits multi-document YAML at "---" lines (and "..." end markers), keeping each
+// document's first line so that errors name the line of the file, not of the document.
+func splitDocuments(raw []byte) []document {
+	var docs []document
+	var cur []string
+	start := 1
+	flush := func(next int) {
+		if strings.TrimSpace(strings.Join(cur, "\n")) != "" {
+			docs = append(docs, document{text: strings.Join(cur, "\n"), line: start})
+		}
+		cur, start = nil, next
+	}
+	lines := strings.Split(strings.ReplaceAll(string(raw), "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		if l == "---" || strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "---\t") || l == "..." {
+			flush(i + 2)
+			continue
+		}
+		cur = append(cur, l)
+	}
+	flush(0)
+	return docs
+}
+
+var yamlLine = regexp.MustCompile(`^(?:error converting YAML to JSON: )?yaml: line (\d+): `)
+
+// yamlError names the file's line for a YAML error inside document d (the YAML library counts
+// lines from the document's start), or the document's own line when the error names none.
+func yamlError(path string, d document, where string, err error) error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return fmt.Errorf("%s: line %d: %s", path, d.line+n-1, err.Error()[len(m[0]):])
+	}
+	return fmt.Errorf("%s: %v", where, err)
+}
+
+// clusterScoped are the kinds without a namespace; every other object without one gets
+// "default", as kubectl apply gives it.
+var clusterScoped = map[string]bool{
+	"Namespace": true, "Node": true, "PersistentVolume": true, "StorageClass": true, "ClusterRole": true,
+	"ClusterRoleBinding": true, "CustomResourceDefinition": true, "MutatingWebhookConfiguration": true,
+	"ValidatingWebhookConfiguration": true, "PriorityClass": true, "IngressClass": true, "RuntimeClass": true,
+	"GatewayClass": true, "APIService": true, "CSIDriver": true, "VolumeAttachment": true,
+}
 
 func loadScenario(dir string) (*scenario, error) {
 	clusterPath := filepath.Join(dir, "cluster.yaml")
@@ -61,51 +111,92 @@ func loadScenario(dir string) (*scenario, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", clusterPath, pathError(err))
 	}
-	var kube, istio, slices []string
+	var kube, istio, slices, warnings []string
 	pods := map[string]object{}
-	reader := utilyaml.NewYAMLReader(bufioReader(raw))
-	for n := 1; ; n++ {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %v", clusterPath, n, err)
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
+	seen := map[string]int{}
+	var add func(doc []byte, d document, where string) error
+	add = func(doc []byte, d document, where string) error {
 		var o object
 		if err := yaml.Unmarshal(doc, &o); err != nil {
-			return nil, fmt.Errorf("%s: document %d: %v", clusterPath, n, err)
+			return yamlError(clusterPath, d, where, err)
 		}
-		if o.APIVersion == "" && o.Kind == "" {
-			continue // a document holding only comments
+		if o.APIVersion == "" && o.Kind == "" && o.Metadata.Name == "" {
+			return nil // a document holding only comments
+		}
+		if o.Kind == "List" && o.APIVersion == "v1" {
+			// kubectl get ... -o yaml of several objects
+			var list struct {
+				Items []json.RawMessage `json:"items"`
+			}
+			if err := yaml.Unmarshal(doc, &list); err != nil {
+				return yamlError(clusterPath, d, where, err)
+			}
+			for i, item := range list.Items {
+				if err := add(item, d, fmt.Sprintf("%s: items[%d]", where, i)); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		if o.APIVersion == "" || o.Kind == "" || o.Metadata.Name == "" {
-			return nil, fmt.Errorf("%s: document %d: apiVersion, kind and metadata.name are required", clusterPath, n)
+			return fmt.Errorf("%s: apiVersion, kind and metadata.name are required", where)
+		}
+		what := fmt.Sprintf("%s (%s %s)", where, o.Kind, o.Metadata.Name)
+		if o.Metadata.Namespace == "" && !clusterScoped[o.Kind] {
+			var m map[string]any
+			if err := yaml.Unmarshal(doc, &m); err != nil {
+				return fmt.Errorf("%s: %v", what, err)
+			}
+			m["metadata"].(map[string]any)["namespace"] = "default"
+			if doc, err = yaml.Marshal(m); err != nil {
+				return fmt.Errorf("%s: %v", what, err)
+			}
+			o.Metadata.Namespace = "default"
 		}
 		group, _, _ := strings.Cut(o.APIVersion, "/")
+		if !strings.Contains(o.APIVersion, "/") {
+			group = ""
+		}
+		key := group + "/" + o.Kind + "/" + o.Metadata.Namespace + "/" + o.Metadata.Name
+		if first, dup := seen[key]; dup {
+			return fmt.Errorf("%s: %s %s/%s is already defined at line %d", where, o.Kind, o.Metadata.Namespace, o.Metadata.Name, first)
+		}
+		seen[key] = d.line
 		text := strings.TrimSpace(string(doc))
 		switch {
-		case strings.HasSuffix(group, "istio.io") && strings.Contains(o.APIVersion, "/"):
+		case strings.HasSuffix(group, "istio.io"):
+			if _, _, err := crd.ParseInputs(text); err != nil {
+				return fmt.Errorf("%s: %v", what, err)
+			}
 			istio = append(istio, text)
 		case o.Kind == "EndpointSlice" && group == "discovery.k8s.io":
 			slices = append(slices, text)
 		default:
 			// Decoded here as istiod's fake kube client will (IstioCodec), to name the document.
-			if _, _, err := kubelib.IstioCodec.UniversalDeserializer().Decode(doc, nil, nil); err != nil {
-				return nil, fmt.Errorf("%s: document %d (%s %s): %v", clusterPath, n, o.Kind, o.Metadata.Name, err)
+			// A kind istiod has no type for (an Argo Rollout, a cert-manager Certificate) is one
+			// it never reads from a cluster either: skipped, with a warning.
+			if _, _, err := kubelib.IstioCodec.UniversalDeserializer().Decode([]byte(text), nil, nil); err != nil {
+				if runtime.IsNotRegisteredError(err) {
+					warnings = append(warnings, fmt.Sprintf("%s: skipped: istiod does not read %s %s", what, o.APIVersion, o.Kind))
+					return nil
+				}
+				return fmt.Errorf("%s: %v", what, err)
 			}
 			kube = append(kube, text)
 		}
 		if o.Kind == "Pod" && o.APIVersion == "v1" {
-			ns := o.Metadata.Namespace
-			if ns == "" {
-				ns = "default"
-			}
-			pods[ns+"/"+o.Metadata.Name] = o
+			pods[o.Metadata.Namespace+"/"+o.Metadata.Name] = o
 		}
+		return nil
+	}
+	docs := splitDocuments(raw)
+	for _, d := range docs {
+		if err := add([]byte(d.text), d, fmt.Sprintf("%s: line %d", clusterPath, d.line)); err != nil {
+			return nil, err
+		}
+	}
+	if len(seen) == 0 {
+		return nil, fmt.Errorf("%s: holds no objects", clusterPath)
 	}
 	proxyPath := filepath.Join(dir, "proxy.yaml")
 	praw, err := os.ReadFile(proxyPath)
@@ -151,6 +242,7 @@ func loadScenario(dir string) (*scenario, error) {
 		endpointSlices: slices,
 		istioConfigs:   configs,
 		proxy:          p,
+		warnings:       warnings,
 	}, nil
 }
 
