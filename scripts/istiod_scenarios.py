@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the project's istiod scenarios (fixtures/istiod/<name>/: cluster.yaml, proxy.yaml, istiod.yaml).
 
-    python scripts/istiod_scenarios.py            # (re)write every scenario directory
+    python scripts/istiod_scenarios.py            # (re)write every scenario directory and docs/istiod-scenarios.md
     python scripts/istiod_scenarios.py --list     # names and what each stands for
 
 Each scenario is the input of scripts/record_istiod.py: the objects a cluster would hold, the proxy,
@@ -33,6 +33,7 @@ from stickyctl.lab.scenarios import exit_code  # noqa: E402
 JSON = dict[str, Any]
 
 TYPE = "type.googleapis.com/"
+STATEFUL_SESSION = TYPE + "envoy.extensions.filters.http.stateful_session.v3.StatefulSession"
 SCENARIO_ROOT = REPO / "fixtures" / "istiod"
 HEADER = "# Written by scripts/istiod_scenarios.py; edit the scenario there.\n"
 FLAG_ON = {"PILOT_ENABLE_PERSISTENT_SESSION_FILTER": "true"}
@@ -333,6 +334,188 @@ def two_sticky_same_name() -> c.ScenarioSpec:
     return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
 
 
+def consistent_hash_header() -> c.ScenarioSpec:
+    """The header label plus a DestinationRule consistentHash on a request header: both decide
+    the host; the session wins while its host lives (STK0309)."""
+    objs = [*_gateway_seed(HEADER_LABELS), c.consistent_hash_rule(c.HELLOWORLD, "x-user")]
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
+def envoyfilter_after_router() -> c.ScenarioSpec:
+    """An EnvoyFilter inserting a second session filter after the router: Envoy rejects the
+    listener ("terminal filter … must be the last filter"), recorded as Envoy then holds it."""
+    ef = {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": "session-last", "namespace": "istio-ingress"},
+        "spec": {
+            "workloadSelector": {"labels": {"istio": "ingressgateway"}},
+            "configPatches": [{
+                "applyTo": "HTTP_FILTER",
+                "match": {"context": "GATEWAY", "listener": {"filterChain": {"filter": {
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "subFilter": {"name": "envoy.filters.http.router"}}}}},
+                "patch": {"operation": "INSERT_AFTER", "value": {
+                    "name": "envoy.filters.http.stateful_session.late",
+                    "typed_config": {"@type": STATEFUL_SESSION},
+                }},
+            }],
+        },
+    }  # fmt: skip
+    return c.ScenarioSpec([*_gateway_seed(HEADER_LABELS), ef], istiod_env=FLAG_ON)
+
+
+# --- scripted edits of a recording, for what istiod cannot produce --------------------------------
+
+SESSION_FILTER = "envoy.filters.http.stateful_session"
+
+
+def _section(dump: JSON, short: str) -> JSON:
+    section: JSON = next(s for s in dump["configs"] if s["@type"].endswith("." + short))
+    return section
+
+
+def _routes(dump: JSON) -> list[JSON]:
+    return [
+        r
+        for rc in _section(dump, "RoutesConfigDump").get("dynamic_route_configs", [])
+        for vh in rc["route_config"]["virtual_hosts"]
+        for r in vh["routes"]
+    ]
+
+
+def _clusters(dump: JSON) -> list[JSON]:
+    return [c["cluster"] for c in _section(dump, "ClustersConfigDump").get("dynamic_active_clusters", [])]
+
+
+def _node(dump: JSON) -> JSON:
+    node: JSON = _section(dump, "BootstrapConfigDump")["bootstrap"]["node"]
+    return node
+
+
+def _session_state(route: JSON) -> JSON:
+    state: JSON = route["typed_per_filter_config"][SESSION_FILTER]["stateful_session"]["session_state"]
+    return state
+
+
+def as_istio_1_20_hosts_star(dump: JSON) -> JSON:
+    """Istio 1.17–1.20 put session config only on virtual hosts made from a Service host, so a
+    gateway with hosts `*` got none (1.21, PR 47376, moved it to routes): every route's
+    `typed_per_filter_config` session entry removed, node metadata ISTIO_VERSION 1.20.8."""
+    for route in _routes(dump):
+        route.get("typed_per_filter_config", {}).pop(SESSION_FILTER, None)
+        if route.get("typed_per_filter_config") == {}:
+            del route["typed_per_filter_config"]
+    _node(dump)["metadata"]["ISTIO_VERSION"] = "1.20.8"
+    return dump
+
+
+def as_istio_1_23_header(dump: JSON) -> JSON:
+    """Istio before 1.24 (PR 52305) set override_host_status for the cookie label only: the
+    header-labelled Service's cluster loses it; node metadata ISTIO_VERSION 1.23.2."""
+    for cluster in _clusters(dump):
+        cluster.get("common_lb_config", {}).pop("override_host_status", None)
+    _node(dump)["metadata"]["ISTIO_VERSION"] = "1.23.2"
+    return dump
+
+
+def envoyfilter_renames_header(dump: JSON) -> JSON:
+    """An EnvoyFilter (HTTP_ROUTE merge) that rewrote the route's header session name to
+    `x-session`, while the Service's label says `x-session-header`."""
+    for route in _routes(dump):
+        _session_state(route)["typed_config"]["name"] = "x-session"
+    return dump
+
+
+def envoyfilter_cookie_for_header(dump: JSON) -> JSON:
+    """An EnvoyFilter that replaced the route's header session by a cookie session named
+    `x-session-header` (the header label's value)."""
+    for route in _routes(dump):
+        _session_state(route).update({
+            "name": "envoy.http.stateful_session.cookie",
+            "typed_config": {"@type": TYPE + "envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState",
+                             "cookie": {"name": "x-session-header", "path": "/"}},
+        })  # fmt: skip
+    return dump
+
+
+def envoyfilter_disables_session(dump: JSON) -> JSON:
+    """An EnvoyFilter that set the route's per-route config to `disabled: true`."""
+    for route in _routes(dump):
+        route["typed_per_filter_config"][SESSION_FILTER] = {
+            "@type": TYPE + "envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute",
+            "disabled": True,
+        }
+    return dump
+
+
+def cookie_path_api(dump: JSON) -> JSON:
+    """A cookie session for path `/api` on the `/hello` route (an EnvoyFilter, or a label value
+    `sticky:/api` on a ServiceEntry, which istiod reads with strings.Cut)."""
+    for route in _routes(dump):
+        _session_state(route)["typed_config"]["cookie"]["path"] = "/api"
+    return dump
+
+
+def cookie_ttl_120s(dump: JSON) -> JSON:
+    """Istio 1.17–1.21 hard-coded a 120 s cookie TTL (removed in 1.22, PR 49213): cookie `ttl: 120s`,
+    node metadata ISTIO_VERSION 1.21.6."""
+    for route in _routes(dump):
+        _session_state(route)["typed_config"]["cookie"]["ttl"] = "120s"
+    _node(dump)["metadata"]["ISTIO_VERSION"] = "1.21.6"
+    return dump
+
+
+def empty_override_host_status(dump: JSON) -> JSON:
+    """An EnvoyFilter (CLUSTER merge) that left `override_host_status` set but empty: Envoy then
+    honours no session at all (Envoy 1.40 keeps it and shows `{}`)."""
+    for cluster in _clusters(dump):
+        if "override_host_status" in cluster.get("common_lb_config", {}):
+            cluster["common_lb_config"]["override_host_status"] = {}
+    return dump
+
+
+def drop_helloworld_cluster(dump: JSON) -> JSON:
+    """The sticky route's cluster is missing from CDS (a push that lost it, or a destination on
+    another cluster's name): the helloworld cluster and its endpoints removed; istiod's route
+    configurations have `validate_clusters: false`, so Envoy keeps the route."""
+    hw = "outbound|5000||helloworld.helloworld.svc.cluster.local"
+    cds = _section(dump, "ClustersConfigDump")
+    cds["dynamic_active_clusters"] = [c for c in cds["dynamic_active_clusters"] if c["cluster"]["name"] != hw]
+    eds = _section(dump, "EndpointsConfigDump")
+    eds["dynamic_endpoint_configs"] = [
+        e for e in eds.get("dynamic_endpoint_configs", []) if e["endpoint_config"]["cluster_name"] != hw
+    ]
+    return dump
+
+
+def filter_by_ecds(dump: JSON) -> JSON:
+    """The session filter delivered by ECDS (an EnvoyFilter with an extension config): the HCM
+    names it with `config_discovery` and the dump gains an EcdsConfigDump, as Envoy 1.40 shows it
+    (fixtures/README.md)."""
+    listeners = _section(dump, "ListenersConfigDump")["dynamic_listeners"]
+    for entry in listeners:
+        for chain in entry["active_state"]["listener"]["filter_chains"]:
+            for f in chain["filters"]:
+                for i, h in enumerate(f["typed_config"].get("http_filters", [])):
+                    if h["name"] == SESSION_FILTER:
+                        f["typed_config"]["http_filters"][i] = {"name": SESSION_FILTER, "config_discovery": {
+                            "config_source": {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"},
+                            "type_urls": [TYPE + "envoy.extensions.filters.http.stateful_session.v3.StatefulSession"],
+                        }}  # fmt: skip
+    ecds = {
+        "@type": "type.googleapis.com/envoy.admin.v3.EcdsConfigDump",
+        "ecds_filters": [{
+            "version_info": listeners[0]["active_state"]["version_info"],
+            "ecds_filter": {"@type": TYPE + "envoy.config.core.v3.TypedExtensionConfig", "name": SESSION_FILTER,
+                            "typed_config": {"@type": STATEFUL_SESSION}},
+            "last_updated": listeners[0]["active_state"]["last_updated"],
+        }],
+    }  # fmt: skip
+    dump["configs"].append(ecds)
+    return dump
+
+
 GW = "proxy:istio-ingressgateway-6b7f9c8d5-x7k2p.istio-ingress"
 GW_API = "proxy:helloworld-gateway-istio-7c9d8b6f4-q2w3e.helloworld"
 ISTIOD = "object:Deployment/istio-system/istiod"
@@ -352,6 +535,8 @@ class Entry:
     derived_from: str | None = None
     edit: Callable[[JSON], JSON] | None = None
     """For cases istiod cannot produce: a documented edit of ``derived_from``'s recorded dump."""
+    envoy_rejects: bool = False
+    """Envoy rejects some of what istiod generated: recorded as Envoy then holds it (--accept-rejected)."""
 
 
 SCENARIOS: dict[str, Entry] = {
@@ -507,6 +692,77 @@ SCENARIOS: dict[str, Entry] = {
         (("STK0601", f"{GW}"),),
         two_sticky_same_name,
     ),
+    "consistent-hash-header": Entry(
+        "header label plus a DestinationRule consistentHash on x-user",
+        (("STK0309", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        consistent_hash_header,
+    ),
+    "envoyfilter-after-router": Entry(
+        "an EnvoyFilter puts a session filter after the router: Envoy rejects the listener",
+        (("STK0105", "service:helloworld/helloworld"), ("STK0204", f"{GW}/listener:0.0.0.0_8080")),
+        envoyfilter_after_router,
+        envoy_rejects=True,
+    ),
+    "istio-1.20-hosts-star": Entry(
+        "Istio 1.20's shape of seed-cookie: no session config on a hosts-* gateway",
+        (("STK0301", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),),
+        derived_from="seed-cookie",
+        edit=as_istio_1_20_hosts_star,
+    ),
+    "istio-1.23-header": Entry(
+        "Istio 1.23's shape of seed-header: no override_host_status for the header label",
+        (("STK0401", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", f"{GW}")),
+        derived_from="seed-header",
+        edit=as_istio_1_23_header,
+    ),
+    "envoyfilter-name-mismatch": Entry(
+        "seed-header with the route's header name rewritten to x-session",
+        (("STK0302", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        derived_from="seed-header",
+        edit=envoyfilter_renames_header,
+    ),
+    "envoyfilter-mode-mismatch": Entry(
+        "seed-header with a cookie session on the route",
+        (("STK0303", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        derived_from="seed-header",
+        edit=envoyfilter_cookie_for_header,
+    ),
+    "envoyfilter-disabled": Entry(
+        "seed-header with the per-route config disabled",
+        (("STK0304", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),),
+        derived_from="seed-header",
+        edit=envoyfilter_disables_session,
+    ),
+    "cookie-path-api": Entry(
+        "seed-cookie with cookie path /api on the /hello route",
+        (("STK0307", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        derived_from="seed-cookie",
+        edit=cookie_path_api,
+    ),
+    "istio-1.21-cookie-ttl": Entry(
+        "Istio 1.21's shape of seed-cookie: cookie TTL 120s",
+        (("STK0308", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        derived_from="seed-cookie",
+        edit=cookie_ttl_120s,
+    ),
+    "empty-override": Entry(
+        "seed-header with override_host_status set but empty",
+        (("STK0402", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", f"{GW}")),
+        derived_from="seed-header",
+        edit=empty_override_host_status,
+    ),
+    "cluster-missing": Entry(
+        "seed-header without the helloworld cluster in CDS",
+        (("STK0403", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        derived_from="seed-header",
+        edit=drop_helloworld_cluster,
+    ),
+    "filter-by-ecds": Entry(
+        "seed-header with the session filter delivered by ECDS",
+        (("STK0203", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"), ("STK0601", f"{GW}")),
+        derived_from="seed-header",
+        edit=filter_by_ecds,
+    ),
 }
 
 CHECK_ARGS = ("-f", "recorded/config_dump.json", "--services", "cluster.yaml", "--istiod", "recorded/istiod.yaml")
@@ -552,8 +808,9 @@ def record_entry(name: str, entry: Entry, root: Path = SCENARIO_ROOT, *, out: Pa
     if entry.build is not None:
         # A process of its own per recording: record_istiod.py moves itself into a network
         # namespace of its own, where the gateway's fixed ports collide with nothing.
+        flags = ["--accept-rejected"] if entry.envoy_rejects else []
         proc = subprocess.run(
-            [sys.executable, str(REPO / "scripts" / "record_istiod.py"), str(root / name), str(target)],
+            [sys.executable, str(REPO / "scripts" / "record_istiod.py"), *flags, str(root / name), str(target)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if proc.returncode != 0:
@@ -564,6 +821,32 @@ def record_entry(name: str, entry: Entry, root: Path = SCENARIO_ROOT, *, out: Pa
     dump = json.loads((base / "config_dump.json").read_text())
     target.mkdir(parents=True, exist_ok=True)
     (target / "config_dump.json").write_text(json.dumps(entry.edit(dump), indent=2) + "\n")
+
+
+MATRIX = REPO / "docs" / "istiod-scenarios.md"
+
+
+def matrix() -> str:
+    """docs/istiod-scenarios.md: every scenario, what it stands for, its verdict."""
+    lines = [
+        "# The istiod scenario fixtures",
+        "",
+        "Generated by `scripts/istiod_scenarios.py` (do not edit). Each row is a directory of",
+        "`fixtures/istiod/`: a scenario recorded from istiod's own code ([fidelity](fidelity.md)), or a",
+        "scripted edit of one for what istiod cannot produce, with the exact findings of",
+        "`stickyctl check` on it.",
+        "",
+        "| scenario | what it stands for | made by | findings | exit |",
+        "|---|---|---|---|---|",
+    ]
+    for name, entry in SCENARIOS.items():
+        if entry.build is None:
+            made = f"edit of `{entry.derived_from}`: {' '.join((entry.edit.__doc__ or '').split())}"
+        else:
+            made = "istiod" + (" (Envoy rejects part of it)" if entry.envoy_rejects else "")
+        codes = ", ".join(sorted({code for code, _ in entry.findings})) or "none"
+        lines.append(f"| `{name}` | {entry.what} | {made} | {codes} | {exit_code(entry.findings)} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -583,6 +866,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [n for n in SCENARIOS if not args.only or n in args.only]
     for name in chosen:
         write_inputs(name, SCENARIOS[name])
+    MATRIX.write_text(matrix())
     if args.record:
         import record_istiod
 

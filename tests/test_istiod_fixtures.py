@@ -61,6 +61,17 @@ def test_every_scenario_is_recorded_and_listed() -> None:
                 assert (recorded / f).is_file(), f"{name}: recorded/{f} missing"
 
 
+def test_the_matrix_page_is_generated() -> None:
+    assert scenarios.MATRIX.read_text() == scenarios.matrix(), "run python scripts/istiod_scenarios.py"
+
+
+def test_there_are_enough_scenarios_and_each_kind_of_case() -> None:
+    entries = scenarios.SCENARIOS.values()
+    assert len(scenarios.SCENARIOS) >= 30
+    assert sum(e.build is not None for e in entries) >= 25
+    assert any(e.envoy_rejects for e in entries) and any(e.derived_from for e in entries)
+
+
 def test_scenario_files_are_what_the_script_writes(tmp_path: Path) -> None:
     """cluster.yaml, proxy.yaml, istiod.yaml and expected.yaml are generated: never edited by hand."""
     for name, entry in scenarios.SCENARIOS.items():
