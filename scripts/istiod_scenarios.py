@@ -366,6 +366,28 @@ def envoyfilter_after_router() -> c.ScenarioSpec:
     return c.ScenarioSpec([*_gateway_seed(HEADER_LABELS), ef], istiod_env=FLAG_ON)
 
 
+BENCH_TEMPLATE = "three-hosts"
+"""The scenario benchmarks/gen_dump.py scales up: its per-Service resources are istiod's."""
+
+
+def three_hosts() -> c.ScenarioSpec:
+    """Three Services on three hosts of one gateway (VirtualService per host): header-labelled,
+    cookie-labelled and plain, the unit benchmarks/gen_dump.py repeats for its large gateways."""
+    objs: list[c.JSON] = [
+        *c.ingress_gateway(),
+        c.namespace("team-0", {"istio-injection": "enabled"}),
+        c.istio_gateway("public", "team-0"),
+    ]
+    labels = ({c.HEADER_LABEL: "x-session-header"}, {c.COOKIE_LABEL: "sticky"}, {})
+    for i, extra in enumerate(labels):
+        name = f"svc-{i}"
+        objs += _app(name, "team-0", extra, 51 + 3 * i, port=8080, count=3)
+        objs.append(c.virtual_service(name, [c.HttpRoute([c.Destination(name, port=8080)], exact=None, prefix="/")],
+                                      namespace_name="team-0", hosts=[f"{name}.team-0.example.com"],
+                                      gateways=["public"]))  # fmt: skip
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
 # --- scripted edits of a recording, for what istiod cannot produce --------------------------------
 
 SESSION_FILTER = "envoy.filters.http.stateful_session"
@@ -763,6 +785,11 @@ SCENARIOS: dict[str, Entry] = {
         (("STK0203", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"), ("STK0601", f"{GW}")),
         derived_from="seed-header",
         edit=filter_by_ecds,
+    ),
+    "three-hosts": Entry(
+        "three hosts on one gateway: a header-, a cookie-labelled and a plain Service (the benchmarks' unit)",
+        (("STK0601", GW),),
+        three_hosts,
     ),
 }
 

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -76,7 +77,12 @@ func main() {
 	sdsAddr := flag.String("sds", "127.0.0.1:0", "address of the throwaway SDS server")
 	scenarioEnv := flag.String("scenario-env", "", "comma-separated names of the istiod settings the scenario sets (checked against what istiod reads)")
 	debugAddr := flag.String("debug", "", "also serve istiod's debug endpoints (/debug/configz, /debug/config_dump?proxyID=…) on this address")
+	sdsOnly := flag.Bool("sds-only", false, "serve only the throwaway SDS server (on -sds) until stdin closes: for Envoys fed istiod's clusters from files (benchmarks/gen_dump.py)")
 	flag.Parse()
+	if *sdsOnly {
+		serveSDSOnly(*sdsAddr)
+		return
+	}
 	if *scenarioDir == "" {
 		fatal(2, "-scenario DIR is required")
 	}
@@ -99,6 +105,16 @@ func main() {
 	if err != nil {
 		fatal(1, "%v", err)
 	}
+}
+
+func serveSDSOnly(addr string) {
+	sds, err := startSDS(addr)
+	if err != nil {
+		fatal(1, "%v", err)
+	}
+	emit(map[string]any{"event": "listening", "sds": sds.Addr()})
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	sds.Stop()
 }
 
 // quietIstioLogs keeps istiod's informational logging off stdout (which carries events) and
