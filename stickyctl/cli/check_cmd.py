@@ -178,5 +178,5 @@ def register(app: typer.Typer) -> None:
             if f.code in ("STK0001", "STK0002"):
                 env.error(f.message)
         outputs.write_all(report, extra_outputs)
-        render(report, output, env, query=query)
+        render(report, output, env, query=query, inputs_on_stderr=True)
         raise typer.Exit(int(report.exit_status))
