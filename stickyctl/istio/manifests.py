@@ -224,6 +224,10 @@ def _collect(items: list[msgspec.Raw], source: str, out: list[K8sObject], counte
                 raise wrong
             raise InputError(source, f"document {i} has no 'kind': not a Kubernetes object")
         meta = doc.metadata
+        if doc.kind == "Config" and meta is None:  # kubectl's own file: apiVersion v1, kind Config
+            where = f"{option} {source}" if option else source
+            raise WrongInputError(f"{where}: this is a kubeconfig, not Kubernetes manifests: pass it with "
+                                  "--kubeconfig")
         if meta is None or not isinstance(meta.name, str):
             raise InputError(source, f"{doc.kind} (document {i}) has no metadata.name")
         ns = meta.namespace if isinstance(meta.namespace, str) and meta.namespace else "default"
