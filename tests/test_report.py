@@ -278,7 +278,8 @@ def test_headings_are_never_wrapped() -> None:
 def test_wide_shows_the_ids_to_suppress_at_any_width() -> None:
     text = table_text(make_report(), width=200, wide=True)
     assert CATALOG["STK0301"].docs_url in text
-    assert "  id: file:gw.json/proxy:gw-1.istio-ingress/route_config:http.8080/virtual_host:*:80/route:default\n" in text
+    route_id = "file:gw.json/proxy:gw-1.istio-ingress/route_config:http.8080/virtual_host:*:80/route:default"
+    assert f"  id: {route_id}\n" in text
     assert "  detail: override_host_status=UNKNOWN,HEALTHY\n" in text
 
 
@@ -406,7 +407,8 @@ def test_findings_are_ordered_by_severity_whatever_the_input_order() -> None:
     ("ServiceEntry ns/a: label x is not valid", Resource(service="ns/a"), "label x is not valid"),
     ("Deployment ns/d: pod template label does nothing", Resource(object="Deployment/ns/d"),
      "pod template label does nothing"),
-    ("2 replicas of Deployment/ns/gw disagree", Resource(object="Deployment/ns/gw"), "2 replicas of this Deployment disagree"),
+    ("2 replicas of Deployment/ns/gw disagree", Resource(object="Deployment/ns/gw"),
+     "2 replicas of this Deployment disagree"),
     ("dump.json: invalid JSON", Resource(file="dump.json"), "invalid JSON"),
     ("--services svc.yaml: no such file", Resource(file="svc.yaml"), "no such file"),
     # A longer name that merely starts like the resource is left alone.

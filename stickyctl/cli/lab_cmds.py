@@ -40,7 +40,9 @@ BREAK_CODES = (
 """The codes ``--break`` takes (stickyctl.lab.scenarios.BREAKS; a test keeps them equal), spelled out
 here so that building the CLI does not import the scenarios."""
 
-_STATE_DIR_HELP = "The lab's state directory. \\[default: $XDG_STATE_HOME/stickyctl/lab or ~/.local/state/stickyctl/lab]"
+_STATE_DIR_HELP = (
+    "The lab's state directory. \\[default: $XDG_STATE_HOME/stickyctl/lab or ~/.local/state/stickyctl/lab]"
+)
 
 
 def _state_dir_option() -> Any:

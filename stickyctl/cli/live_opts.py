@@ -16,6 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import typer
+
 from stickyctl.cli import env as envmod
 from stickyctl.cli.help import Command
 from stickyctl.errors import UsageError

@@ -94,7 +94,8 @@ def decode(
         typer.Option("--file", "-f", metavar="DUMP", help="Envoy config dump for --resolve; repeatable."),
     ] = None,
     now: Annotated[
-        int | None, typer.Option("--now", metavar="UNIX_TIME", hidden=True, help="Unix time to judge expiry against (tests).")
+        int | None,
+        typer.Option("--now", metavar="UNIX_TIME", hidden=True, help="Unix time to judge expiry against (tests)."),
     ] = None,
 ) -> None:
     """Decode Envoy session values (header or cookie) to the upstream host they pin."""

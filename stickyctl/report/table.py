@@ -121,7 +121,8 @@ def closing_lines(report: CheckReport, shown: Sequence[Finding] | None = None) -
         outcome = Text("No findings", style="bold green")
     extras = []
     if hidden_inputs:
-        extras.append(f"{_count(hidden_inputs, 'input')} not read: see the error{'s' if hidden_inputs > 1 else ''} above")
+        errors = "errors" if hidden_inputs > 1 else "error"
+        extras.append(f"{_count(hidden_inputs, 'input')} not read: see the {errors} above")
     if report.suppressed:
         extras.append(f"{len(report.suppressed)} suppressed")
     if extras:
