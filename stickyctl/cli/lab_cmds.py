@@ -151,36 +151,79 @@ def _ask(path: Path, payload: dict[str, Any], timeout: float = 60.0) -> dict[str
 
 
 def _print_state(data: dict[str, Any], output: str, *, title: str) -> None:
+    """The lab for a person: its URLs, its pods (names whole, columns aligned), and the next commands,
+    each on a line of its own so that a copy of one line is one whole command. Nothing is cut or
+    wrapped by us: a line too long for the terminal runs past its edge."""
     env = envmod.current()
     if output == "json":
         env.write(json.dumps(data, indent=2) + "\n")
         return
-    from rich.table import Table
+    from rich.text import Text
 
     console = env.console()
+
+    def line(text: str | Text) -> None:
+        console.print(text, soft_wrap=True)
+
     breaks = ", ".join(data.get("breaks") or []) or "none"
-    strict = " strict" if data.get("strict") else ""
-    console.print(f"[bold]{title}[/bold]")
-    console.print(f"  state dir  {data['state_dir']}  (supervisor pid {data['pid']}, envoy pid {data['envoy_pid']})")
-    console.print(f"  mode       {data['mode']}{strict}   breaks: {breaks}")
-    console.print(f"  gateway    {data['gateway_url']}   (try: curl -i {data['gateway_url']}/hello)")
-    console.print(f"  admin      {data['admin_url']}")
-    console.print(f"  services   {data['services']}")
+    strict = " (strict)" if data.get("strict") else ""
+    line(Text(title, style="bold"))
+    facts = [
+        ("state dir", f"{data['state_dir']}"),
+        ("processes", f"supervisor {data['pid']}, envoy {data['envoy_pid']}"),
+        ("mode", f"{data['mode']}{strict}, breaks: {breaks}"),
+        ("gateway", data["gateway_url"]),
+        ("admin", data["admin_url"]),
+        ("services", data["services"]),
+    ]
     if data.get("istiod"):
-        console.print(f"  istiod     {data['istiod']}")
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("POD", "ADDRESS", "VERSION", "STATUS", "EDS", "REQUESTS"):
-        table.add_column(column, justify="right" if column == "REQUESTS" else "left")
-    for pod in data.get("pods", []):
-        table.add_row(
-            pod["name"], pod["upstream"], pod["version"], pod["status"], pod["eds_health_status"], str(pod["requests"])
-        )
-    console.print(table)
+        facts.append(("istiod", data["istiod"]))
+    for label, value in facts:
+        line(Text.assemble(f"  {label:<10} ", value))
+    # The version is part of each pod's name (helloworld-v1-…); leaving the column out keeps a row
+    # of whole names within 80 columns.
+    header = ["POD", "ADDRESS", "STATUS", "EDS", "REQUESTS"]
+    rows = [[pod["name"], pod["upstream"], pod["status"], pod["eds_health_status"], str(pod["requests"])]
+            for pod in data.get("pods", [])]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line("")
+    for i, row in enumerate([header, *rows]):
+        last = len(row) - 1
+        cells = [c.rjust(w) if j == last else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))]
+        line(Text("  ".join(cells), style="bold" if i == 0 else ""))
     istiod = f" --istiod {data['istiod']}" if data.get("istiod") else ""
-    console.print(
-        f"next: stickyctl probe {data['gateway_url']}/hello   |   "
-        f"stickyctl check --admin-url {data['admin_url']} --services {data['services']}{istiod}"
-    )
+    line("")
+    line(Text("next:", style="bold"))
+    for command in (
+        f"curl -i {data['gateway_url']}/hello",
+        f"stickyctl probe {data['gateway_url']}/hello",
+        f"stickyctl check --admin-url {data['admin_url']} --services {data['services']}{istiod}",
+    ):
+        for part in shell_lines(command, console.width, indent="  "):
+            line(part)
+
+
+def shell_lines(command: str, width: int, *, indent: str = "") -> list[str]:
+    """``command`` as lines a shell reads as one command: split before an option, with a trailing
+    backslash, only where it does not fit ``width``. Never inside an argument (a URL, a path), so
+    copying the lines copies the command."""
+    # An option and its value go together: "--services /tmp/x.yaml" is never split.
+    units: list[str] = []
+    for word in command.split(" "):
+        if units and not word.startswith("-"):
+            units[-1] += " " + word
+        else:
+            units.append(word)
+    lines: list[str] = []
+    current = indent + units[0]
+    for unit in units[1:]:
+        if len(current) + 1 + len(unit) + 2 > width:
+            lines.append(current + " \\")
+            current = indent + "    " + unit
+        else:
+            current += " " + unit
+    lines.append(current)
+    return lines
 
 
 # --- commands --------------------------------------------------------------------------------
