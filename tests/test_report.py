@@ -178,7 +178,7 @@ error   STK0301 route http.8080/*:80/default
        named after the Service host (or upgrade to 1.21+, which sets it per
        route).
   id: file:gw.json/proxy:gw-1.istio-ingress/route_config:http.8080/virtual_host:*:80/route:default
-  docs: https://stickyctl.dev/checks/STK0301
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0301/
 
 warning STK0401 cluster outbound|8080||hello.default.svc.cluster.local
   override_host_status lacks DRAINING: sessions move during rollouts.
@@ -188,7 +188,7 @@ warning STK0401 cluster outbound|8080||hello.default.svc.cluster.local
   id: proxy:gw-1.istio-ingress/cluster:outbound|8080||hello.default.svc.cluster.local
   detail: istio=1.20.3
   detail: override_host_status=UNKNOWN,HEALTHY
-  docs: https://stickyctl.dev/checks/STK0401
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0401/
 
 info    STK0601 proxy
   Session values expose pod IP:port to clients.
@@ -196,7 +196,7 @@ info    STK0601 proxy
        hosts are overridable, do not rely on pod IP secrecy, rate-limit per
        backend).
   id: file:gw.json/proxy:gw-1.istio-ingress
-  docs: https://stickyctl.dev/checks/STK0601
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0601/
 
 proxy sleep-7f9.default  sidecar · Istio unknown · Envoy unknown
   no findings
@@ -207,14 +207,14 @@ warning STK0103 Service default/hello
   has both labels; the cookie label wins.
   fix: Keep exactly one of the two labels on the Service.
   id: service:default/hello
-  docs: https://stickyctl.dev/checks/STK0103
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0103/
 
 warning STK0104 Deployment/default/hello (manifests.yaml)
   Label [istio.io/persistent-session-cookie] on a Deployment does nothing.
   fix: Move the label to the Service's `metadata.labels`, spelled exactly as
        istiod reads it.
   id: file:manifests.yaml/object:Deployment/default/hello
-  docs: https://stickyctl.dev/checks/STK0104
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0104/
 
 not checked: clusters of sleep-7f9.default: the input carried no clusters
 not checked: label agreement: no --services given
@@ -483,7 +483,7 @@ def test_json_finding_document() -> None:
         "resource_id": "proxy:gw-1.istio-ingress/cluster:outbound|8080||hello.default.svc.cluster.local",
         "why": spec.why,
         "remediation": spec.fix,
-        "docs_url": "https://stickyctl.dev/checks/STK0401",
+        "docs_url": "https://stickyctl.readthedocs.io/en/latest/checks/STK0401/",
         "details": {"istio": "1.20.3", "override_host_status": "UNKNOWN,HEALTHY"},
     }
     assert "details" not in doc["findings"][0]

@@ -462,12 +462,19 @@ def breaks_cmd(output: str = _output_option()) -> None:
     if output == "json":
         env.write(json.dumps(rows, indent=2) + "\n")
         return
-    from rich.table import Table
+    import textwrap
 
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("CODE", "MODES", "SESSIONS LOST", "WHAT THE LAB DOES"):
-        table.add_column(column, no_wrap=column != "WHAT THE LAB DOES")
-    for row in rows:
-        modes = "any" if len(row["modes"]) == 3 else ",".join(row["modes"])
-        table.add_row(row["code"], modes, row["sessions"], row["what"])
-    env.console().print(table)
+    from rich.text import Text
+
+    console = env.console()
+    header = ["CODE", "MODES", "SESSIONS LOST"]
+    cells = [[row["code"], "any" if len(row["modes"]) == 3 else ",".join(row["modes"]), row["sessions"]]
+             for row in rows]
+    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+    indent = " " * (widths[0] + 2)
+    # One block per code: what the lab does goes under it, wrapped between words (never cut).
+    console.print(Text("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(), style="bold"))
+    for row, cell in zip(rows, cells, strict=True):
+        console.print("  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip(), soft_wrap=True)
+        for part in textwrap.wrap(row["what"], max(console.width - len(indent), 30), break_long_words=False):
+            console.print(Text(indent + part), soft_wrap=True)
