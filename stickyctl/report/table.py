@@ -331,9 +331,16 @@ def _print_finding(console: Console, finding: Finding, *, wide: bool, in_proxy: 
 def _wrap(text: str, width: int, *, first: str, rest: str) -> list[tuple[str, str]]:
     """``text`` wrapped to ``width`` between words only, as (prefix, line) pairs. A word longer than
     a line (an id, a URL) keeps a line of its own and runs past the edge rather than being cut."""
-    lines = textwrap.wrap(text, width=max(width, len(first) + 20), initial_indent=first, subsequent_indent=rest,
-                          break_long_words=False, break_on_hyphens=False) or [first]
-    return [(first if i == 0 else rest, line[len(first if i == 0 else rest):]) for i, line in enumerate(lines)]
+    # A `code span` (a command to copy, `--set values.pilot.env.X=true`) stays on one line.
+    protected = _CODE_SPAN.sub(lambda m: m.group(0).replace(" ", _NBSP), text)
+    lines = textwrap.wrap(protected, width=max(width, len(first) + 20), initial_indent=first,
+                          subsequent_indent=rest, break_long_words=False, break_on_hyphens=False) or [first]
+    return [(first if i == 0 else rest, line[len(first if i == 0 else rest):].replace(_NBSP, " "))
+            for i, line in enumerate(lines)]
+
+
+_CODE_SPAN = re.compile(r"`[^`]+`")
+_NBSP = "\u00a0"  # textwrap breaks at ASCII whitespace only
 
 
 def _print_lines(console: Console, lines: list[tuple[str, str]], *, style: tuple[str, str] = ("", "")) -> None:
