@@ -180,6 +180,12 @@ def test_live_check_and_why_on_every_kind(envoys: tuple[EnvoyBinary, dict[str, L
         exec_doc = _doc(run_cli("check", "-n", NS, "--kubeconfig", str(kubeconfig), "--via", "exec", "-o", "json"))
         assert [(f["code"], f["resource_id"]) for f in exec_doc["findings"]] == [
             (f["code"], f["resource_id"]) for f in doc["findings"]]
+        # `dump` records the same empty resources; `check --from` gives the same findings.
+        dumped = run_cli("dump", "-n", NS, "--kubeconfig", str(kubeconfig), "--out-dir", str(tmp_path / "snap"))
+        assert dumped.exit_code == 0, dumped.stderr
+        again = _doc(run_cli("check", "--from", str(tmp_path / "snap"), "-o", "json"))
+        assert [(f["code"], f["resource_id"]) for f in again["findings"]] == [
+            (f["code"], f["resource_id"]) for f in doc["findings"]]
         # Each proxy's findings are those of `check --admin-url` on its Envoy with the same objects.
         for name, envoy in started.items():
             admin = _doc(run_cli("check", "--admin-url", _url(envoy), "--services", str(objects),
