@@ -121,8 +121,12 @@ def closing_lines(report: CheckReport, shown: Sequence[Finding] | None = None) -
         outcome = Text("No findings", style="bold green")
     extras = []
     if hidden_inputs:
+        # A file is an input; an admin URL or a pod is a target (STK0001's words).
+        files = sum(1 for f in report.findings if f.code in INPUT_CODES and f.resource.file is not None)
+        noun = "input" if files == hidden_inputs else "target" if not files else "input or target"
+        noun = noun if hidden_inputs == 1 else {"input": "inputs", "target": "targets"}.get(noun, "inputs or targets")
         errors = "errors" if hidden_inputs > 1 else "error"
-        extras.append(f"{_count(hidden_inputs, 'input')} not read: see the {errors} above")
+        extras.append(f"{hidden_inputs} {noun} not read: see the {errors} above")
     if report.suppressed:
         extras.append(f"{len(report.suppressed)} suppressed")
     if extras:
