@@ -171,8 +171,6 @@ def _envoy_gateway(*, ads: bool, node: str = EG_NODE) -> Builder:
         return {
             "node": {"id": node, "cluster": EG_CLUSTER},
             "admin": _admin(ports),
-            "layered_runtime": {"layers": [{"name": "global_config", "static_layer": {
-                "envoy.restart_features.use_eds_cache_for_ads": True}}]},
             "dynamic_resources": dynamic,
             "static_resources": {
                 "listeners": [{
@@ -295,9 +293,9 @@ KINDS: dict[str, EnvoyKind] = {k.name: k for k in (
 )}
 
 
-def start(kind: EnvoyKind, binary: EnvoyBinary, *, attempts: int = 3) -> LabEnvoy:
+def start(kind: EnvoyKind, binary: EnvoyBinary, *, attempts: int = 8) -> LabEnvoy:
     """A started Envoy of ``kind`` (a context manager that stops it); retried on the next loopback
-    address when another test's Envoy took the ports first."""
+    address when another Envoy took the ports first (other test runs on the machine start many)."""
     layout = XdsLayout()
     after: str | None = None
     error: LabError | None = None
