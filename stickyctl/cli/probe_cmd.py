@@ -13,8 +13,9 @@ from stickyctl.errors import UsageError
 from stickyctl.exitcodes import ExitStatus
 
 EPILOG = (
-    "Exit status: 0 probed (and --expect met); 1 --expect not met; 2 usage error (e.g. a scheme other than "
-    "http/https); 3 the URL could not be probed (unreachable, timed out)."
+    "Exit status: 0 probed (and --expect met); 1 --expect not met, or every request failed (HTTP 4xx/5xx, "
+    "resets, timeouts); 2 usage error (e.g. a scheme other than http/https); 3 the URL could not be probed "
+    "(unreachable, timed out)."
 )
 
 
