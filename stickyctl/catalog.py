@@ -11,11 +11,74 @@ consistency (reserved for live fleet checks), STK06xx security posture.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 
-DOCS_BASE_URL = "https://stickyctl.dev/checks/"
-"""The one place the docs site is named: each code's page is DOCS_BASE_URL + code."""
+OFFLINE_DOCS = "docs/checks/"
+"""Where a code's page is when no documentation URL is configured: the page in the source tree."""
+
+
+@functools.cache
+def documentation_url() -> str | None:
+    """The project's documentation site: ``[project.urls] Documentation`` in pyproject.toml, the one
+    place it is configured (mkdocs.yml's ``site_url`` is kept equal to it by tests/test_docs_site.py).
+
+    From the pyproject.toml of the source checkout the package is imported from, else from the
+    installed package's metadata (``Project-URL: Documentation, …``), found by looking for its
+    ``METADATA`` file on sys.path rather than through importlib.metadata (which parses every
+    distribution's metadata: tens of milliseconds). None when neither says.
+    """
+    import glob
+    import os
+    import sys
+
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    url = _pyproject_documentation(os.path.join(checkout, "pyproject.toml"))
+    if url:
+        return url
+    for entry in sys.path:
+        for path in sorted(glob.glob(os.path.join(entry or ".", "stickyctl-*.dist-info", "METADATA"))):
+            url = _metadata_documentation(path)
+            if url:
+                return url
+    return None
+
+
+def _pyproject_documentation(path: str) -> str | None:
+    import re
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    if not re.search(r'^name\s*=\s*"stickyctl"', text, re.M):
+        return None  # some other project's file next to an installed package
+    urls = re.search(r"^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    found = re.search(r'^Documentation\s*=\s*"([^"]+)"', urls.group(1), re.M) if urls else None
+    return found.group(1).rstrip("/") + "/" if found else None
+
+
+def _metadata_documentation(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    break  # the headers end where the description starts
+                key, _, value = line.partition(":")
+                label, _, url = value.partition(",")
+                if key.strip().lower() == "project-url" and label.strip().lower() == "documentation":
+                    return url.strip().rstrip("/") + "/"
+    except OSError:
+        return None
+    return None
+
+
+def docs_base_url() -> str:
+    """Each code's page is ``docs_base_url() + code + "/"`` (mkdocs serves checks/STK0301.md there)."""
+    site = documentation_url()
+    return f"{site}checks/" if site else OFFLINE_DOCS
 
 
 class Severity(str, Enum):
@@ -47,7 +110,8 @@ class CheckSpec:
 
     @property
     def docs_url(self) -> str:
-        return DOCS_BASE_URL + self.code
+        base = docs_base_url()
+        return f"{base}{self.code}/" if base != OFFLINE_DOCS else f"{base}{self.code}.md"
 
 
 _SPECS: tuple[CheckSpec, ...] = (

@@ -34,6 +34,11 @@ class UsageError(StickyError):
     exit_status = ExitStatus.USAGE
 
 
+class WrongInputError(UsageError):
+    """An input given where another kind belongs (a config dump to ``--services``, a manifest to
+    ``-f``): a usage error (exit 2), and nothing is checked from it."""
+
+
 MAX_SECONDS = 86_400.0
 
 

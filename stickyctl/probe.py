@@ -179,7 +179,8 @@ class Hit:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.status is not None and self.status < 500
+        # A 4xx is no answer from a backend either: a wrong path or Host (404), a rate limit (429).
+        return self.error is None and self.status is not None and self.status < 400
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "backend": self.backend, "basis": self.basis}
@@ -308,7 +309,15 @@ class ProbeReport:
     met: bool | None = None
     reason: str = ""
     requests: int = 0
+    failed: int = 0
+    """Requests that got no answer, or an HTTP error status (4xx/5xx), whatever they were for."""
+    statuses: Counter[str] = field(default_factory=Counter)
+    """How the failed requests failed: ``HTTP 404``, ``timed out after 5s``, ``reset`` …"""
     seconds: float = 0.0
+
+    @property
+    def all_failed(self) -> bool:
+        return self.requests > 0 and self.failed == self.requests
 
     # -- totals --------------------------------------------------------------------------------
 
@@ -363,6 +372,7 @@ class ProbeReport:
             },
             "notes": list(self.notes),
             "requests_sent": self.requests,
+            "requests_failed": self.failed,
             "seconds": round(self.seconds, 3),
         }
         compared = self.compared()
@@ -371,7 +381,8 @@ class ProbeReport:
             share = round(compared[1] / compared[0], 4) if compared[0] else None
             doc["compare"] = {"compared": compared[0], "moved": compared[1], "share": share}
         doc["expect"] = {"expectation": self.expect, "met": self.met, "reason": self.reason} if self.expect else None
-        doc["exit_code"] = 1 if self.expect and not self.met else 0
+        # Nothing answered: whatever was expected (or not), the probe could not show anything.
+        doc["exit_code"] = 1 if (self.expect and not self.met) or self.all_failed else 0
         return doc
 
 
@@ -411,7 +422,8 @@ def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int | None] | No
 class Client:
     """Sequential GETs to one origin, at most ``rate`` per second, each within ``timeout``."""
 
-    def __init__(self, opts: ProbeOptions, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, opts: ProbeOptions, transport: httpx.BaseTransport | None = None,
+                 on_request: Callable[[int], None] | None = None) -> None:
         try:
             import httpx
         except ImportError:  # pragma: no cover - httpx comes with the live/test extras
@@ -422,6 +434,9 @@ class Client:
         self.interval = 1.0 / opts.rate
         self._next = 0.0
         self.sent = 0
+        self.failed = 0
+        self.failures: Counter[str] = Counter()
+        self.on_request = on_request or (lambda _sent: None)
         self._client = httpx.Client(
             timeout=opts.timeout, follow_redirects=False, transport=transport, trust_env=False,
             headers={"user-agent": "stickyctl-probe"},
@@ -437,7 +452,17 @@ class Client:
         self._next = max(now, self._next) + self.interval
 
     def get(self, headers: Mapping[str, str]) -> tuple[httpx.Response | None, str | None]:
-        """One logical request (same-origin redirects followed); (response, None) or (None, error)."""
+        """One logical request (same-origin redirects followed); (response, None) or (None, error).
+        Failures (no answer, an HTTP error status) are counted, whatever the request was for."""
+        response, error = self._get(headers)
+        if response is None or error or response.status_code >= 400:
+            self.failed += 1
+            self.failures[f"HTTP {response.status_code}" if response is not None and response.status_code >= 400
+                          else (error or "no answer")] += 1
+        self.on_request(self.sent)
+        return response, error
+
+    def _get(self, headers: Mapping[str, str]) -> tuple[httpx.Response | None, str | None]:
         httpx = self._httpx
         url = self.opts.url
         merged = {**dict(self.opts.request_headers), **headers}
@@ -511,9 +536,27 @@ class Probe:
                 self._run_baseline()
         finally:
             self.report.requests = self.client.sent
+            self.report.failed = self.client.failed
+            self.report.statuses = self.client.failures
             self.report.seconds = time.monotonic() - started
+        self._explain()
         self._evaluate()
         return self.report
+
+    def _explain(self) -> None:
+        """Notes that say why the counts look the way they do, and what to do about it."""
+        r = self.report
+        if r.all_failed:
+            r.notes = [n for n in r.notes if not n.startswith("opening session")]  # said once, below
+            how = ", ".join(f"{what} ×{n}" for what, n in r.statuses.most_common())
+            self._note(f"every request failed ({how}): no backend answered; check the URL's path and host "
+                       "(-H 'Host: …' for a virtual host)")
+            return
+        if r.mode == "session" and not r.sessions and r.backend_from is None:
+            r.notes = [n for n in r.notes if not n.startswith("no session value on the response")]
+            self._note("no session value was issued, so the backends behind the requests cannot be told apart: "
+                       "pass --backend-from header:NAME or regex:PATTERN (what identifies a backend in the "
+                       "response), or check that the route has a session config (stickyctl check)")
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -586,6 +629,9 @@ class Probe:
                     continue
                 if error:
                     self._note(f"opening session {index + 1}: {error}")
+                if response.status_code >= 400:
+                    self._note(f"opening session {index + 1}: HTTP {response.status_code}")
+                    continue
                 chosen = self._learn_name(issued_values(response))
                 if chosen is None:
                     if index == 0 and r.name is None:
@@ -725,7 +771,8 @@ class Probe:
         moved = [s for s in r.sessions if s.moved]
         if moved:
             return False, f"{len(moved)} of {len(r.sessions)} sessions now reach another backend than before"
-        return True, f"{t['requests']} requests over {t['sessions']} session(s) all stayed pinned"
+        sessions = f"{t['sessions']} session" + ("s" if t["sessions"] != 1 else "")
+        return True, f"{t['requests']} requests over {sessions} all stayed pinned"
 
     def _spread(self) -> tuple[bool, str]:
         r = self.report
@@ -752,9 +799,11 @@ def run_probe(
     *,
     transport: httpx.BaseTransport | None = None,
     progress: Callable[[str], None] | None = None,
+    on_request: Callable[[int], None] | None = None,
 ) -> ProbeReport:
+    """``progress``: told each phase (``session 2/5``); ``on_request``: told the count after each request."""
     check_url(opts.url)
-    client = Client(opts, transport=transport)
+    client = Client(opts, transport=transport, on_request=on_request)
     try:
         return Probe(opts, client, progress).run()
     finally:

@@ -64,7 +64,8 @@ class Case:
     stdin: bytes | None = None
     env: tuple[tuple[str, str], ...] = ()
     usage_block: bool = False
-    """click's own usage error (Usage: … / Error: …) instead of one line."""
+    """A usage error the CLI framework finds (an unknown option, a missing value): one line that
+    ends with a pointer to the command's -h."""
     stdout: str | None = None
     """json | yaml | xml: stdout must parse as that."""
     writes: str | None = None
@@ -107,10 +108,9 @@ def problems(case: Case, res: Captured) -> list[str]:
     if "\x1b" in both or "\x07" in both:  # color is off: any escape sequence came from an input
         found.append("a raw escape sequence reached the terminal")
     lines = res.stderr.splitlines()
-    if case.usage_block:  # click's: "Usage: …", "Try '… -h' for help.", "", "Error: …" (or the last alone)
-        if not (any(li.startswith("Error: ") for li in lines)
-                and all(li.startswith(("Usage: ", "Try ", "Error: ")) or not li.strip() for li in lines)):
-            found.append(f"not a usage block: {res.stderr!r}")
+    if case.usage_block:  # the framework's usage errors, in stickyctl's one style with a pointer to -h
+        if not (len(lines) == 1 and lines[0].startswith("stickyctl: error: ") and lines[0].endswith(" -h')")):
+            found.append(f"not one usage error line: {res.stderr!r}")
     else:
         errors = [li for li in lines if li.startswith("stickyctl: error: ")]
         others = [li for li in lines if not li.startswith(("stickyctl: error: ", "stickyctl: warning: "))]
@@ -273,6 +273,30 @@ def corpus_files() -> list[BadFile]:
     return out
 
 
+def wrong_place(path: Path, limit: int = 8 << 20) -> tuple[bool, bool]:
+    """(a kubeconfig, an Envoy config dump): inputs that are plainly another kind of input. Given
+    where they do not belong they are usage errors (exit 2) naming the option they belong to: a
+    kubeconfig anywhere a dump or manifest is read, a dump (valid JSON whose top level has
+    ``configs``, however broken inside) in --services/--istiod. Text that does not even parse, or
+    is over the size limit, is an unreadable input (exit 3) wherever it is given."""
+    import msgspec
+
+    if not path.is_file() or path.stat().st_size > limit:
+        return False, False
+    data = path.read_bytes()
+    try:
+        if path.suffix == ".json":
+            doc = msgspec.json.decode(data.decode("utf-8"))
+        else:
+            doc = yaml.safe_load(data.decode("utf-8"))
+    except (ValueError, yaml.YAMLError, RecursionError, msgspec.DecodeError):
+        return False, False
+    if not isinstance(doc, dict):
+        return False, False
+    kubeconfig = doc.get("kind") == "Config" and doc.get("apiVersion") == "v1" and "metadata" not in doc
+    return kubeconfig, path.suffix == ".json" and "configs" in doc
+
+
 def file_cases(files: list[BadFile], out_dir: Path, has_why: bool) -> list[Case]:
     cases: list[Case] = []
     good = ("-f", str(DUMP))
@@ -280,28 +304,38 @@ def file_cases(files: list[BadFile], out_dir: Path, has_why: bool) -> list[Case]
         f = str(bad.path)
         shown = f.replace("\n", "\\n").replace("\x1b", "\\x1b")
         env = bad.env
+        kubeconfig, dump = wrong_place(bad.path, int(dict(env).get("STICKYCTL_MAX_INPUT_BYTES", 8 << 20)))
+        as_dump = 2 if kubeconfig else 3  # exit when read where a dump belongs
+        as_manifest = 2 if kubeconfig or dump else 3  # … where manifests belong
+        # A usage error prints no report: stdout is empty, and no --output-file is written.
+        dump_out = {"json": "json"} if as_dump == 3 else {}
         if bad.heavy:  # slow to refuse by design (seconds of YAML parsing): the file options only
-            cases.append(Case(bad.kind, ("check", "-f", f, "-o", "json"), 3, where=shown, env=env, stdout="json"))
-            cases.append(Case(bad.kind, ("check", *good, "--services", f), 3, where=shown, env=env))
+            cases.append(Case(bad.kind, ("check", "-f", f, "-o", "json"), as_dump, where=shown, env=env,
+                              stdout=dump_out.get("json", "empty")))
+            cases.append(Case(bad.kind, ("check", *good, "--services", f), as_manifest, where=shown, env=env))
             continue
         for fmt in FORMATS:
-            cases.append(Case(bad.kind, ("check", "-f", f, "-o", fmt), 3, where=shown, env=env,
-                              stdout=PARSES.get(fmt)))
+            cases.append(Case(bad.kind, ("check", "-f", f, "-o", fmt), as_dump, where=shown, env=env,
+                              stdout=PARSES.get(fmt) if as_dump == 3 else "empty"))
         cases.append(Case(bad.kind, ("check", "-f", f, "-f", str(DUMP), "-o", "json", "--query", "findings[].code"),
-                          3, where=shown, env=env, stdout="json"))
+                          as_dump, where=shown, env=env, stdout=dump_out.get("json", "empty")))
         report = out_dir / f"report-{n}.json"
-        cases.append(Case(bad.kind, ("check", "-f", f, "--output-file", f"json={report}", "-o", "github"), 3,
-                          where=shown, env=env, writes=str(report)))
-        cases.append(Case(bad.kind, ("check", *good, "--services", f), 3, where=shown, env=env))
-        cases.append(Case(bad.kind, ("check", *good, "--services", str(SERVICES), "--istiod", f, "-o", "yaml"), 3,
-                          where=shown, env=env, stdout="yaml"))
-        cases.append(Case(bad.kind, ("decode", VALUE, "--resolve", "-f", f), 3, where=shown, env=env))
+        if as_dump == 3:
+            cases.append(Case(bad.kind, ("check", "-f", f, "--output-file", f"json={report}", "-o", "github"), 3,
+                              where=shown, env=env, writes=str(report)))
+        else:
+            cases.append(Case(bad.kind, ("check", "-f", f, "--output-file", f"json={report}", "-o", "github"), 2,
+                              where=shown, env=env, no_write=str(report)))
+        cases.append(Case(bad.kind, ("check", *good, "--services", f), as_manifest, where=shown, env=env))
+        cases.append(Case(bad.kind, ("check", *good, "--services", str(SERVICES), "--istiod", f, "-o", "yaml"),
+                          as_manifest, where=shown, env=env, stdout="yaml" if as_manifest == 3 else "empty"))
+        cases.append(Case(bad.kind, ("decode", VALUE, "--resolve", "-f", f), as_dump, where=shown, env=env))
         if has_why:
-            cases.append(Case(bad.kind, ("why", "--url", "http://gw/hello", "-f", f), 3, where=shown, env=env))
+            cases.append(Case(bad.kind, ("why", "--url", "http://gw/hello", "-f", f), as_dump, where=shown, env=env))
         if bad.stdin_exit is not None:
             data = bad.path.read_bytes()
-            cases.append(Case(bad.kind, ("check", "-f", "-", "-o", "sarif"), 3, where="stdin", stdin=data, env=env,
-                              stdout="json"))
+            cases.append(Case(bad.kind, ("check", "-f", "-", "-o", "sarif"), as_dump, where="stdin", stdin=data,
+                              env=env, stdout="json" if as_dump == 3 else "empty"))
             if len(data) < 32 << 10:  # decode searches every token of a transcript: small ones suffice
                 cases.append(Case(bad.kind, ("decode", "-"), bad.stdin_exit, stdin=data, env=env))
     return cases

@@ -32,7 +32,7 @@ def test_explain_prints_the_catalog_prose(run: Invoke) -> None:
     for heading in ("What it does", "Why it breaks sessions", "How to fix"):
         assert heading in result.stdout
     assert "Istio's listener filter is an empty StatefulSession{}" in text  # Markdown rendered, not raw
-    assert "Docs: https://stickyctl.dev/checks/STK0301" in text
+    assert "Docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0301/" in text
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_explain_json(run: Invoke) -> None:
                 "what": spec.what,
                 "why": spec.why,
                 "remediation": spec.fix,
-                "docs_url": "https://stickyctl.dev/checks/STK0401",
+                "docs_url": "https://stickyctl.readthedocs.io/en/latest/checks/STK0401/",
             },
             indent=2,
             ensure_ascii=False,

@@ -59,14 +59,48 @@ def test_decode_expired_cookie_is_a_finding(run: Invoke) -> None:
     result = run("decode", "--now", AFTER_EXPIRY, ENVOY_140_COOKIE)
     assert result.exit_code == 1
     assert "expired 2026-11-27T12:17:48Z (2h ago): Envoy ignores it" in result.stdout
-    assert "1 of 1 values is not usable" in result.stderr
+    assert result.stderr == "stickyctl: error: the value is not usable: Envoy would ignore it\n"
 
 
 def test_decode_invalid_value(run: Invoke) -> None:
     result = run("decode", "MTAuMjQ0LjEuNDo1MDAw", "MTAuMC4wLjE6ODA")
     assert result.exit_code == 1
     assert "unpadded base64: Envoy ignores it" in result.stdout  # the reason is in the table
-    assert result.stderr.count("\n") == 1 and "1 of 2 values is not usable" in result.stderr
+    assert result.stderr == "stickyctl: error: 1 of 2 values is not usable: Envoy would ignore it\n"
+
+
+@pytest.mark.parametrize(("unusable", "total", "said"), [
+    (1, 1, "the value is not usable: Envoy would ignore it"),
+    (2, 2, "none of the 2 values is usable: Envoy would ignore them"),
+    (1, 3, "1 of 3 values is not usable: Envoy would ignore it"),
+    (2, 3, "2 of 3 values are not usable: Envoy would ignore them"),
+])
+def test_decode_counts_in_plain_english(unusable: int, total: int, said: str) -> None:
+    assert sessions.unusable_summary(unusable, total) == said
+
+
+@pytest.mark.parametrize("text", ["just some text\n", "GET / HTTP/1.1\nhello there\n"])
+def test_decode_text_without_a_session_value(run: Invoke, text: str) -> None:
+    """Before: each word decoded into junk ('\\\\x8e\\\\xeb-'), "1 of 1 values is not usable"."""
+    result = run("decode", "-", stdin=text)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == ("stickyctl: error: no session value found (looked for Set-Cookie, Cookie, and headers "
+                             "whose value is base64 of an address)\n")
+    as_json = run("decode", "-", "-o", "json", stdin=text)
+    assert as_json.exit_code == 1
+    (value,) = as_json.json()["values"]
+    assert value["valid"] is False and value["reason"].startswith("no session value found")
+
+
+def test_decode_reasons_escape_bytes_once(run: Invoke) -> None:
+    # base64 of bytes that are no text: shown as \xNN escapes, one backslash each.
+    result = run("decode", "jusz")
+    assert result.exit_code == 1
+    assert "not an IP:port address: '\\x8e\\xeb3'" in result.stdout
+    assert "\\\\" not in result.stdout
+    backslash = run("decode", "ab\\cd")
+    assert "not valid base64: '\\' at position 2" in backslash.stdout
 
 
 def test_decode_json_shape(run: Invoke) -> None:

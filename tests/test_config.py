@@ -156,7 +156,7 @@ def test_config_output_and_flag_override(project: Path, run_cli) -> None:  # typ
     _write(project / ".stickyctl.yaml", "output: json\n")
     doc = json.loads(run_cli(*SAMPLE).stdout)
     assert doc["schema_version"] == 1
-    assert "SEVERITY" in run_cli(*SAMPLE, "-o", "table").stdout
+    assert "fix: " in run_cli(*SAMPLE, "-o", "table").stdout
 
 
 def test_config_suppressions_add_to_the_flags(project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]

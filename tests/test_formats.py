@@ -306,7 +306,7 @@ def test_output_file_writes_sarif_and_prints_the_table(run_cli, in_case, tmp_pat
     xml = tmp_path / "out.xml"
     result = run_cli("check", *args, "--output-file", f"sarif={target}", "--output-file", f"junit={xml}")
     assert result.exit_code == 1
-    assert "STK0201" in result.stdout and "SEVERITY" in result.stdout  # the table on stdout
+    assert "STK0201" in result.stdout and "fix: " in result.stdout  # the human report on stdout
     doc = json.loads(target.read_text(encoding="utf-8"))
     assert doc["version"] == "2.1.0" and len(doc["runs"][0]["results"]) == 2
     assert target.read_text(encoding="utf-8") == run_cli("check", *args, "-o", "sarif").stdout

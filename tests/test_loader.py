@@ -150,7 +150,6 @@ def test_wrong_type_names_the_field(run_cli, tmp_path: Path) -> None:  # type: i
     [
         (b"", "empty input"),
         (b"\xff\xfe{\x00}\x00", "UTF-16"),
-        (b"apiVersion: v1\nkind: Service\nmetadata: {name: x}\n", "Kubernetes Service manifest"),
         (b"[1, 2]", "item [0] is a number"),
         (b'{"configs": 5}', "'configs' is a number"),
         (b"key: [unclosed\n", "invalid YAML at line"),
@@ -165,6 +164,95 @@ def test_not_a_dump(run_cli, tmp_path: Path, content: bytes, needle: str) -> Non
     assert needle in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert "Traceback" not in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"apiVersion: v1\nkind: Service\nmetadata: {name: x}\n", "Kubernetes Service manifest, not an Envoy "
+         "config dump: `stickyctl check` reads it with --services"),
+        (b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: istiod}\n", "reads it with --istiod"),
+        (b"- {apiVersion: v1, kind: Service, metadata: {name: x}}\n- {apiVersion: v1, kind: Service, metadata: "
+         b"{name: y}}\n", "item [0] is a Kubernetes Service, not an Envoy resource"),
+    ],
+)
+def test_a_manifest_given_to_f_is_a_usage_error(run_cli, tmp_path: Path, content: bytes,  # type: ignore[no-untyped-def]
+                                                needle: str) -> None:
+    p = tmp_path / "x.yaml"
+    p.write_bytes(content)
+    res = run_cli("check", "-f", str(p), "-o", "json")
+    assert res.exit_code == 2
+    assert res.stdout == ""  # nothing was checked: no report
+    assert res.stderr.startswith(f"stickyctl: error: {p}: ") and needle in res.stderr, res.stderr
+    assert len(res.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", ["--services", "--istiod"])
+@pytest.mark.parametrize("form", ["admin", "resource", "istioctl-list", "yaml"])
+def test_a_config_dump_given_to_services_is_a_usage_error(run_cli, tmp_path: Path, option: str,  # type: ignore[no-untyped-def]
+                                                          form: str) -> None:
+    """A dump in --services/--istiod is named as what it is, exit 2, and no finding is made from it
+    (before: STK0002 plus an invented STK0305 and "0 sticky Services")."""
+    dump = json.loads((CASES / "pass-helloworld-header" / "dump.json").read_text())
+    listeners = next(c for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump"))
+    wrong = tmp_path / f"wrong.{'yaml' if form == 'yaml' else 'json'}"
+    if form == "admin":
+        wrong.write_text(json.dumps(dump))
+    elif form == "resource":  # config_dump?resource=dynamic_listeners
+        wrong.write_text(json.dumps({"configs": listeners["dynamic_listeners"]}))
+    elif form == "istioctl-list":  # istioctl proxy-config listener -o json
+        wrong.write_text(json.dumps([d["active_state"]["listener"] for d in listeners["dynamic_listeners"]]))
+    else:
+        wrong.write_text(yaml.safe_dump(dump))
+    good = ["-f", str(CASES / "pass-helloworld-header" / "dump.json")]
+    res = run_cli("check", *good, option, str(wrong), "-o", "json")
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    assert res.stderr == (f"stickyctl: error: {option} {wrong}: this is an Envoy config dump, not Kubernetes "
+                          "manifests: pass it with -f\n")
+
+
+@pytest.mark.parametrize("option", ["--services", "--istiod"])
+@pytest.mark.parametrize(("content", "needle"), [
+    (b"", "empty input, expected Kubernetes manifests"),
+    (b"# nothing but a comment\n", "empty input, expected Kubernetes manifests"),
+    (None, "no such file"),
+])
+def test_empty_or_missing_manifests_are_named_as_manifests(run_cli, tmp_path: Path, option: str,  # type: ignore[no-untyped-def]
+                                                           content: bytes | None, needle: str) -> None:
+    p = tmp_path / "svc.yaml"
+    if content is not None:
+        p.write_bytes(content)
+    res = run_cli("check", "-f", str(CASES / "pass-helloworld-header" / "dump.json"), option, str(p), "-o", "json")
+    assert res.exit_code == 3
+    assert res.stderr == f"stickyctl: error: {option} {p}: {needle}" + ("" if content is None else
+                                                                        " (kubectl get svc -A -o yaml)") + "\n"
+    assert "config dump" not in res.stderr
+    doc = json.loads(res.stdout)
+    # The unreadable input is the only problem reported: no finding is made from Services that were not read.
+    if option == "--services":
+        assert [f["code"] for f in doc["findings"]] == ["STK0001" if content is None else "STK0002", "STK0601"]
+        assert doc["summary"]["labels_checked"] is False
+        assert "label agreement: a --services input could not be read" in doc["summary"]["not_checked"]
+
+
+def test_istiod_file_without_istiod_says_the_flag_was_not_checked(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    case = CASES / "pass-helloworld-header"
+    # A Services file passed as --istiod: it reads, but holds no istiod Deployment.
+    res = run_cli("check", "-f", str(case / "dump.json"), "--services", str(case / "services.yaml"),
+                  "--istiod", str(case / "services.yaml"))
+    assert res.exit_code == 0
+    note = (f"persistent-session flag: --istiod {case / 'services.yaml'} holds no istiod Deployment (a Deployment "
+            "with a discovery container), so the flag was not checked")
+    assert "not checked: persistent-session flag: --istiod" in res.stdout
+    doc = json.loads(run_cli("check", "-f", str(case / "dump.json"), "--services", str(case / "services.yaml"),
+                             "--istiod", str(case / "services.yaml"), "-o", "json").stdout)
+    assert doc["summary"]["not_checked"] == [note]
+    # With the real istiod Deployment there is no such note.
+    flag_off = CASES / "STK0101-istiod-flag-off"
+    doc = json.loads(run_cli("check", "-f", str(flag_off / "dump.json"), "--services", str(flag_off / "services.yaml"),
+                             "--istiod", str(flag_off / "istiod.yaml"), "-o", "json").stdout)
+    assert not any("persistent-session flag" in n for n in doc["summary"]["not_checked"])
 
 
 def test_directory_and_missing_file(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ import pytest
 
 from stickyctl.errors import UsageError
 from stickyctl.probe import BackendFrom, ProbeError, ProbeOptions, issued_values, run_probe
+from tests.conftest import ROOT
 from tests.test_lab_e2e import BACKEND_FROM, lab, needs_envoy, stickyctl
 
 HOSTS = ["10.0.0.1:5000", "10.0.0.2:5000", "10.0.0.3:5000"]
@@ -237,3 +241,130 @@ def test_hash_header_reports_each_key(tmp_path: Path) -> None:
         plain = stickyctl("probe", url, "--backend-from", BACKEND_FROM, "--expect", "spread", "--rate", "1000",
                           "-o", "json")  # fmt: skip
         assert plain.exit_code == 0 and json.loads(plain.stdout)["sessions"] == []
+
+
+# --- errors, sessions that cannot be told apart, progress -----------------------------------------
+
+
+def _status(code: int) -> Any:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(code, text="nope\n")
+
+    return answer
+
+
+@pytest.mark.parametrize("code", [404, 403, 429, 500, 503])
+def test_every_response_an_http_error_is_counted_and_exit_1(code: int) -> None:
+    """Before: a path where every answer is a 404 printed "0 errors" and exited 0."""
+    doc = _run(_status(code), count=5, baseline=4)
+    assert doc["requests_sent"] == doc["requests_failed"] == 1 + 4
+    assert doc["baseline"]["errors"] == 4
+    assert doc["exit_code"] == 1
+    assert doc["notes"] == [f"every request failed (HTTP {code} ×5): no backend answered; check the URL's path and "
+                            "host (-H 'Host: …' for a virtual host)"]
+
+
+def test_resets_count_as_errors() -> None:
+    def reset(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+
+    fake = FakeEnvoy()
+    calls = {"n": 0}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        return reset(request) if calls["n"] > 1 else fake(request)
+
+    doc = _run(flaky, count=3, baseline=2)
+    assert doc["totals"]["errors"] == 3 and doc["baseline"]["errors"] == 2
+    assert doc["requests_failed"] == 5 and doc["exit_code"] == 0  # one answer came: not "all failed"
+    calls["n"] = 0
+    assert _run(flaky, count=3, baseline=2, expect="sticky")["exit_code"] == 1
+
+
+def test_some_http_errors_are_errors_not_backends() -> None:
+    fake = FakeEnvoy()
+    calls = {"n": 0}
+
+    def sometimes_503(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        return httpx.Response(503, text="upstream connect error\n") if calls["n"] % 2 == 0 else fake(request)
+
+    doc = _run(sometimes_503, count=4, baseline=0, expect="sticky")
+    assert doc["totals"]["errors"] == 2 and doc["totals"]["pinned"] == 2
+    assert doc["expect"]["met"] is False and "failed" in doc["expect"]["reason"]
+
+
+def test_no_session_value_says_backends_cannot_be_told_apart() -> None:
+    def plain(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="Hello\n")
+
+    doc = _run(plain, count=5, baseline=5)
+    assert doc["sessions"] == [] and doc["baseline"]["distinct"] == 0
+    (note,) = doc["notes"]
+    assert note.startswith("no session value was issued, so the backends behind the requests cannot be told apart")
+    assert "--backend-from" in note
+    assert doc["exit_code"] == 0  # nothing was expected; answers came
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_bar_appears_only_after_two_seconds() -> None:
+    import io
+
+    from stickyctl.cli.env import Environment
+    from stickyctl.cli.probe_cmd import ProgressBar
+
+    err = io.StringIO()
+    clock = _Clock()
+    bar = ProgressBar(Environment(stdout=io.StringIO(), stderr=err, color="always"), 100, clock=clock)
+    bar.phase("session 1/2")
+    for sent in range(1, 40):
+        clock.now = sent * 0.05  # 1.95 s: still quick
+        bar.advance(sent)
+    assert not bar.shown and err.getvalue() == ""
+    clock.now = 2.5
+    bar.advance(50)
+    assert bar.shown
+    bar.close()
+    assert "50/100" in err.getvalue() and "session 1/2" in err.getvalue()
+
+
+@needs_envoy
+def test_probe_on_a_lab_404_no_session_and_progress(tmp_path: Path) -> None:
+    with lab(tmp_path / "lab", "--break", "STK0301", "--replicas", "3") as info:
+        missing = stickyctl("probe", info["gateway_url"] + "/nope", "--rate", "1000")
+        assert missing.exit_code == 1
+        assert "requests    21 in" in missing.stdout and "all failed" in missing.stdout
+        assert "every request failed (HTTP 404 ×21)" in " ".join(missing.stdout.split())
+        # STK0301: no session config on the route, so no session value is issued.
+        plain = stickyctl("probe", info["gateway_url"] + "/hello", "--rate", "1000")
+        assert plain.exit_code == 0
+        text = " ".join(plain.stdout.split())
+        assert "cannot be told apart" in text and "--backend-from" in text
+        told = stickyctl("probe", info["gateway_url"] + "/hello", "--rate", "1000", "--backend-from", BACKEND_FROM,
+                         "-o", "json")
+        assert told.json()["baseline"]["distinct"] >= 2
+        # A probe of ~3 s shows a bar on a terminal's stderr (FORCE_COLOR: as on a terminal); machine
+        # output never does, nor does a stderr that is no terminal.
+        slow = ["probe", info["gateway_url"] + "/hello", "--rate", "20", "--count", "1", "--baseline", "60"]
+        env = {**os.environ, "FORCE_COLOR": "1", "PYTHONPATH": str(ROOT)}
+        shown = subprocess.run([sys.executable, "-m", "stickyctl", *slow], capture_output=True, text=True, env=env,
+                               timeout=60)
+        assert shown.returncode == 0 and "probe" in shown.stderr and "/62" in shown.stderr
+        assert "/62" not in shown.stdout
+        env["FORCE_COLOR"] = ""
+        env["NO_COLOR"] = "1"
+        for args in (slow, [*slow, "-o", "json"]):
+            quiet = subprocess.run([sys.executable, "-m", "stickyctl", *args], capture_output=True, text=True,
+                                   env=env, timeout=60)
+            assert quiet.returncode == 0 and quiet.stderr == ""
+        forced = subprocess.run([sys.executable, "-m", "stickyctl", *slow, "-o", "json"], capture_output=True,
+                                text=True, env={**env, "FORCE_COLOR": "1", "NO_COLOR": ""}, timeout=60)
+        assert forced.stderr == ""

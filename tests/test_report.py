@@ -18,7 +18,7 @@ from stickyctl.findings import Finding, Resource
 from stickyctl.report.machine import to_json
 from stickyctl.report.model import SCHEMA_VERSION, CheckReport, ProxySummary, StickyService
 from stickyctl.report.render import FORMATS, render
-from stickyctl.report.table import render_table, short_resource, summary_line
+from stickyctl.report.table import PROSE_WIDTH, closing_lines, message_text, render_table, short_resource, summary_line
 
 GW = "gw-1.istio-ingress"
 SIDECAR = "sleep-7f9.default"
@@ -121,89 +121,107 @@ def _terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- table -------------------------------------------------------------------------------------
+# One block per finding (istioctl analyze / ruff): severity, code, the resource whole; the message
+# without the resource; a fix: line; a closing summary and a hint to `stickyctl explain CODE`.
 
 TABLE_80 = """\
 proxy gw-1.istio-ingress  router · Istio 1.20.3 · Envoy 1.28.1
-SEVERITY  CODE     RESOURCE                 MESSAGE
-────────────────────────────────────────────────────────────────────────────────
-error     STK0301  route                    Route default to
-                   http.8080/*:80/default   hello.default.svc.cluster.local:8080
-                                            has no stateful_session config;
-                                            Istio 1.20 sets it only on virtual
-                                            hosts named after a Service host.
-warning   STK0401  cluster                  override_host_status lacks DRAINING:
-                   outbound|8080||hello.de  sessions move during rollouts.
-                   fault.svc.cluster.local
-info      STK0601  proxy                    Session values expose pod IP:port to
-                                            clients.
+
+error   STK0301 route http.8080/*:80/default
+  Route default to hello.default.svc.cluster.local:8080 has no stateful_session
+  config; Istio 1.20 sets it only on virtual hosts named after a Service host.
+  fix: Enable the istiod flag, and on Istio < 1.21 route through a virtual host
+       named after the Service host (or upgrade to 1.21+, which sets it per
+       route).
+
+warning STK0401 cluster outbound|8080||hello.default.svc.cluster.local
+  override_host_status lacks DRAINING: sessions move during rollouts.
+  fix: Upgrade Istio (1.24+ for header sessions), and avoid DestinationRule
+       subsets on sticky Services, or add DRAINING through an EnvoyFilter on the
+       cluster.
+
+info    STK0601 proxy
+  Session values expose pod IP:port to clients.
+  fix: Accept it knowingly: see docs/security.md for mitigations (restrict which
+       hosts are overridable, do not rely on pod IP secrecy, rate-limit per
+       backend).
 
 proxy sleep-7f9.default  sidecar · Istio unknown · Envoy unknown
   no findings
 
 Services, objects and inputs
-SEVERITY  CODE     RESOURCE                 MESSAGE
-────────────────────────────────────────────────────────────────────────────────
-warning   STK0103  Service default/hello    Service default/hello has both
-                                            labels; the cookie label wins.
-warning   STK0104  Deployment/default/hell  Label
-                   o (manifests.yaml)       [istio.io/persistent-session-cookie]
-                                            on a Deployment does nothing.
+
+warning STK0103 Service default/hello
+  has both labels; the cookie label wins.
+  fix: Keep exactly one of the two labels on the Service.
+
+warning STK0104 Deployment/default/hello (manifests.yaml)
+  Label [istio.io/persistent-session-cookie] on a Deployment does nothing.
+  fix: Move the label to the Service's `metadata.labels`, spelled exactly as
+       istiod reads it.
 
 not checked: clusters of sleep-7f9.default: the input carried no clusters
+not checked: label agreement: no --services given
 
-2 proxies, 8 listeners, 6 routes (1 sticky), 1 sticky Service: 1 error, 3 warnings, 1 info (1 suppressed)
-label agreement not checked: no --services given
+Checked 2 proxies: 8 listeners, 6 routes (1 sticky), 1 sticky Service.
+Found 1 error, 3 warnings, 1 info (1 suppressed).
+Why and how to fix: stickyctl explain STK0301 (or any code above)
 """
 
 WIDE_80 = """\
 proxy gw-1.istio-ingress  router · Istio 1.20.3 · Envoy 1.28.1
-SEVERITY  CODE     RESOURCE / MESSAGE / REMEDIATION
-────────────────────────────────────────────────────────────────────────────────
-error     STK0301  file:gw.json/proxy:gw-1.istio-ingress/route_config:http.8080/
-                   virtual_host:*:80/route:default
-                   Route default to hello.default.svc.cluster.local:8080 has no
-                   stateful_session config; Istio 1.20 sets it only on virtual
-                   hosts named after a Service host.
-                   fix: Enable the istiod flag, and on Istio < 1.21 route
-                   through a virtual host named after the Service host (or
-                   upgrade to 1.21+, which sets it per route).
-                   https://stickyctl.dev/checks/STK0301
-warning   STK0401  proxy:gw-1.istio-ingress/cluster:outbound|8080||hello.default
-                   .svc.cluster.local
-                   override_host_status lacks DRAINING: sessions move during
-                   rollouts.
-                   fix: Upgrade Istio (1.24+ for header sessions), and avoid
-                   DestinationRule subsets on sticky Services, or add DRAINING
-                   through an EnvoyFilter on the cluster.
-                   https://stickyctl.dev/checks/STK0401
-info      STK0601  file:gw.json/proxy:gw-1.istio-ingress
-                   Session values expose pod IP:port to clients.
-                   fix: Accept it knowingly: see docs/security.md for
-                   mitigations (restrict which hosts are overridable, do not
-                   rely on pod IP secrecy, rate-limit per backend).
-                   https://stickyctl.dev/checks/STK0601
+
+error   STK0301 route http.8080/*:80/default
+  Route default to hello.default.svc.cluster.local:8080 has no stateful_session
+  config; Istio 1.20 sets it only on virtual hosts named after a Service host.
+  fix: Enable the istiod flag, and on Istio < 1.21 route through a virtual host
+       named after the Service host (or upgrade to 1.21+, which sets it per
+       route).
+  id: file:gw.json/proxy:gw-1.istio-ingress/route_config:http.8080/virtual_host:*:80/route:default
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0301/
+
+warning STK0401 cluster outbound|8080||hello.default.svc.cluster.local
+  override_host_status lacks DRAINING: sessions move during rollouts.
+  fix: Upgrade Istio (1.24+ for header sessions), and avoid DestinationRule
+       subsets on sticky Services, or add DRAINING through an EnvoyFilter on the
+       cluster.
+  id: proxy:gw-1.istio-ingress/cluster:outbound|8080||hello.default.svc.cluster.local
+  detail: istio=1.20.3
+  detail: override_host_status=UNKNOWN,HEALTHY
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0401/
+
+info    STK0601 proxy
+  Session values expose pod IP:port to clients.
+  fix: Accept it knowingly: see docs/security.md for mitigations (restrict which
+       hosts are overridable, do not rely on pod IP secrecy, rate-limit per
+       backend).
+  id: file:gw.json/proxy:gw-1.istio-ingress
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0601/
 
 proxy sleep-7f9.default  sidecar · Istio unknown · Envoy unknown
   no findings
 
 Services, objects and inputs
-SEVERITY  CODE     RESOURCE / MESSAGE / REMEDIATION
-────────────────────────────────────────────────────────────────────────────────
-warning   STK0103  service:default/hello
-                   Service default/hello has both labels; the cookie label wins.
-                   fix: Keep exactly one of the two labels on the Service.
-                   https://stickyctl.dev/checks/STK0103
-warning   STK0104  file:manifests.yaml/object:Deployment/default/hello
-                   Label [istio.io/persistent-session-cookie] on a Deployment
-                   does nothing.
-                   fix: Move the label to the Service's `metadata.labels`,
-                   spelled exactly as istiod reads it.
-                   https://stickyctl.dev/checks/STK0104
+
+warning STK0103 Service default/hello
+  has both labels; the cookie label wins.
+  fix: Keep exactly one of the two labels on the Service.
+  id: service:default/hello
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0103/
+
+warning STK0104 Deployment/default/hello (manifests.yaml)
+  Label [istio.io/persistent-session-cookie] on a Deployment does nothing.
+  fix: Move the label to the Service's `metadata.labels`, spelled exactly as
+       istiod reads it.
+  id: file:manifests.yaml/object:Deployment/default/hello
+  docs: https://stickyctl.readthedocs.io/en/latest/checks/STK0104/
 
 not checked: clusters of sleep-7f9.default: the input carried no clusters
+not checked: label agreement: no --services given
 
-2 proxies, 8 listeners, 6 routes (1 sticky), 1 sticky Service: 1 error, 3 warnings, 1 info (1 suppressed)
-label agreement not checked: no --services given
+Checked 2 proxies: 8 listeners, 6 routes (1 sticky), 1 sticky Service.
+Found 1 error, 3 warnings, 1 info (1 suppressed).
+Why and how to fix: stickyctl explain STK0301 (or any code above)
 """
 
 
@@ -211,26 +229,63 @@ def test_table_golden_80_columns() -> None:
     assert plain(table_text(make_report())) == TABLE_80
 
 
-def test_wide_golden_80_columns_stacks_remediation_and_docs() -> None:
+def test_wide_golden_80_columns_adds_id_details_and_docs() -> None:
     assert plain(table_text(make_report(), wide=True)) == WIDE_80
 
 
+def _words_longer_than_the_room(line: str, width: int) -> bool:
+    indent = len(line) - len(line.lstrip())
+    return any(len(word) > width - indent - 6 for word in line.split())
+
+
 @pytest.mark.parametrize("wide", [False, True])
-@pytest.mark.parametrize("width", [80, 100, 160])
-def test_table_fits_the_width(width: int, wide: bool) -> None:
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+def test_lines_fit_the_width_unless_an_identifier_cannot(width: int, wide: bool) -> None:
+    """Text wraps between words only: a line is longer than the terminal only when it holds one
+    identifier that is (an id, a URL), which then runs past the edge rather than being cut."""
     text = table_text(make_report(), width=width, wide=wide)
-    summary = summary_line(make_report())
-    # The summary is deliberately one line (soft-wrapped by the terminal), so CI logs can grep it.
-    assert all(len(line.rstrip()) <= width for line in text.splitlines() if line != summary)
-    assert summary in text.splitlines()
+    # The closing lines are one line each whatever the width, so that CI logs can grep them.
+    closing = {str(line) for line in closing_lines(make_report())}
+    for line in text.splitlines():
+        if line in closing:
+            continue
+        assert len(line.rstrip()) <= width or _words_longer_than_the_room(line, width), (width, line)
 
 
-def test_wide_on_a_wide_terminal_has_remediation_and_docs_columns() -> None:
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_resources_and_ids_are_never_cut(width: int, wide: bool) -> None:
+    text = table_text(make_report(), width=width, wide=wide)
+    lines = text.splitlines()
+    for f in FINDINGS:
+        short = short_resource(f.resource, in_proxy=f.resource.proxy is not None)
+        assert any(line.endswith(short) for line in lines), (short, text)
+        if wide:
+            assert f"  id: {f.resource_id}" in lines
+
+
+def test_headings_are_never_wrapped() -> None:
+    narrow = plain(table_text(make_report(), width=50))
+    # Too long for one line: the proxy's facts go on a line of their own, whole.
+    assert "proxy gw-1.istio-ingress\n  router · Istio 1.20.3 · Envoy 1.28.1\n" in narrow
+    # The resource does not fit after severity and code: it gets its own line, whole.
+    assert "warning STK0401\n  cluster outbound|8080||hello.default.svc.cluster.local\n" in narrow
+    wide = plain(table_text(make_report(), width=200))
+    assert "proxy gw-1.istio-ingress  router · Istio 1.20.3 · Envoy 1.28.1\n" in wide
+    assert "warning STK0401 cluster outbound|8080||hello.default.svc.cluster.local\n" in wide
+
+
+def test_wide_shows_the_ids_to_suppress_at_any_width() -> None:
     text = table_text(make_report(), width=200, wide=True)
-    header = next(line for line in text.splitlines() if line.startswith("SEVERITY"))
-    assert header.split() == ["SEVERITY", "CODE", "RESOURCE", "MESSAGE", "REMEDIATION", "DOCS"]
     assert CATALOG["STK0301"].docs_url in text
-    assert "file:gw.json/proxy:gw-1.istio-ingress" in text  # the full resource id, not the short form
+    route_id = "file:gw.json/proxy:gw-1.istio-ingress/route_config:http.8080/virtual_host:*:80/route:default"
+    assert f"  id: {route_id}\n" in text
+    assert "  detail: override_host_status=UNKNOWN,HEALTHY\n" in text
+
+
+def test_prose_wraps_at_a_readable_width_on_wide_terminals() -> None:
+    text = table_text(make_report(), width=250)
+    assert max(len(line) for line in text.splitlines() if line.startswith("  fix: ")) <= PROSE_WIDTH
 
 
 def test_table_golden_through_render_and_environment() -> None:
@@ -268,32 +323,57 @@ def test_no_findings_says_so() -> None:
         "proxy sleep-7f9.default  sidecar · Istio unknown · Envoy unknown\n"
         "  no findings\n"
         "\n"
+        "Checked 2 proxies: 8 listeners, 6 routes (1 sticky), 1 sticky Service.\n"
         "No findings.\n"
-        "2 proxies, 8 listeners, 6 routes (1 sticky), 1 sticky Service: no findings\n"
     )
 
 
 def test_no_proxies_no_findings() -> None:
     report = CheckReport(findings=(), proxies=(), sticky_services=(), labels_checked=False)
     assert plain(table_text(report)) == (
+        "Checked 0 proxies: 0 listeners, 0 routes (0 sticky), 0 sticky Services.\n"
         "No findings.\n"
-        "0 proxies, 0 listeners, 0 routes (0 sticky), 0 sticky Services: no findings\n"
-        "label agreement not checked: no --services given\n"
     )
 
 
-def test_summary_line_matches_the_documented_example() -> None:
+INPUT_ERROR = Finding("STK0002", "bad.json: invalid JSON: truncated", Resource(file="bad.json"))
+
+
+def test_an_input_error_reported_on_stderr_is_not_shown_again() -> None:
+    """`check` prints each unreadable input on stderr: the report counts it but does not repeat it."""
+    report = make_report(findings=(*FINDINGS, INPUT_ERROR))
+    out = io.StringIO()
+    render_table(report, Console(file=out, width=80, color_system=None), inputs_on_stderr=True)
+    text = plain(out.getvalue())
+    assert "bad.json" not in text
+    assert "Found 2 errors, 3 warnings, 1 info (1 input not read: see the error above; 1 suppressed).\n" in text
+    # A file has no stderr beside it (--output-file table=…): there the input error is a block.
+    assert "error   STK0002 file bad.json\n  invalid JSON: truncated\n" in plain(table_text(report))
+
+
+def test_nothing_checked_and_every_error_on_stderr_prints_nothing() -> None:
+    report = CheckReport(findings=(INPUT_ERROR,), proxies=(), sticky_services=(), labels_checked=False)
+    out = io.StringIO()
+    render_table(report, Console(file=out, width=80, color_system=None), inputs_on_stderr=True)
+    assert out.getvalue() == ""
+
+
+def test_closing_lines_match_the_documented_example() -> None:
     report = CheckReport(
         findings=(FINDINGS[0], FINDINGS[1]),
         proxies=(replace(PROXIES[0], listeners=3, routes=2, sticky_routes=1),),
         sticky_services=STICKY,
         labels_checked=True,
     )
-    assert (
-        summary_line(report)
-        == "1 proxy, 3 listeners, 2 routes (1 sticky), 1 sticky Service: 1 error, 0 warnings, 1 info"
+    assert [str(line) for line in closing_lines(report)] == [
+        "Checked 1 proxy: 3 listeners, 2 routes (1 sticky), 1 sticky Service.",
+        "Found 1 error, 1 info.",
+        "Why and how to fix: stickyctl explain STK0301 (or any code above)",
+    ]
+    assert summary_line(report) == (
+        "1 proxy, 3 listeners, 2 routes (1 sticky), 1 sticky Service: 1 error, 0 warnings, 1 info"
     )
-    assert "label agreement not checked" not in table_text(report)
+    assert "label agreement" not in table_text(report)
 
 
 def test_finding_of_a_proxy_that_was_not_loaded_gets_its_own_group() -> None:
@@ -314,6 +394,32 @@ def test_findings_are_ordered_by_severity_whatever_the_input_order() -> None:
     assert forward.index("STK0301") < forward.index("STK0401") < forward.index("STK0601")
 
 
+@pytest.mark.parametrize(("message", "resource", "shown"), [
+    ("cluster outbound|80||a.b.svc.cluster.local: override_host_status is unset",
+     Resource(proxy=GW, cluster="outbound|80||a.b.svc.cluster.local"), "override_host_status is unset"),
+    ("listener 0.0.0.0_8080 filter chain #0: no stateful_session filter",
+     Resource(proxy=GW, listener="0.0.0.0_8080", filter_chain="#0"), "no stateful_session filter"),
+    ("listener 0.0.0.0_8080 filter chain #0 (in the update Envoy rejected): after the router",
+     Resource(proxy=GW, listener="0.0.0.0_8080", filter_chain="#0"), "in the update Envoy rejected: after the router"),
+    ("Envoy rejected the update of listener 0.0.0.0_8080 at noon",
+     Resource(proxy=GW, listener="0.0.0.0_8080"), "Envoy rejected the update of this listener at noon"),
+    ("Service ns/a has both labels: the cookie wins", Resource(service="ns/a"), "has both labels: the cookie wins"),
+    ("ServiceEntry ns/a: label x is not valid", Resource(service="ns/a"), "label x is not valid"),
+    ("Deployment ns/d: pod template label does nothing", Resource(object="Deployment/ns/d"),
+     "pod template label does nothing"),
+    ("2 replicas of Deployment/ns/gw disagree", Resource(object="Deployment/ns/gw"),
+     "2 replicas of this Deployment disagree"),
+    ("dump.json: invalid JSON", Resource(file="dump.json"), "invalid JSON"),
+    ("--services svc.yaml: no such file", Resource(file="svc.yaml"), "no such file"),
+    # A longer name that merely starts like the resource is left alone.
+    ("Service ns/ab has both labels", Resource(service="ns/a"), "Service ns/ab has both labels"),
+    ("route to outbound|80||a has no session config", Resource(proxy=GW, route="a"),
+     "route to outbound|80||a has no session config"),
+])
+def test_the_message_does_not_repeat_the_resource(message: str, resource: Resource, shown: str) -> None:
+    assert message_text(Finding("STK0301", message, resource)) == shown
+
+
 @pytest.mark.parametrize(
     ("resource", "in_proxy", "expected"),
     [
@@ -332,7 +438,7 @@ def test_findings_are_ordered_by_severity_whatever_the_input_order() -> None:
             False,
             "Deployment/default/hello (m.yaml)",
         ),
-        (Resource(file="missing.json"), False, "missing.json"),
+        (Resource(file="missing.json"), False, "file missing.json"),
         (Resource(), False, "-"),
     ],
 )
@@ -377,7 +483,7 @@ def test_json_finding_document() -> None:
         "resource_id": "proxy:gw-1.istio-ingress/cluster:outbound|8080||hello.default.svc.cluster.local",
         "why": spec.why,
         "remediation": spec.fix,
-        "docs_url": "https://stickyctl.dev/checks/STK0401",
+        "docs_url": "https://stickyctl.readthedocs.io/en/latest/checks/STK0401/",
         "details": {"istio": "1.20.3", "override_host_status": "UNKNOWN,HEALTHY"},
     }
     assert "details" not in doc["findings"][0]

@@ -180,7 +180,8 @@ PADDED_NEEDED = b64("10.0.0.1:80")  # 11 bytes: the canonical encoding ends in '
         (b64("127.0.0.12:08080"), "Envoy writes this host as '127.0.0.12:8080'"),  # [seen] ignored
         (b64("127.0.0.012:8080"), "not an IP:port address"),  # [seen] ignored
         (b64("[fe80::1%eth0]:80"), "numeric zone ids"),
-        (b64(b"\xff\xfe:80"), "not an IP:port address: '\\\\xff\\\\xfe:80'"),
+        # Bytes that are not UTF-8 show as one escape each, never double-escaped.
+        (b64(b"\xff\xfe:80"), "not an IP:port address: '\\xff\\xfe:80'"),
         (b64("example.com:80"), "not an IP:port address"),
     ],
 )
@@ -347,13 +348,29 @@ def test_browser_cookie_pair() -> None:
 
 
 def test_several_lines_and_values() -> None:
-    text = f"HTTP/1.1 200 OK\ncontent-type: text/html\n{ENVOY_140_SET_COOKIE}\nMTAuMjQ0LjEuNDo1MDAw %%%\n"
+    text = f"HTTP/1.1 200 OK\ncontent-type: text/html\n{ENVOY_140_SET_COOKIE}\nMTAuMjQ0LjEuNDo1MDAw %%%\n%%%\n"
     values = parse_session_input(text)
+    # A token alone on its line was pointed at: reported even though it does not decode. Beside a
+    # value, it is a word of the text, not a value.
     assert [v.upstream if isinstance(v, SessionValue) else v.reason[:16] for v in values] == [
         "127.0.0.12:5000",
         "10.244.1.4:5000",
         "not valid base64",
     ]
+    assert [v.raw for v in values][-1] == "%%%"
+
+
+@pytest.mark.parametrize("text", ["just some text", "just some text\n", "hello world\nthis is a body\n"])
+def test_words_of_a_sentence_are_no_values(text: str) -> None:
+    """`echo "just some text" | stickyctl decode -` decoded each word into junk before."""
+    (value,) = parse_session_input(text)
+    assert rejected(value).not_found
+    assert value.reason.startswith("no session value found")
+
+
+def test_a_sentence_around_a_value_gives_the_value() -> None:
+    (value,) = parse_session_input("my session is MTAuMjQ0LjEuNDo1MDAw see above")
+    assert valid(value).upstream == "10.244.1.4:5000"
 
 
 def test_names_pick_exactly_those_headers_and_cookies() -> None:

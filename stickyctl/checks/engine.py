@@ -14,7 +14,7 @@ from stickyctl.envoy.model import Proxy, build_proxies
 from stickyctl.errors import InputError, UsageError
 from stickyctl.findings import Finding, Resource
 from stickyctl.istio.labels import LabelKeys
-from stickyctl.istio.manifests import FLAG_ENV, K8sObject, load_manifests
+from stickyctl.istio.manifests import FLAG_ENV, K8sObject, istiod_settings, load_manifests
 from stickyctl.report.model import INPUT_CODES, CheckReport, ProxySummary, StickyService
 
 
@@ -83,13 +83,15 @@ def _fetch_admins(urls: list[str], timeout: float, findings: list[Finding]) -> l
     return out
 
 
-def _load_objects(paths: list[str], findings: list[Finding]) -> list[K8sObject]:
+def _load_objects(paths: list[str], findings: list[Finding], option: str) -> list[K8sObject]:
     out: list[K8sObject] = []
     for path in paths:
         try:
-            out.extend(load_manifests(path))
+            out.extend(load_manifests(path, option=option))
         except InputError as exc:
-            findings.append(_input_finding(exc, path))
+            # The option is named: "an empty file" means something else for -f than for --services.
+            name = "stdin" if path == STDIN else path
+            findings.append(Finding(exc.code, f"{option} {name}: {exc.detail}", Resource(file=name)))
     return out
 
 
@@ -191,10 +193,24 @@ def _check(options: CheckOptions) -> CheckReport:
                                                                         input_findings)
     proxies = _build(parts, input_findings)
     del parts  # the decoded dumps (views of 100+ MB of bytes) go before the manifests are read
-    objects = _load_objects(options.services, input_findings)
-    istiod_objects = _load_objects(options.istiod, input_findings)
+    read = len(input_findings)
+    objects = _load_objects(options.services, input_findings, "--services")
+    services_read = len(input_findings) == read
+    read = len(input_findings)
+    istiod_objects = _load_objects(options.istiod, input_findings, "--istiod")
+    istiod_read = len(input_findings) == read
+    notes: list[str] = []
+    if options.services and not services_read:
+        # Label checks on part of the Services would invent findings (a route "to an unlabelled
+        # Service" whose labels were in the file that failed): none are made.
+        notes.append("label agreement: a --services input could not be read")
+    if options.istiod and istiod_read and not any(istiod_settings(o) for o in istiod_objects):
+        shown = ", ".join("stdin" if p == STDIN else p for p in options.istiod)
+        notes.append(f"persistent-session flag: --istiod {shown} holds no istiod Deployment (a Deployment "
+                     "with a discovery container), so the flag was not checked")
     return check_proxies(proxies, objects, istiod_objects, input_findings, options,
-                         services_given=bool(options.services), sources=(*options.dumps, *options.admin_urls))
+                         services_given=bool(options.services) and services_read,
+                         sources=(*options.dumps, *options.admin_urls), notes=tuple(notes))
 
 
 def check_inputs(parts: list[DumpParts], objects: list[K8sObject], istiod_objects: list[K8sObject],

@@ -12,6 +12,7 @@ import typer
 
 from stickyctl import KNOWN_ENVOY, KNOWN_ISTIO, __version__
 from stickyctl.cli import env as envmod
+from stickyctl.cli.help import Command, Group
 from stickyctl.errors import StickyError, UsageError
 from stickyctl.exitcodes import ExitStatus
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
 
@@ -89,7 +91,7 @@ def _register_index() -> None:
         raise UsageError("internal: a command of the help index was run; please report it")
 
     for name, summary in COMMAND_SUMMARIES.items():
-        app.command(name, help=summary)(listed_only)
+        app.command(name, help=summary, cls=Command)(listed_only)
     _registered.add(_INDEX)
 
 
@@ -230,9 +232,32 @@ def _handle_click(exc: BaseException) -> None:
     if isinstance(exc, aborts):
         envmod.current().error("aborted")
         sys.exit(int(ExitStatus.INTERRUPTED))
-    show = getattr(exc, "show", None)
-    if callable(show):
-        show()
-    else:
-        envmod.current().error(str(exc))
+    message = usage_message(exc)
+    if message:  # empty: a group run without a command, whose help click printed already
+        envmod.current().error(message)
     sys.exit(int(getattr(exc, "exit_code", ExitStatus.USAGE)))
+
+
+def usage_message(exc: BaseException) -> str:
+    """A command-line error from click in stickyctl's one style: ``stickyctl: error: <what> (see
+    'stickyctl check -h')``, one line, as every other error (click's own is a four-line block)."""
+    format_message = getattr(exc, "format_message", None)
+    text = str(format_message() if callable(format_message) else exc).strip()
+    text = text.replace("Value error, ", "").rstrip(".")
+    if not text:
+        return ""
+    text = text[:1].lower() + text[1:] if text[1:2].islower() or text[1:2] == " " else text
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or _command_path(sys.argv[1:])
+    return f"{text} (see '{path} -h')"
+
+
+def _command_path(argv: list[str]) -> str:
+    """``stickyctl lab up`` from the command line, for errors click raises without a context."""
+    words = [_prog_name()]
+    positional = [arg for arg in argv if not arg.startswith("-")]
+    if positional and positional[0] in _COMMANDS:
+        words.append(positional[0])
+        if positional[0] == "lab" and len(positional) > 1:
+            words.append(positional[1])
+    return " ".join(words)

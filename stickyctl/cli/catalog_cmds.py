@@ -68,8 +68,10 @@ def explain_markdown(spec: CheckSpec) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("explain")(explain)
-    app.command("checks")(checks)
+    from stickyctl.cli.help import Command
+
+    app.command("explain", cls=Command)(explain)
+    app.command("checks", cls=Command)(checks)
 
 
 def explain(
@@ -77,7 +79,7 @@ def explain(
         str, typer.Argument(metavar="CODE", help="A check code (STK0301, any case) or its name.")
     ],
     output: Annotated[
-        ExplainFormat, typer.Option("--output", "-o", help="Output format.")
+        ExplainFormat, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
     ] = ExplainFormat.text,
 ) -> None:
     """Explain a check code: what it looks at, why it breaks sessions, how to fix it."""
@@ -107,7 +109,7 @@ def explain(
 
 def checks(
     output: Annotated[
-        ChecksFormat, typer.Option("--output", "-o", help="Output format.")
+        ChecksFormat, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
     ] = ChecksFormat.table,
 ) -> None:
     """List every check code stickyctl can report."""
@@ -117,33 +119,39 @@ def checks(
         _write_machine([spec_document(s) for s in specs], output.value)
         return
 
-    from rich import box
-    from rich.table import Table
+    import textwrap
+
     from rich.text import Text
 
     from stickyctl.report.table import SEVERITY_STYLE
 
     console = env.console()
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False, expand=True)
-    table.add_column("CODE", no_wrap=True)
-    table.add_column("SEVERITY", no_wrap=True)
-    # Names are identifiers to copy, never to be folded: below CHECKS_COLUMNS_MIN_WIDTH the title
-    # goes under the name instead of squeezing both.
+    code_w = max(len("CODE"), *(len(s.code) for s in specs))
+    sev_w = max(len("SEVERITY"), *(len(s.severity.value) for s in specs))
+    name_w = max(len("NAME"), *(len(s.name) for s in specs))
+    indent = code_w + 2 + sev_w + 2
+    # Names are identifiers to copy: never folded. Below CHECKS_COLUMNS_MIN_WIDTH the title goes
+    # under the name (wrapped between words) instead of squeezing both into one row.
     stacked = console.width < CHECKS_COLUMNS_MIN_WIDTH
-    if stacked:
-        table.add_column("NAME / TITLE", overflow="fold")
-    else:
-        table.add_column("NAME", no_wrap=True)
-        table.add_column("TITLE", overflow="fold")
+    names = "NAME / TITLE" if stacked else f"{'NAME':<{name_w}}  TITLE"
+    header = f"{'CODE':<{code_w}}  {'SEVERITY':<{sev_w}}  {names}"
+    console.print(Text(header, style="bold"), soft_wrap=True)
+    title_at = indent if stacked else indent + name_w + 2
     for s in specs:
-        severity = Text(s.severity.value, style=SEVERITY_STYLE[s.severity])
+        lead = Text.assemble((f"{s.code:<{code_w}}", ""), "  ",
+                             (f"{s.severity.value:<{sev_w}}", SEVERITY_STYLE[s.severity]), "  ")
+        title = textwrap.wrap(s.title, max(console.width - title_at, 30), break_long_words=False)
         if stacked:
-            table.add_row(Text(s.code), severity, Text.assemble((s.name, "bold"), "\n", s.title))
+            console.print(Text.assemble(lead, (s.name, "bold")), soft_wrap=True)
+            rest = title
         else:
-            table.add_row(Text(s.code), severity, Text(s.name), Text(s.title))
-    console.print(table)
-    hint = "Run 'stickyctl explain CODE' for what a check looks at and how to fix it."
-    console.print(Text(hint, style="dim"))
+            console.print(Text.assemble(lead, (f"{s.name:<{name_w}}", "bold"), "  ", title[0]), soft_wrap=True)
+            rest = title[1:]
+        for part in rest:
+            console.print(Text(" " * title_at + part), soft_wrap=True)
+    console.print()
+    console.print(Text.assemble("What a check looks at and how to fix it: ", ("stickyctl explain CODE", "bold")),
+                  soft_wrap=True)
 
 
 def _write_machine(document: Any, fmt: str) -> None:

@@ -73,7 +73,8 @@ def register(app: typer.Typer) -> None:
             help="A running Envoy's admin API (e.g. after `kubectl port-forward POD 15000`); GET only, never "
                  "secrets; repeatable.",
         ),
-        timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each admin request."),
+        timeout: float = typer.Option(10.0, "--timeout", metavar="SECONDS",
+                                      help="Seconds to wait for each admin request."),
         services: list[str] = typer.Option(
             [], "--services", metavar="FILE",
             help="Kubernetes manifests with the Services/ServiceEntries (kubectl get svc -A -o yaml, GitOps "
@@ -83,20 +84,20 @@ def register(app: typer.Typer) -> None:
             [], "--istiod", metavar="FILE", help="istiod Deployment manifest(s), to check the persistent-session flag."
         ),
         sample: str | None = typer.Option(
-            None, "--sample", help="Check a bundled recorded sample instead of files (helloworld).",
+            None, "--sample", metavar="NAME", help="Check a bundled recorded sample instead of files: helloworld.",
             autocompletion=_complete_sample,
         ),
         cookie_label: str | None = typer.Option(
             None, "--cookie-label", metavar="KEY",
-            help=f"Label key istiod reads for cookies. [default: {COOKIE_LABEL}]",
+            help=f"Label key istiod reads for cookies. \\[default: {COOKIE_LABEL}]",
         ),
         header_label: str | None = typer.Option(
             None, "--header-label", metavar="KEY",
-            help=f"Label key istiod reads for headers. [default: {HEADER_LABEL}]",
+            help=f"Label key istiod reads for headers. \\[default: {HEADER_LABEL}]",
         ),
         output: str | None = typer.Option(
             None, "-o", "--output", metavar="FORMAT",
-            help="table | wide | json | yaml | sarif | junit | github. [default: table]",
+            help="table | wide | json | yaml | sarif | junit | github. \\[default: table]",
             autocompletion=_complete_output,
         ),
         output_files: list[str] = typer.Option(
@@ -104,10 +105,11 @@ def register(app: typer.Typer) -> None:
             help="Also write the report in FORMAT to PATH (atomically), e.g. sarif=stickyctl.sarif; repeatable.",
             autocompletion=_complete_output_file,
         ),
-        query: str | None = typer.Option(None, "--query", help="JMESPath expression applied to the json/yaml output."),
+        query: str | None = typer.Option(None, "--query", metavar="JMESPATH",
+                                         help="JMESPath expression applied to the json/yaml output."),
         failure_threshold: str | None = typer.Option(
             None, "--failure-threshold", metavar="SEVERITY",
-            help="Lowest severity that makes the exit status 1: error|warning|info|none. [default: error]",
+            help="Lowest severity that makes the exit status 1: error | warning | info | none. \\[default: error]",
             autocompletion=_complete_threshold,
         ),
         suppress: list[str] = typer.Option(
@@ -116,7 +118,7 @@ def register(app: typer.Typer) -> None:
                  "added to the config file's.",
         ),
         color: str = typer.Option(
-            "auto", "--color", metavar="WHEN", help="auto | always | never (NO_COLOR/FORCE_COLOR honoured).",
+            "auto", "--color", metavar="WHEN", help="auto | always | never (NO_COLOR and FORCE_COLOR are honoured).",
             autocompletion=_complete_color,
         ),
         config_path: str | None = typer.Option(
@@ -178,5 +180,5 @@ def register(app: typer.Typer) -> None:
             if f.code in ("STK0001", "STK0002"):
                 env.error(f.message)
         outputs.write_all(report, extra_outputs)
-        render(report, output, env, query=query)
+        render(report, output, env, query=query, inputs_on_stderr=True)
         raise typer.Exit(int(report.exit_status))

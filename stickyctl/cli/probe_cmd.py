@@ -13,13 +13,16 @@ from stickyctl.errors import UsageError
 from stickyctl.exitcodes import ExitStatus
 
 EPILOG = (
-    "Exit status: 0 probed (and --expect met); 1 --expect not met; 2 usage error (e.g. a scheme other than "
-    "http/https); 3 the URL could not be probed (unreachable, timed out)."
+    "Exit status: 0 probed (and --expect met); 1 --expect not met, or every request failed (HTTP 4xx/5xx, "
+    "resets, timeouts); 2 usage error (e.g. a scheme other than http/https); 3 the URL could not be probed "
+    "(unreachable, timed out)."
 )
 
 
 def register(app: typer.Typer) -> None:
-    app.command("probe", epilog=EPILOG)(probe)
+    from stickyctl.cli.help import Command
+
+    app.command("probe", epilog=EPILOG, cls=Command)(probe)
 
 
 def _parse_headers(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -50,10 +53,10 @@ def _load_compare(path: str) -> dict[str, Any]:
 def probe(
     url: str = typer.Argument(..., metavar="URL", help="An http:// or https:// URL behind the gateway."),
     header: str | None = typer.Option(
-        None, "--header", metavar="NAME", help="The session header the client uses (default: detect)."
+        None, "--header", metavar="NAME", help="The session header the client uses. \\[default: detected]"
     ),
     cookie: str | None = typer.Option(
-        None, "--cookie", metavar="NAME", help="The session cookie the client uses (default: detect)."
+        None, "--cookie", metavar="NAME", help="The session cookie the client uses. \\[default: detected]"
     ),
     sessions_given: list[str] = typer.Option(
         [], "--session", metavar="VALUE",
@@ -62,11 +65,11 @@ def probe(
     sessions: int = typer.Option(1, "--sessions", metavar="K", help="Open K sessions (first requests without one)."),
     count: int | None = typer.Option(
         None, "--count", "-n", metavar="N",
-        help="Requests per session (default 20) or per --hash-header key (default 2).",
+        help="Requests per session, or per --hash-header key. \\[default: 20; 2 per key]",
     ),
     baseline: int | None = typer.Option(
         None, "--baseline", metavar="N",
-        help="Requests without a session, for the spread (default: --count; 0 with --hash-header).",
+        help="Requests without a session, for the spread. \\[default: --count; 0 with --hash-header]",
     ),
     backend_from: str | None = typer.Option(
         None, "--backend-from", metavar="header:NAME|regex:PATTERN",
@@ -81,9 +84,11 @@ def probe(
         None, "--compare", metavar="FILE",
         help="An earlier `probe -o json`: reuse its sessions (or keys) and count those now on another backend.",
     ),
-    expect: str | None = typer.Option(None, "--expect", help="sticky | spread: exit 1 unless it holds."),
-    rate: float = typer.Option(50.0, "--rate", help="At most this many requests per second (max 1000)."),
-    timeout: float = typer.Option(5.0, "--timeout", help="Seconds to wait for each response."),
+    expect: str | None = typer.Option(None, "--expect", metavar="sticky|spread",
+                                      help="Exit 1 unless sessions stick (sticky) or requests spread (spread)."),
+    rate: float = typer.Option(50.0, "--rate", metavar="PER_SECOND",
+                               help="At most this many requests per second (max 1000)."),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS", help="Seconds to wait for each response."),
     request_headers: list[str] = typer.Option(
         [], "-H", "--request-header", metavar="'Name: value'", help="Send this header too (repeatable), e.g. Host."
     ),
@@ -92,7 +97,7 @@ def probe(
         help="Also follow redirects to other hosts, ports or schemes (http/https only, at most 5 per request; "
              "the session and -H headers go along). Without it, only redirects within the URL's origin are followed.",
     ),
-    output: str = typer.Option("table", "-o", "--output", help="table | json"),
+    output: str = typer.Option("table", "-o", "--output", metavar="FORMAT", help="table | json."),
 ) -> None:
     """Do sessions stick? Open a session, send requests carrying it, and count the backends reached."""
     from stickyctl import probe as pr
@@ -151,7 +156,12 @@ def probe(
         request_headers=_parse_headers(request_headers),
         follow_redirects=follow_redirects,
     )
-    report = pr.run_probe(opts)
+    bar = ProgressBar(env, total) if output == "table" else None
+    try:
+        report = pr.run_probe(opts, progress=bar.phase if bar else None, on_request=bar.advance if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
     doc = report.to_json()
     if output == "json":
         env.write(json.dumps(doc, indent=2) + "\n")
@@ -174,74 +184,172 @@ def _printable(value: Any) -> Any:
     return value
 
 
+class ProgressBar:
+    """A progress bar on stderr for a probe that runs longer than :attr:`DELAY` seconds (at the
+    default rate, 41 requests take under one second: no bar). Transient: it is gone when the probe
+    is done, and a stderr that is not a terminal (a CI log) never shows it."""
+
+    DELAY = 2.0
+
+    def __init__(self, env: envmod.Environment, total: int, *, clock: Any = None) -> None:
+        import time
+
+        self.env = env
+        self.total = max(total, 1)
+        self.clock = clock or time.monotonic
+        self.started = self.clock()
+        self.description = "requests"
+        self._progress: Any = None
+        self._task: Any = None
+
+    def phase(self, text: str) -> None:
+        self.description = text
+        if self._progress is not None:
+            self._progress.update(self._task, description=text)
+
+    def advance(self, sent: int) -> None:
+        if self._progress is None:
+            if self.clock() - self.started < self.DELAY:
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            console = self.env.err_console()
+            if not console.is_terminal:  # a log file or a pipe: a bar there is only noise
+                self.started = float("inf")
+                return
+            self._progress = Progress(
+                TextColumn("probe"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                TimeRemainingColumn(), console=console, transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=self.total)
+        self.total = max(self.total, sent)  # --compare may hold more sessions than counted ahead
+        self._progress.update(self._task, completed=sent, total=self.total, description=self.description)
+
+    @property
+    def shown(self) -> bool:
+        return self._progress is not None
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+LABEL_WIDTH = 12
+"""The label column of the human output (``follow-ups``): values start after it."""
+
+
 def _render(doc: dict[str, Any], env: envmod.Environment) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+    """The probe for a person: a heading, one labelled line (or wrapped paragraph) per fact, a
+    table of sessions or keys. Lists (``127.0.0.11:5000 ×5, …``) and notes wrap between items and
+    words only, so a backend or a URL is never cut."""
+    from rich.text import Text
 
     console = env.console()
+    width = console.width
+
+    def line(text: str | Text = "") -> None:
+        console.print(text, soft_wrap=True)
+
+    def fact(label: str, text: str, *, items: list[str] | None = None, style: str = "") -> None:
+        for i, part in enumerate(_wrapped(text, items, width - LABEL_WIDTH - 2)):
+            head = f"  {label:<{LABEL_WIDTH}}" if i == 0 else " " * (LABEL_WIDTH + 2)
+            line(Text.assemble(head, (part, style)))
+
     t = doc["totals"]
-    console.print(f"[bold]probe[/bold] {escape(doc['url'])}  ({doc['requests_sent']} requests, {doc['seconds']:.1f}s)")
-    basis = f" (backends from {escape(doc['backend_from'])})" if doc["backend_from"] else ""
+    failed = doc.get("requests_failed", 0)
+    line(Text.assemble(("probe ", "bold"), (doc["url"], "bold")))
+    outcome = "none failed" if not failed else (
+        "all failed" if failed == doc["requests_sent"] else f"{failed} failed")
+    fact("requests", f"{doc['requests_sent']} in {doc['seconds']:.1f}s, {outcome}",
+         style="bold red" if failed and failed == doc["requests_sent"] else "")
+    basis = f", backends from {doc['backend_from']}" if doc["backend_from"] else ""
     if doc["mode"] == "hash":
-        console.print(f"  keys        {t['keys']} keys in header {escape(doc['hash_header'])}{basis}")
-        console.print(
-            f"  per key     {t['consistent_keys']} of {t['keys']} stayed on one backend; {t['errors']} errors; "
-            f"{t['backends']} backends reached"
-        )
-        spread = ", ".join(f"{escape(str(b))} ×{c}" for b, c in t["keys_per_backend"].items())
-        console.print(f"  spread      {spread}", soft_wrap=True)
+        fact("keys", f"{t['keys']} keys in header {doc['hash_header']}{basis}")
+        fact("per key", f"{t['consistent_keys']} of {t['keys']} stayed on one backend; {_n(t['errors'], 'error')}; "
+                        f"{_n(t['backends'], 'backend')} reached")
+        spread = [f"{b} ×{c}" for b, c in t["keys_per_backend"].items()]
+        fact("spread", "", items=spread)
         if len(doc["keys"]) <= 40:
-            table = Table(box=None, pad_edge=False, show_edge=False)
-            columns = ("KEY", "BACKEND", "REQUESTS", "CONSISTENT") + (("BEFORE", "MOVED") if doc["compare"] else ())
-            for column in columns:
-                table.add_column(column, no_wrap=True)
-            for k in doc["keys"]:
-                row = [k["key"], str(k["backend"]), str(k["requests"]), "yes" if k["consistent"] else "no"]
-                if doc["compare"]:
-                    row += [str(k.get("previous_backend")), "yes" if k.get("moved") else "no"]
-                table.add_row(*map(escape, row))
-            console.print(table)
+            columns = ["KEY", "BACKEND", "REQUESTS", "CONSISTENT"] + (["BEFORE", "MOVED"] if doc["compare"] else [])
+            rows = [[k["key"], str(k["backend"]), str(k["requests"]), "yes" if k["consistent"] else "no",
+                     *([str(k.get("previous_backend")), "yes" if k.get("moved") else "no"] if doc["compare"] else [])]
+                    for k in doc["keys"]]
+            _table(line, columns, rows)
     else:
         session = doc["session"]
         if session:
-            console.print(f"  session     {session['kind']} {escape(session['name'])} ({session['source']}){basis}")
+            fact("session", f"{session['kind']} {session['name']} ({session['source']}){basis}")
         else:
-            console.print("  session     none learned")
+            fact("session", "none learned")
         if doc["sessions"]:
-            console.print(
-                f"  follow-ups  {t['requests']} requests over {t['sessions']} session(s): {t['pinned']} pinned, "
-                f"{t['repinned']} re-pinned, {t['errors']} errors"
-            )
+            fact("follow-ups", f"{t['requests']} requests over {_n(t['sessions'], 'session')}: {t['pinned']} pinned, "
+                               f"{t['repinned']} re-pinned, {_n(t['errors'], 'error')}")
             if len(doc["sessions"]) <= 20:
-                table = Table(box=None, pad_edge=False, show_edge=False)
-                columns = ("#", "BACKEND", "PINNED", "RE-PINNED", "ERRORS") + (
-                    ("BEFORE", "MOVED") if doc["compare"] else ()
-                )
-                for column in columns:
-                    table.add_column(column, no_wrap=True)
+                columns = ["SESSION", "BACKEND", "PINNED", "RE-PINNED", "ERRORS"] + (
+                    ["BEFORE", "MOVED"] if doc["compare"] else [])
+                rows = []
                 for i, s in enumerate(doc["sessions"], 1):
                     first, now = str(s["initial_backend"]), str(s["backend"])
-                    shown = first if first == now else f"{first} → {now}"
-                    row = [str(i), shown, str(s["pinned"]), str(s["repinned"]), str(s["errors"])]
-                    if doc["compare"]:
-                        row += [str(s.get("previous_backend")), "yes" if s.get("moved") else "no"]
-                    table.add_row(*map(escape, row))
-                console.print(table)
+                    rows.append([str(i), first if first == now else f"{first} → {now}", str(s["pinned"]),
+                                 str(s["repinned"]), str(s["errors"]),
+                                 *([str(s.get("previous_backend")), "yes" if s.get("moved") else "no"]
+                                   if doc["compare"] else [])])
+                _table(line, columns, rows)
     b = doc["baseline"]
     if b["requests"]:
-        spread = ", ".join(f"{escape(str(k))} ×{v}" for k, v in b["backends"].items()) or "-"
-        console.print(
-            f"  baseline    {b['requests']} requests without a session: {b['distinct']} backends, {b['errors']} errors"
-        )
-        console.print(f"              {spread}", soft_wrap=True)
+        answered = b["requests"] - b["errors"]
+        head = f"{b['requests']} requests without a session"
+        if not answered:
+            fact("baseline", f"{head}: every one failed")
+        elif not b["distinct"]:
+            fact("baseline", f"{head}: {answered} answered, by backends that cannot be told apart (see the note)")
+        else:
+            fact("baseline", f"{head} reached {_n(b['distinct'], 'backend')}, {_n(b['errors'], 'error')}:",
+                 items=[f"{k} ×{v}" for k, v in b["backends"].items()])
     if doc["compare"]:
         c = doc["compare"]
         share = f" ({c['share']:.1%})" if c["share"] is not None else ""
         what = "keys" if doc["mode"] == "hash" else "sessions"
-        console.print(f"  compared    {c['moved']} of {c['compared']} {what} moved{share}")
-    for note in doc["notes"]:
-        console.print(f"  note        {escape(note)}", soft_wrap=True)
+        fact("compared", f"{c['moved']} of {c['compared']} {what} moved{share}")
     if doc["expect"]:
         e = doc["expect"]
-        verdict = "[green]met[/green]" if e["met"] else "[red]NOT met[/red]"
-        console.print(f"  expect      {e['expectation']}: {verdict}: {escape(e['reason'])}")
+        verdict = "met" if e["met"] else "NOT met"
+        fact("expect", f"{e['expectation']} ({verdict}): {e['reason']}", style="bold green" if e["met"] else "bold red")
+    for note in doc["notes"]:
+        fact("note", note, style="yellow")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun if count == 1 else noun + 's'}"
+
+
+def _wrapped(text: str, items: list[str] | None, width: int) -> list[str]:
+    """``text`` (then ``items``, comma-separated) in lines of at most ``width``, broken between
+    words and items only (an item or a word longer than a line keeps a line of its own)."""
+    import textwrap
+
+    lines = textwrap.wrap(text, max(width, 20), break_long_words=False, break_on_hyphens=False) if text else []
+    if items:
+        current = ""
+        for i, item in enumerate(items):
+            piece = item + ("," if i < len(items) - 1 else "")
+            if current and len(current) + 1 + len(piece) > width:
+                lines.append(current)
+                current = piece
+            else:
+                current = f"{current} {piece}" if current else piece
+        lines.append(current)
+    return lines or [""]
+
+
+def _table(line: Any, columns: list[str], rows: list[list[str]]) -> None:
+    """Aligned columns, two spaces apart, indented under the facts; cells are never cut."""
+    from rich.text import Text
+
+    widths = [max(len(r[i]) for r in [columns, *rows]) for i in range(len(columns))]
+    line()
+    for i, row in enumerate([columns, *rows]):
+        text = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        line(Text("  " + text, style="bold" if i == 0 else ""))
+    line()

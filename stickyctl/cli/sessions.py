@@ -51,10 +51,13 @@ def register(app: typer.Typer) -> None:
     app.command(
         "decode",
         cls=ResolveCommand,  # adds -n/--context/--kubeconfig/--timeout for --resolve without -f
-        epilog="Exit status: 0 every value pins a host; 1 a value Envoy would ignore (invalid or expired); "
-        "2 usage error; 3 an input could not be read (stdin over the size limit, a --resolve dump, the cluster).",
+        epilog="Exit status: 0 every value pins a host; 1 a value Envoy would ignore (invalid or expired), or no "
+        "session value in the input; 2 usage error; 3 an input could not be read (stdin over the size limit, a "
+        "--resolve dump, the cluster).",
     )(decode)
-    app.command("encode", epilog="Exit status: 0 printed; 2 bad address or option.")(encode)
+    from stickyctl.cli.help import Command
+
+    app.command("encode", epilog="Exit status: 0 printed; 2 bad address or option.", cls=Command)(encode)
 
 
 def decode(
@@ -68,7 +71,7 @@ def decode(
         ),
     ] = None,
     output: Annotated[
-        DecodeFormat, typer.Option("--output", "-o", help="Output format.")
+        DecodeFormat, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
     ] = DecodeFormat.table,
     names: Annotated[
         list[str] | None,
@@ -92,11 +95,12 @@ def decode(
         typer.Option("--file", "-f", metavar="DUMP", help="Envoy config dump for --resolve; repeatable."),
     ] = None,
     now: Annotated[
-        int | None, typer.Option("--now", hidden=True, help="Unix time to judge expiry against (tests).")
+        int | None,
+        typer.Option("--now", metavar="UNIX_TIME", hidden=True, help="Unix time to judge expiry against (tests)."),
     ] = None,
 ) -> None:
     """Decode Envoy session values (header or cookie) to the upstream host they pin."""
-    from stickyctl.envoy.session_values import SessionValue
+    from stickyctl.envoy.session_values import Rejected, SessionValue
 
     env = envmod.current()
     try:
@@ -115,6 +119,16 @@ def decode(
         env.error(str(exc))
         raise typer.Exit(int(exc.exit_status)) from None
 
+    if all(isinstance(v, Rejected) and v.not_found for v in decoded):
+        # Nothing to tabulate: say so once (rows of "-  invalid" per word would read as values).
+        if output is not DecodeFormat.table:
+            from stickyctl.report.machine import to_json, to_yaml
+
+            document = decode_document(decoded, moment, endpoints)
+            env.write(to_json(document) if output is DecodeFormat.json else to_yaml(document))
+        for reason in dict.fromkeys(v.reason for v in decoded if isinstance(v, Rejected)):
+            env.error(reason)
+        raise typer.Exit(int(ExitStatus.FINDINGS))
     if output is DecodeFormat.table:
         _print_table(env, decoded, moment, endpoints, live=live)
     else:
@@ -133,9 +147,17 @@ def decode(
             env.error(f"{v.upstream}{where}: a stale session, Envoy re-balances it")
         unusable += [v for v in stale if v not in unusable]
     if unusable:
-        verb = "is" if len(unusable) == 1 else "are"
-        env.error(f"{len(unusable)} of {len(decoded)} values {verb} not usable: Envoy would ignore them")
+        env.error(unusable_summary(len(unusable), len(decoded)))
         raise typer.Exit(int(ExitStatus.FINDINGS))
+
+
+def unusable_summary(unusable: int, total: int) -> str:
+    if total == 1:
+        return "the value is not usable: Envoy would ignore it"
+    if unusable == total:
+        return f"none of the {total} values is usable: Envoy would ignore them"
+    verb = "is" if unusable == 1 else "are"
+    return f"{unusable} of {total} values {verb} not usable: Envoy would ignore {'it' if unusable == 1 else 'them'}"
 
 
 def _read_inputs(values: list[str], names: list[str]) -> list[DecodedValue]:
@@ -384,10 +406,10 @@ def encode(
         ),
     ] = None,
     output: Annotated[
-        EncodeFormat, typer.Option("--output", "-o", help="Output format.")
+        EncodeFormat, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
     ] = EncodeFormat.text,
     now: Annotated[
-        int | None, typer.Option("--now", hidden=True, help="Unix time for --ttl (tests).")
+        int | None, typer.Option("--now", metavar="UNIX_TIME", hidden=True, help="Unix time for --ttl (tests).")
     ] = None,
 ) -> None:
     """Print the session value that pins requests to one upstream host (what Envoy 1.40 writes)."""

@@ -32,7 +32,9 @@ _COLORS = ("auto", "always", "never")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("why", epilog=EPILOG)(why)
+    from stickyctl.cli.help import Command
+
+    app.command("why", epilog=EPILOG, cls=Command)(why)
 
 
 def why(
@@ -54,14 +56,15 @@ def why(
     listener: str | None = typer.Option(None, "--listener", metavar="NAME",
                                         help="Use this listener instead of the one the URL's port selects."),
     output: str = typer.Option("table", "-o", "--output", metavar="FORMAT", help="table | json."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each admin request."),
+    timeout: float = typer.Option(10.0, "--timeout", metavar="SECONDS", help="Seconds to wait for each admin request."),
     color: str = typer.Option("auto", "--color", metavar="WHEN", help="auto | always | never."),
-    now: int | None = typer.Option(None, "--now", hidden=True, help="Unix time to judge cookie expiry against."),
+    now: int | None = typer.Option(None, "--now", metavar="UNIX_TIME", hidden=True,
+                                   help="Unix time to judge cookie expiry against."),
     namespace: str | None = typer.Option(
         None, "-n", "--namespace", metavar="NAMESPACE", rich_help_panel="Live cluster (no -f/--admin-url)",
-        help="Read the gateway pod's Envoy through a port-forward (the kube context's namespace by default)."),
+        help="Read the gateway pod's Envoy through a port-forward. \\[default: the kube context's namespace]"),
     pod: str | None = typer.Option(None, "--pod", metavar="POD", rich_help_panel="Live cluster (no -f/--admin-url)",
-                                   help="The pod to ask (default: the first gateway pod of the namespace)."),
+                                   help="The pod to ask. \\[default: the first gateway pod of the namespace]"),
     context: str | None = typer.Option(None, "--context", metavar="CONTEXT",
                                        rich_help_panel="Live cluster (no -f/--admin-url)", help="The kube context."),
     kubeconfig: str | None = typer.Option(None, "--kubeconfig", metavar="FILE",
@@ -177,19 +180,39 @@ _STYLE = {"sticks": "bold green", "rebalanced": "bold yellow", "unavailable": "b
 
 
 def _print(env: Environment, x: Explanation) -> None:
-    width = max((len(s.kind) for s in x.trace), default=0) + 2
-    lines = []
+    """Each step on a line of its own (kind, name, detail), then the verdict and why; wrapped to the
+    terminal between words only, under the text they continue (a cluster name is never cut)."""
+    import shutil
+    import textwrap
+
+    width = max(shutil.get_terminal_size((80, 24)).columns, 40)
+    prose = min(width, 100)
+    column = max((len(s.kind) for s in x.trace), default=0) + 2
+    lines: list[str] = []
+
+    def wrapped(text: str, first: str, rest: str, style: str = "") -> None:
+        parts = textwrap.wrap(text, prose, initial_indent=first, subsequent_indent=rest, break_long_words=False,
+                              break_on_hyphens=False) or [first]
+        lines.extend(env.paint(part, style) for part in parts)
+
     for step in x.trace:
+        head = env.paint(step.kind.ljust(column), "dim") + env.paint(step.name, "bold")
         detail = f" — {step.detail}" if step.detail else ""
-        lines.append(env.paint(step.kind.ljust(width), "dim") + env.paint(step.name, "bold") + detail)
+        parts = textwrap.wrap(step.kind.ljust(column) + step.name + detail, prose,
+                              subsequent_indent=" " * column, break_long_words=False, break_on_hyphens=False)
+        lead = step.kind.ljust(column) + step.name
+        if parts and parts[0].startswith(lead):
+            lines.append(head + parts[0][len(lead):])
+            lines.extend(parts[1:])
+        else:  # a name with spaces that the line could not hold whole: unstyled, still whole words
+            lines.extend(parts or [lead])
     if lines:
         lines.append("")
-    headline = x.headline
     style = "bold" if x.verdict == "rebalanced" and not x.value_given else _STYLE[x.verdict]
-    lines.append(env.paint(headline, style))
-    lines.append(f"  {x.reason}")
+    wrapped(x.headline, "", "  ", style)
+    wrapped(x.reason, "  ", "  ")
     if x.new_value is not None and x.verdict == "rebalanced":
-        lines.append(f"  the response carries a new session value: {x.new_value.text()}")
+        wrapped(f"the response carries a new session value: {x.new_value.text()}", "  ", "  ")
     for note in x.caveats:
-        lines.append(env.paint(f"  note: {note}", "dim"))
+        wrapped(f"note: {note}", "  ", "        ", "dim")
     env.write("\n".join(line.rstrip() for line in lines) + "\n")

@@ -226,6 +226,12 @@ class AdminClient:
         self.close()
 
     def get(self, path_and_query: str) -> bytes:
+        """The body of ``GET /path_and_query``; anything but a 200 is an :class:`InputError`."""
+        return self._exchange(path_and_query)[2]
+
+    def _exchange(self, path_and_query: str, *, accept: tuple[int, ...] = ()) -> tuple[int, str, bytes]:
+        """(status, content type, body) of ``GET /path_and_query``. A status other than 200 and those
+        in ``accept`` is an :class:`InputError` (STK0001); so is a 200 that is not JSON."""
         import httpx
 
         if any(w in path_and_query.lower() for w in FORBIDDEN_WORDS):
@@ -236,8 +242,9 @@ class AdminClient:
         self._deadline.at = time.monotonic() + self.timeout
         try:
             with self._client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise InputError(self.label, f"{what} answered {response.status_code}{_status_hint(response)}",
+                status = response.status_code
+                if status != 200 and status not in accept:
+                    raise InputError(self.label, f"{what} answered {status}{_status_hint(response)}",
                                      code="STK0001")
                 chunks: list[bytes] = []
                 size = 0
@@ -262,20 +269,14 @@ class AdminClient:
         finally:
             self._deadline.at = math.inf
         data = b"".join(chunks)
-        if content_type and "json" not in content_type.lower() and data.lstrip()[:1] not in (b"{", b"["):
+        if (status == 200 and content_type and "json" not in content_type.lower()
+                and data.lstrip()[:1] not in (b"{", b"[")):
             raise InputError(self.label, f"{what}: the answer is {content_type.split(';')[0].strip()}, not JSON: "
                                          "is this an Envoy admin API?")
-        return data
+        return status, content_type, data
 
     def get_json(self, path_and_query: str) -> Any:
-        import msgspec
-
-        data = self.get(path_and_query)
-        try:
-            return msgspec.json.decode(data)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise InputError(self.label, f"GET /{path_and_query}: not JSON ({exc}): is this an Envoy admin "
-                                         "API?") from None
+        return _json_document(self.get(path_and_query), self.label, f"GET /{path_and_query}")
 
     def fetch_configs(self) -> list[Any]:
         """The flat ``configs[]`` entries of the bootstrap node and of every resource query.
@@ -283,17 +284,42 @@ class AdminClient:
         This is what ``stickyctl dump`` records; :func:`parts_from_configs` reads it back.
         """
         configs: list[Any] = []
-        for query in (IDENTITY_QUERY, *(q for q, _ in RESOURCE_QUERIES)):
-            doc = self.get_json(f"config_dump?{query}")
-            entries = doc.get("configs") if isinstance(doc, dict) else None
-            if not isinstance(entries, list):
-                raise InputError(self.label, f"GET /config_dump?{query}: no 'configs' list in the answer: is this an "
-                                             "Envoy admin API?")
-            # Masked dumps still list every section's @type; keep only the bootstrap from the mask.
-            if query == IDENTITY_QUERY:
-                entries = [e for e in entries if isinstance(e, dict) and "Bootstrap" in str(e.get("@type"))]
-            configs.extend(redact_tls(entries))
+        doc = self.get_json(f"config_dump?{IDENTITY_QUERY}")
+        entries = doc.get("configs") if isinstance(doc, dict) else None
+        if not isinstance(entries, list):
+            raise InputError(self.label, f"GET /config_dump?{IDENTITY_QUERY}: no 'configs' list in the answer: is "
+                                         "this an Envoy admin API?")
+        # Masked dumps still list every section's @type; keep only the bootstrap from the mask.
+        configs.extend(e for e in entries if isinstance(e, dict) and "Bootstrap" in str(e.get("@type")))
+        for query, _ in RESOURCE_QUERIES:
+            configs.extend(redact_tls(self.fetch_resource(query)))
         return configs
+
+    def fetch_resource(self, query: str) -> list[Any]:
+        """The ``configs[]`` entries of ``config_dump?<query>`` (``resource=NAME[&…]``); [] when Envoy
+        has none of them.
+
+        Envoy says "none" in two ways, both [seen] on 1.36 and 1.40 alike: ``{}`` (no ``configs``
+        key) when the section exists but the field is empty (``static_listeners`` on an Envoy that has
+        only dynamic ones, or none at all), and a 404 ``NAME not found in config dump`` when the whole
+        section is absent (no route table on an Envoy without an HTTP listener, no endpoints without
+        an EDS cluster). Anything else is not an Envoy admin API answering.
+        """
+        resource = urllib.parse.parse_qs(query).get("resource", [""])[0]
+        status, _content_type, data = self._exchange(f"config_dump?{query}", accept=(404,))
+        what = f"GET /config_dump?{query}"
+        if status == 404:
+            # Through `pilot-agent request` (--via exec) the text comes after pilot-agent's own prefix.
+            if resource and f"{resource} not found in config dump" in data.decode("utf-8", "replace"):
+                return []
+            raise InputError(self.label, f"{what} answered 404", code="STK0001")
+        doc = _json_document(data, self.label, what)
+        if doc == {}:
+            return []
+        entries = doc.get("configs") if isinstance(doc, dict) else None
+        if not isinstance(entries, list):
+            raise InputError(self.label, f"{what}: no 'configs' list in the answer: is this an Envoy admin API?")
+        return entries
 
     def fetch_parts(self) -> DumpParts:
         """Bootstrap node, listeners, routes, clusters and endpoints as one ``DumpParts``."""
@@ -311,6 +337,15 @@ def parts_from_configs(configs: list[Any], source: str) -> DumpParts:
     parts.has_clusters = True
     parts.has_endpoints = True
     return parts
+
+
+def _json_document(data: bytes, label: str, what: str) -> Any:
+    import msgspec
+
+    try:
+        return msgspec.json.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InputError(label, f"{what}: not JSON ({exc}): is this an Envoy admin API?") from None
 
 
 def _reason(exc: Exception) -> str:

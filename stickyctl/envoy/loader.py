@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 
 from stickyctl.envoy import schema as s
-from stickyctl.errors import InputError
+from stickyctl.errors import InputError, WrongInputError
 
 ADMIN_V3 = s.ADMIN
 ADMIN_V2 = "type.googleapis.com/envoy.admin.v2alpha."
@@ -157,13 +157,14 @@ def _read_bounded(fh: Any, path: str, limit: int, *, stream: bool = True) -> byt
     return bytes(head + rest) if rest else bytes(head)
 
 
-def read_source(path: str) -> bytes:
-    """Read a file, `-` (stdin), a pipe or a process substitution; STK0001 when that fails."""
+def read_source(path: str, *, expected: str = "a config dump") -> bytes:
+    """Read a file, `-` (stdin), a pipe or a process substitution; STK0001 when that fails.
+    ``expected``: what the file should hold, for the messages."""
     limit = max_input_bytes()
     if path == STDIN:
         return _read_bounded(sys.stdin.buffer, "stdin", limit)
     if os.path.isdir(path):
-        raise InputError(path, "is a directory, not a config dump file", code="STK0001")
+        raise InputError(path, f"is a directory, not a file with {expected}", code="STK0001")
     try:
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
@@ -183,12 +184,12 @@ def _refuse_binary(data: bytes, source: str) -> None:
         raise InputError(source, "not UTF-8 text (UTF-16 or binary data); re-save the dump as UTF-8")
 
 
-def check_text(data: bytes, source: str) -> bytes:
+def check_text(data: bytes, source: str, *, expected: str = "an Envoy config dump") -> bytes:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     _refuse_binary(data, source)
     if not data or data.isspace():  # no .strip(): that would copy a 100+ MB dump
-        raise InputError(source, "empty input, expected an Envoy config dump")
+        raise InputError(source, f"empty input, expected {expected}")
     return data
 
 
@@ -207,22 +208,22 @@ def _is_json(data: bytes) -> bool:
 NESTED_TOO_DEEPLY = "nested too deeply to be a config dump or manifest"
 
 
-def decode_document(data: bytes, source: str) -> Any:
+def decode_document(data: bytes, source: str, *, expected: str = "an Envoy config dump") -> Any:
     """The whole document as Python objects (for small inputs: manifests, not dumps)."""
     try:
-        return _decode_document(data, source)
+        return _decode_document(data, source, expected)
     except RecursionError:
         raise InputError(source, NESTED_TOO_DEEPLY) from None
 
 
-def _decode_document(data: bytes, source: str) -> Any:
-    data = check_text(data, source)
+def _decode_document(data: bytes, source: str, expected: str = "an Envoy config dump") -> Any:
+    data = check_text(data, source, expected=expected)
     if _is_json(data):
         try:
             return msgspec.json.decode(data)
         except msgspec.DecodeError as exc:
             raise InputError(source, f"invalid JSON: {_clean(str(exc))}") from None
-    return _yaml_documents(data, source)
+    return _yaml_documents(data, source, expected)
 
 
 def _clean(message: str) -> str:
@@ -233,7 +234,7 @@ def _clean(message: str) -> str:
     return message[0].lower() + message[1:] if message else message
 
 
-def _yaml_documents(data: bytes, source: str) -> Any:
+def _yaml_documents(data: bytes, source: str, expected: str = "an Envoy config dump") -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -255,7 +256,7 @@ def _yaml_documents(data: bytes, source: str) -> Any:
         raise InputError(source, "YAML nested too deeply") from None
     _refuse_alias_bombs(docs, source)
     if not docs:
-        raise InputError(source, "empty input, expected an Envoy config dump")
+        raise InputError(source, f"empty input, expected {expected}")
     if len(docs) == 1:
         return docs[0]
     # Several documents (e.g. `istioctl pc listener -o yaml` of a few proxies concatenated): one
@@ -436,8 +437,14 @@ def _parse_json(data: bytes, source: str, full: bool = True) -> DumpParts:
         elif _resource_kind(probe) is not None:
             _parse_bare_list(ctx, [msgspec.Raw(data)])
         elif len(probe.kind) and len(probe.api_version):
-            raise ctx.fail(f"is a Kubernetes {msgspec.json.decode(probe.kind)} manifest, not an Envoy config dump "
-                           "(pass Services with --services)")
+            # A file in the wrong place is a usage error (exit 2), not a target that failed (exit 3).
+            kind = msgspec.json.decode(probe.kind)
+            if kind == "Config":
+                raise WrongInputError(f"{ctx.parts.source}: this is a kubeconfig, not an Envoy config dump: pass it "
+                                      "with --kubeconfig")
+            option = "--istiod" if kind == "Deployment" else "--services"
+            raise WrongInputError(f"{ctx.parts.source}: this is a Kubernetes {kind} manifest, not an Envoy config "
+                                  f"dump: `stickyctl check` reads it with {option}")
         else:
             raise ctx.fail("is an object without 'configs': not an Envoy config dump")
     _require_content(ctx)
@@ -620,7 +627,9 @@ def _parse_bare_list(ctx: _Ctx, items: list[msgspec.Raw]) -> None:
             if ctx.c.full:
                 p.endpoints.append(ctx.decode(ctx.c.load_assignment, raw, where))
         elif len(probe.kind) and len(probe.api_version):
-            raise ctx.fail(f"item {where} is a Kubernetes {msgspec.json.decode(probe.kind)}, not an Envoy resource "
-                           "(pass Services with --services)")
+            kind = msgspec.json.decode(probe.kind)
+            option = "--istiod" if kind == "Deployment" else "--services"
+            raise WrongInputError(f"{ctx.parts.source}: item {where} is a Kubernetes {kind}, not an Envoy resource: "
+                                  f"`stickyctl check` reads Kubernetes manifests with {option}")
         else:
             raise ctx.fail(f"item {where} is not an Envoy listener, route configuration, cluster or endpoints")

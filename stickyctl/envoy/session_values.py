@@ -103,6 +103,8 @@ class Rejected:
     raw: str
     reason: str
     origin: ValueOrigin = ValueOrigin()
+    not_found: bool = False
+    """No value at all was found in the input (``reason`` says what was looked for)."""
 
 
 DecodedValue: TypeAlias = SessionValue | Rejected
@@ -187,10 +189,21 @@ def _join_host_port(address: str, port: int, ip_version: int) -> str:
     return f"[{address}]:{port}" if ip_version == 6 else f"{address}:{port}"
 
 
+def _quote(text: str) -> str:
+    """``text`` in single quotes for a reason, each unprintable character escaped once (``'\\x1b'``).
+
+    Not ``repr()``: that escapes the backslashes of escapes already made, so a byte 0x8e read with
+    ``backslashreplace`` would show as ``'\\\\x8e'``, and a plain backslash as ``'\\\\'``."""
+    from stickyctl.sanitize import printable
+
+    return f"'{printable(text)}'"
+
+
 def _show(payload: bytes | str, limit: int = 60) -> str:
-    """A short printable rendering of decoded bytes for a reason text."""
+    """A short printable rendering of decoded bytes for a reason text: bytes that are not UTF-8
+    as ``\\xNN`` (once), control characters escaped, quoted."""
     text = payload.decode("utf-8", errors="backslashreplace") if isinstance(payload, bytes) else payload
-    shown = repr(text)
+    shown = _quote(text)
     return shown if len(shown) <= limit else shown[: limit - 4] + "…" + shown[-3:]
 
 
@@ -215,7 +228,7 @@ def _parse_address_text(payload: bytes) -> tuple[str, int, Literal[4, 6]]:
         if not isinstance(ip, ipaddress.IPv6Address) or not text[close + 1 :].startswith(":"):
             raise not_an_address
         if ip.scope_id is not None and not re.fullmatch(r"[1-9][0-9]{0,9}", ip.scope_id):
-            raise _Invalid(f"IPv6 zone {ip.scope_id!r}: Envoy writes only non-zero numeric zone ids")
+            raise _Invalid(f"IPv6 zone {_quote(str(ip.scope_id))}: Envoy writes only non-zero numeric zone ids")
         port_text = text[close + 2 :]
     else:
         host, _, port_text = text.partition(":")
@@ -239,10 +252,11 @@ def _parse_address_text(payload: bytes) -> tuple[str, int, Literal[4, 6]]:
     trailing = text[len(spelled) :]
     if trailing:
         hint = " (encoded with a newline? use `printf` or `echo -n`)" if trailing.strip() == "" else ""
-        raise _Invalid(f"trailing data after address {spelled!r}: {_show(trailing)}{hint}")
+        raise _Invalid(f"trailing data after address {_quote(spelled)}: {_show(trailing)}{hint}")
     if spelled != canonical:
         raise _Invalid(
-            f"not the form Envoy writes: no host matches {spelled!r}; Envoy writes this host as {canonical!r}"
+            f"not the form Envoy writes: no host matches {_quote(spelled)}; Envoy writes this host as "
+            f"{_quote(canonical)}"
         )
     return address, port, version
 
@@ -258,13 +272,13 @@ def parse_upstream(text: str) -> tuple[str, int]:
     if text.startswith("["):
         ip_text, sep, port_text = text[1:].partition("]:")
         if not sep:
-            raise ValueError(f"not an IP:port address: {text!r} (IPv6 is written [fd00::1]:8080)")
+            raise ValueError(f"not an IP:port address: {_quote(text)} (IPv6 is written [fd00::1]:8080)")
     else:
         ip_text, _, port_text = text.rpartition(":")
         if ":" in ip_text:
             raise ValueError(f"IPv6 needs brackets: [{ip_text}]:{port_text}")
     if not ip_text or not port_text.isascii() or not port_text.isdigit():
-        raise ValueError(f"not an IP:port address: {text!r} (IPv6 is written [fd00::1]:8080)")
+        raise ValueError(f"not an IP:port address: {_quote(text)} (IPv6 is written [fd00::1]:8080)")
     port = int(port_text) if len(port_text) <= 6 else _UINT64_MAX
     return envoy_ip(ip_text), _check_port(port)
 
@@ -273,10 +287,10 @@ def envoy_ip(ip: str) -> str:
     """An IP address as Envoy's ``asString()`` writes it; raises ``ValueError`` for a non-IP."""
     parsed = _parse_ip(ip.strip().removeprefix("[").removesuffix("]"))
     if parsed is None:
-        raise ValueError(f"not an IP address: {ip!r}")
+        raise ValueError(f"not an IP address: {_quote(ip)}")
     if isinstance(parsed, ipaddress.IPv6Address) and parsed.scope_id is not None:
         if not re.fullmatch(r"[0-9]{1,10}", parsed.scope_id):
-            raise ValueError(f"IPv6 zone {parsed.scope_id!r}: Envoy writes numeric zone ids only")
+            raise ValueError(f"IPv6 zone {_quote(str(parsed.scope_id))}: Envoy writes numeric zone ids only")
         zone = int(parsed.scope_id)
         return _inet_ntop6(parsed.packed) + (f"%{zone}" if zone else "")
     return _envoy_ip_text(parsed)
@@ -308,7 +322,7 @@ def _strict_b64decode(value: str) -> bytes:
         if char not in _B64_CHARS and char != "=":
             if char in "-_" and all(c in _B64_URLSAFE_CHARS or c == "=" for c in value):
                 raise _Invalid("URL-safe base64 ('-', '_'): Envoy expects the standard alphabet ('+', '/')")
-            raise _Invalid(f"not valid base64: {char!r} at position {position} is not in the alphabet")
+            raise _Invalid(f"not valid base64: {_quote(char)} at position {position} is not in the alphabet")
     body = value.rstrip("=")
     padding = len(value) - len(body)
     if "=" in body:
@@ -501,7 +515,7 @@ def _decode(
         payload = _strict_b64decode(value)
     except _Unpadded as unpadded:
         hint = _decoded_hint(raw, unpadded.padded, origin, interpret)
-        detail = f" (padded, {unpadded.padded!r} would pin {hint})" if hint else ""
+        detail = f" (padded, {_quote(unpadded.padded)} would pin {hint})" if hint else ""
         raise _Invalid(unpadded.reason + detail) from None
     except _NonCanonical:
         raise
@@ -514,7 +528,7 @@ def _decode(
                 hint = _decoded_hint(raw, value[:cut], origin, interpret)
                 if hint:
                     raise _Invalid(
-                        f"trailing data after the base64 value {value[:cut]!r} ({hint}): "
+                        f"trailing data after the base64 value {_quote(value[:cut])} ({hint}): "
                         f"Envoy ignores the whole value ({_show(value[cut:], 30)} follows)"
                     ) from None
         raise invalid from None
@@ -715,7 +729,11 @@ def _line_candidates(line: str, direction: Direction | None, single: bool, body:
         if any(isinstance(pair, SessionValue) for pair in pairs):
             return [_Candidate(pair, single and len(pairs) == 1) for pair in pairs]
     origin = ValueOrigin("value", None, direction)
-    return [_Candidate(decode_session_value(token, origin), single or not body) for token in line.split()]
+    tokens = line.split()
+    # A token alone on its line is a value the user pointed at; words of a sentence ("just some
+    # text") are reported only when they look like session values.
+    pointed = (single or not body) and len(tokens) == 1
+    return [_Candidate(decode_session_value(token, origin), pointed) for token in tokens]
 
 
 def _name_matches(origin: ValueOrigin, names: Collection[str]) -> bool:
@@ -763,17 +781,19 @@ def parse_session_input(text: str | bytes, names: Collection[str] = ()) -> list[
         if chosen:
             return chosen
         wanted = ", ".join(sorted(names))
-        return [Rejected(raw=_excerpt(lines), reason=f"no header or cookie named {wanted} in the input")]
+        return [Rejected(raw=_excerpt(lines), reason=f"no header or cookie named {wanted} in the input",
+                         not_found=True)]
     chosen = [c.value for c in candidates if c.explicit or _looks_like_session_value(c.value)]
     if chosen:
         return chosen
-    if single and candidates:
+    if single and candidates and all(c.value.origin.kind != "value" for c in candidates):
         return [c.value for c in candidates]  # a Cookie line whose cookies are none of them sessions
     return [
         Rejected(
             raw=_excerpt(lines),
             reason="no session value found (looked for Set-Cookie, Cookie, and headers whose value is "
             "base64 of an address)",
+            not_found=True,
         )
     ]
 

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from stickyctl.envoy.loader import check_text, decode_document, first_byte, not_utf8, read_source
-from stickyctl.errors import InputError
+from stickyctl.errors import InputError, WrongInputError
 from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys
 
 FLAG_ENV = "PILOT_ENABLE_PERSISTENT_SESSION_FILTER"
@@ -134,21 +134,28 @@ def _plain_objects(docs: list[_PlainDoc], source: str, out: list[K8sObject]) -> 
     return True
 
 
-def load_manifests(path: str) -> list[K8sObject]:
-    """Objects from a manifest file: JSON (typed, lazy) or YAML (parsed, then the same path)."""
+MANIFESTS = "Kubernetes manifests (kubectl get svc -A -o yaml)"
+"""What a --services/--istiod file should hold, as the messages say it."""
+
+
+def load_manifests(path: str, *, option: str | None = None) -> list[K8sObject]:
+    """Objects from a manifest file: JSON (typed, lazy) or YAML (parsed, then the same path).
+
+    ``option``: the command-line option that named the file (``--services``), for the message
+    when the file is an Envoy config dump instead (a :class:`WrongInputError`, exit 2)."""
     source = "stdin" if path == "-" else path
     try:
-        return _load_manifests(path, source)
+        return _load_manifests(path, source, option)
     except RecursionError:
         raise InputError(source, "nested too deeply to be a manifest") from None
     except UnicodeDecodeError as exc:
         raise InputError(source, not_utf8(exc)) from None
 
 
-def _load_manifests(path: str, source: str) -> list[K8sObject]:
-    data = check_text(read_source(path), source)
+def _load_manifests(path: str, source: str, option: str | None = None) -> list[K8sObject]:
+    data = check_text(read_source(path, expected=MANIFESTS), source, expected=MANIFESTS)
     if first_byte(data) not in (b"{", b"["):
-        data = msgspec.json.encode(decode_document(data, source))
+        data = msgspec.json.encode(decode_document(data, source, expected=MANIFESTS))
     try:
         plain = _PLAIN.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError):
@@ -164,27 +171,63 @@ def _load_manifests(path: str, source: str) -> list[K8sObject]:
     except msgspec.ValidationError:
         raise InputError(source, "not a list of Kubernetes objects") from None
     objects: list[K8sObject] = []
-    _collect(items, source, objects, [0])
+    _collect(items, source, objects, [0], option)
     return objects
 
 
-def _collect(items: list[msgspec.Raw], source: str, out: list[K8sObject], counter: list[int]) -> None:
+_ENVOY_KEYS = frozenset({
+    "configs", "filter_chains", "filterChains", "virtual_hosts", "virtualHosts", "load_assignment",
+    "loadAssignment", "cluster_name", "clusterName", "lb_policy", "lbPolicy", "connect_timeout", "connectTimeout",
+    "route_config", "routeConfig", "active_state", "activeState", "dynamic_listeners", "dynamic_route_configs",
+})
+"""Keys of an admin config dump, of its ``configs[]`` entries, and of the bare Listener, RouteConfiguration,
+Cluster and ClusterLoadAssignment objects `istioctl proxy-config … -o json|yaml` prints: none of them is a
+Kubernetes object key."""
+
+
+def _envoy_config(raw: msgspec.Raw, source: str, option: str | None) -> WrongInputError | None:
+    """The error for a document that is Envoy config rather than a Kubernetes object, else None."""
+    try:
+        doc = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    kind = doc.get("@type")
+    if not (_ENVOY_KEYS & doc.keys() or (isinstance(kind, str) and ".envoy." in kind)):
+        return None
+    where = f"{option} {source}" if option else source
+    return WrongInputError(f"{where}: this is an Envoy config dump, not Kubernetes manifests: pass it with -f")
+
+
+def _collect(items: list[msgspec.Raw], source: str, out: list[K8sObject], counter: list[int],
+             option: str | None = None) -> None:
     for raw in items:
         i = counter[0]
         counter[0] += 1
         try:
             doc = _DOC.decode(raw)
         except msgspec.ValidationError:
+            wrong = _envoy_config(raw, source, option)
+            if wrong is not None:
+                raise wrong from None
             raise InputError(source, f"document {i} is not a Kubernetes object") from None
         except msgspec.DecodeError as exc:
             raise InputError(source, f"invalid JSON: {exc}") from None
         if isinstance(doc.kind, str) and doc.kind.endswith("List") and doc.items is not None:
             counter[0] -= 1
-            _collect(doc.items, source, out, counter)
+            _collect(doc.items, source, out, counter, option)
             continue
         if not isinstance(doc.kind, str):
+            wrong = _envoy_config(raw, source, option)
+            if wrong is not None:
+                raise wrong
             raise InputError(source, f"document {i} has no 'kind': not a Kubernetes object")
         meta = doc.metadata
+        if doc.kind == "Config" and meta is None:  # kubectl's own file: apiVersion v1, kind Config
+            where = f"{option} {source}" if option else source
+            raise WrongInputError(f"{where}: this is a kubeconfig, not Kubernetes manifests: pass it with "
+                                  "--kubeconfig")
         if meta is None or not isinstance(meta.name, str):
             raise InputError(source, f"{doc.kind} (document {i}) has no metadata.name")
         ns = meta.namespace if isinstance(meta.namespace, str) and meta.namespace else "default"

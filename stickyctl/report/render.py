@@ -134,10 +134,18 @@ MACHINE_FORMATS: frozenset[str] = frozenset(FORMATS) - {"table", "wide"}
 """Formats whose stdout is the document alone: nothing else may be printed there."""
 
 
-def render(report: CheckReport, fmt: str, env: Environment, *, query: str | None = None) -> None:
+def render(report: CheckReport, fmt: str, env: Environment, *, query: str | None = None,
+           inputs_on_stderr: bool = False) -> None:
+    """Print ``report`` as ``fmt``. ``inputs_on_stderr``: the inputs that could not be read were
+    reported on stderr already (`check` does so): the human formats then do not show them twice."""
     renderer = _RENDERERS.get(fmt)
     if renderer is None:
         raise UsageError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
     if query is not None and fmt not in QUERYABLE:
         raise UsageError(f"--query needs -o {' or -o '.join(QUERYABLE)}, not -o {fmt}")
+    if fmt in ("table", "wide"):
+        from stickyctl.report.table import render_table
+
+        render_table(printable_report(report), env.console(), wide=fmt == "wide", inputs_on_stderr=inputs_on_stderr)
+        return
     renderer(report, env, query)

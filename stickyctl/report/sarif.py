@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from stickyctl import __version__
-from stickyctl.catalog import CATALOG, CheckSpec, Severity
+from stickyctl.catalog import CATALOG, CheckSpec, Severity, documentation_url
 from stickyctl.exitcodes import ExitStatus
 from stickyctl.findings import Finding, Resource
 from stickyctl.report.artifacts import finding_files
@@ -28,7 +28,6 @@ from stickyctl.report.model import CheckReport
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-INFORMATION_URI = "https://stickyctl.dev/"
 FINGERPRINT_KEY = "stickyctlFinding/v1"
 """Bump the suffix only if the hashed string changes: code scanning matches alerts on it."""
 SRCROOT = "%SRCROOT%"
@@ -136,7 +135,7 @@ def document(report: CheckReport) -> dict[str, Any]:
                 "name": "stickyctl",
                 "version": __version__,
                 "semanticVersion": __version__,
-                "informationUri": INFORMATION_URI,
+                **({"informationUri": site} if (site := documentation_url()) else {}),
                 "rules": [rule(CATALOG[code]) for code in codes],
             }
         },
