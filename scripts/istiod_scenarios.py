@@ -150,25 +150,32 @@ class Entry:
     derived_from: str | None = None
     edit: Callable[[JSON], JSON] | None = None
     """For cases istiod cannot produce: a documented edit of ``derived_from``'s recorded dump."""
+    without_services: bool = False
+    """Check without --services (the dump's own session config is all there is to go by)."""
+    given: Callable[[list[JSON]], list[JSON]] | None = None
+    """What the user passes to --services when it is not the whole cluster (written as
+    services.yaml): a documented selection of cluster.yaml's objects."""
 
 
 SCENARIOS: dict[str, Entry] = {
     "seed-header": Entry(
         "helloworld x6, Istio Gateway + VirtualService on hosts *, header label, flag on",
-        ((("STK0601", GW),)), seed_header,
+        (("STK0404", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", GW)), seed_header,
     ),
     "seed-cookie": Entry("the seed with the cookie label", (("STK0601", GW),), seed_cookie),
     "flag-off-header": Entry(
         "the seed (header label) with istiod's flag unset",
         (
             ("STK0101", ISTIOD),
-            ("STK0201", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"),
+            ("STK0201", GW),
             ("STK0301", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
         ),
         flag_off_header,
     ),
     "terminating-header": Entry(
-        "header label, one pod terminating (serving, not ready)", (("STK0601", GW),), terminating_header
+        "header label, one pod terminating (serving, not ready): istiod drops it from EDS",
+        (("STK0404", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", GW)), terminating_header,
     ),
     "terminating-cookie": Entry(
         "cookie label, one pod terminating (serving, not ready)", (("STK0601", GW),), terminating_cookie
@@ -179,9 +186,15 @@ SCENARIOS: dict[str, Entry] = {
         subsets_cookie,
     ),
     "gateway-api-header": Entry(
-        "Gateway API Gateway + HTTPRoute, header label", (("STK0601", GW_API),), gateway_api_header
+        "Gateway API Gateway + HTTPRoute, header label",
+        (("STK0404", f"{GW_API}/cluster:outbound|5000||{HW}"), ("STK0601", GW_API)), gateway_api_header,
     ),
 }
+# Scenarios of the checks (issue 14) live in their own file; it imports this module's builders.
+sys.modules.setdefault("istiod_scenarios", sys.modules[__name__])
+from istiod_scenarios_checks import CHECK_SCENARIOS  # noqa: E402
+
+SCENARIOS.update(CHECK_SCENARIOS)
 
 CHECK_ARGS = ("-f", "recorded/config_dump.json", "--services", "cluster.yaml", "--istiod", "recorded/istiod.yaml")
 
@@ -190,7 +203,11 @@ def write_inputs(name: str, entry: Entry, root: Path = SCENARIO_ROOT) -> None:
     """The scenario files and expected.yaml (no recording)."""
     directory = root / name
     if entry.build is not None:
-        entry.build().write(directory, header=HEADER)
+        spec = entry.build()
+        spec.write(directory, header=HEADER)
+        if entry.given is not None:
+            given = entry.given(list(spec.objects))
+            (directory / "services.yaml").write_text(HEADER + yaml.safe_dump_all(given, sort_keys=False))
     else:
         directory.mkdir(parents=True, exist_ok=True)
     write_expected(directory, entry)
@@ -202,7 +219,15 @@ def write_expected(directory: Path, entry: Entry) -> None:
         assert entry.edit is not None
         doc["derived_from"] = entry.derived_from
         doc["edit"] = (entry.edit.__doc__ or "").strip()
-    doc["args"] = list(CHECK_ARGS) if entry.build else _derived_args(entry)
+    if entry.given is not None:
+        doc["given"] = (entry.given.__doc__ or "").strip()
+    args = list(CHECK_ARGS) if entry.build else _derived_args(entry)
+    if entry.given is not None:
+        args[args.index("cluster.yaml")] = "services.yaml"
+    if entry.without_services:
+        i = args.index("--services")
+        del args[i:i + 2]
+    doc["args"] = args
     doc["exit_code"] = exit_code(entry.findings)
     doc["findings"] = [{"code": code, "resource_id": rid} for code, rid in entry.findings]
     (directory / "expected.yaml").write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=200))

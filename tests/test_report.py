@@ -172,9 +172,12 @@ warning   STK0401  proxy:gw-1.istio-ingress/cluster:outbound|8080||hello.default
                    .svc.cluster.local
                    override_host_status lacks DRAINING: sessions move during
                    rollouts.
-                   fix: Upgrade Istio (1.24+ for header sessions), and avoid
-                   DestinationRule subsets on sticky Services, or add DRAINING
-                   through an EnvoyFilter on the cluster.
+                   fix: Cookie label: route to the Service's default cluster
+                   rather than a DestinationRule subset, upgrade an istiod older
+                   than 1.17.3, or add DRAINING with an EnvoyFilter on the
+                   cluster. Other control planes: add DRAINING to the cluster's
+                   override_host_status. (For header sessions on Istio, see
+                   STK0404: DRAINING does nothing there.)
                    https://stickyctl.dev/checks/STK0401
 info      STK0601  file:gw.json/proxy:gw-1.istio-ingress
                    Session values expose pod IP:port to clients.

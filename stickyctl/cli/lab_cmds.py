@@ -168,7 +168,8 @@ def _print_state(data: dict[str, Any], output: str, *, title: str) -> None:
         table.add_column(column, justify="right" if column == "REQUESTS" else "left")
     for pod in data.get("pods", []):
         table.add_row(
-            pod["name"], pod["upstream"], pod["version"], pod["status"], pod["eds_health_status"], str(pod["requests"])
+            pod["name"], pod["upstream"], pod["version"], pod["status"], pod["eds_health_status"] or "(dropped)",
+            str(pod["requests"]),
         )
     console.print(table)
     istiod = f" --istiod {data['istiod']}" if data.get("istiod") else ""

@@ -137,7 +137,8 @@ class Supervisor:
     def _wait_hosts(self, timeout: float = 10.0) -> None:
         """Until Envoy's /clusters shows exactly the pods' endpoints with their EDS health."""
         assert self.envoy is not None
-        want = {p.upstream: ("DRAINING" if p.status == "draining" else "HEALTHY") for p in self.pods}
+        want = {p.upstream: ("DRAINING" if p.status == "draining" else "HEALTHY") for p in self.pods
+                if p.status != "draining" or self.design.keeps_draining}
         deadline = time.monotonic() + timeout
         seen: dict[str, str] = {}
         while True:
@@ -255,7 +256,10 @@ class Supervisor:
             backend = self.backends.get(pod.address)
             if backend is not None:
                 pod.requests = backend.requests
-            out.append(pod.to_json())
+            doc = pod.to_json()
+            if pod.status == "draining" and not self.design.keeps_draining:
+                doc["eds_health_status"] = None  # istiod drops it from EDS for this label (STK0404)
+            out.append(doc)
         return out
 
     def _save(self) -> dict[str, Any]:
