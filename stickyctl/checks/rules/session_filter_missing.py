@@ -91,11 +91,13 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             affected = sorted(name for name, rcs in lacking.items() if rcs & sticky_configs)
             why = _why_expected(facts)
             modes = _modes(facts)
-        elif ctx.services_given and ctx.labelled and not proxy.has_routes:
-            # A listener dump alone: the flag is istiod's, so a missing filter holds for the labelled
-            # Services too, whichever route leads to them.
-            affected = sorted(lacking)
-            why = f"{len(ctx.labelled)} labelled Service(s) are given and its routes are not in the input"
+        elif ctx.services_given and ctx.labelled and (unseen := sorted(
+                name for name, rcs in lacking.items() if rcs and not rcs & set(proxy.route_configs))):
+            # Listeners whose routes are not in the input (a listener dump alone): the flag is
+            # istiod's, so a missing filter holds for the labelled Services too, whichever route
+            # leads to them.
+            affected = unseen
+            why = f"{len(ctx.labelled)} labelled Service(s) are given and these listeners' routes are not in the input"
             modes = {s.mode for s in ctx.labelled}
         else:
             continue  # nothing is expected to stick here: a missing filter is the flag's default
