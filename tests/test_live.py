@@ -78,7 +78,7 @@ def _admin_check(run_cli: Any, lab: Any, tmp_path: Path, pod: str = POD) -> dict
 
 @pytest.mark.parametrize(("design", "flag", "extras_codes"), [
     (HEADER, True, {"STK0404", "STK0601"}),
-    (BROKEN, False, {"STK0101", "STK0201", "STK0301"}),
+    (BROKEN, False, {"STK0101", "STK0201", "STK0301", "STK0404"}),
 ], ids=["healthy", "broken"])
 def test_live_check_equals_admin_url_and_snapshot(run_cli: Any, tmp_path: Path, pki: Any, design: Any, flag: bool,
                                                    extras_codes: set[str]) -> None:
@@ -307,7 +307,7 @@ def test_via_exec_needs_the_exec_role_and_gives_the_same_findings(run_cli: Any, 
     assert only[0] == "STK0001" and "'create' on pods/exec in namespace istio-ingress" in only[3]
     _no_traceback(res)
     assert findings(as_json(res.stdout)) == findings(as_json(pf.stdout))
-    assert {f[0] for f in findings(as_json(res.stdout))} == {"STK0101", "STK0201", "STK0301"}
+    assert {f[0] for f in findings(as_json(res.stdout))} == {"STK0101", "STK0201", "STK0301", "STK0404"}
 
 
 # --- faults: each affected target is STK0001, the others are still checked --------------------------
@@ -516,7 +516,8 @@ def test_several_contexts_one_unreachable(run_cli: Any, tmp_path: Path) -> None:
     _no_traceback(res)
     assert res.exit_code == 3
     got = {(f[0], f[2]) for f in findings(as_json(res.stdout))}
-    assert got == {("STK0001", "target:context/west"), ("STK0601", f"proxy:{POD}.{NS}")}
+    assert got == {("STK0001", "target:context/west"), ("STK0601", f"proxy:{POD}.{NS}"), (
+        "STK0404", f"proxy:{POD}.{NS}/cluster:outbound|5000||helloworld.helloworld.svc.cluster.local")}
     assert as_json(res.stdout)["proxies"][0]["sources"] == [f"east:pod/{NS}/{POD}"]
     assert bad.exit_code == 2 and "--context 'north': not in the kubeconfig (contexts: east, west)" in bad.stderr
 
@@ -584,4 +585,5 @@ def test_exec_and_dump_with_an_unreadable_pod(run_cli: Any, tmp_path: Path) -> N
     from_snapshot = run_cli("check", "--from", str(tmp_path / "a"), "-o", "json")
     assert from_snapshot.exit_code == 3
     assert {(f[0], f[2]) for f in findings(as_json(from_snapshot.stdout))} == {
-        ("STK0001", "target:pod/istio-ingress/gw-refused-7d9c5b6f8-abcde"), ("STK0601", f"proxy:{POD}.{NS}")}
+        ("STK0001", "target:pod/istio-ingress/gw-refused-7d9c5b6f8-abcde"), ("STK0601", f"proxy:{POD}.{NS}"),
+        ("STK0404", f"proxy:{POD}.{NS}/cluster:outbound|5000||helloworld.helloworld.svc.cluster.local")}
