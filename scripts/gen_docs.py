@@ -45,6 +45,13 @@ def _see_also(spec: CheckSpec) -> str:
     return "See also: " + " · ".join(links)
 
 
+def _sources(spec: CheckSpec) -> list[str]:
+    """The Istio/Envoy source the check relies on, and the versions it applies to."""
+    if not spec.sources:
+        return []
+    return ["## Sources", "", *(f"- {source}" for source in spec.sources), ""]
+
+
 def check_page(spec: CheckSpec) -> str:
     return "\n".join(
         (
@@ -69,6 +76,7 @@ def check_page(spec: CheckSpec) -> str:
             "",
             spec.fix,
             "",
+            *_sources(spec),
             _see_also(spec),
             "",
         )

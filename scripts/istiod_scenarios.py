@@ -560,12 +560,17 @@ class Entry:
     """For cases istiod cannot produce: a documented edit of ``derived_from``'s recorded dump."""
     envoy_rejects: bool = False
     """Envoy rejects some of what istiod generated: recorded as Envoy then holds it (--accept-rejected)."""
+    without_services: bool = False
+    """Check without --services (the dump's own session config is all there is to go by)."""
+    given: Callable[[list[JSON]], list[JSON]] | None = None
+    """What the user passes to --services when it is not the whole cluster (written as
+    services.yaml): a documented selection of cluster.yaml's objects."""
 
 
 SCENARIOS: dict[str, Entry] = {
     "seed-header": Entry(
         "helloworld x6, Istio Gateway + VirtualService on hosts *, header label, flag on",
-        ((("STK0601", GW),)),
+        (("STK0404", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", GW)),
         seed_header,
     ),
     "seed-cookie": Entry("the seed with the cookie label", (("STK0601", GW),), seed_cookie),
@@ -573,13 +578,16 @@ SCENARIOS: dict[str, Entry] = {
         "the seed (header label) with istiod's flag unset",
         (
             ("STK0101", ISTIOD),
-            ("STK0201", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"),
+            ("STK0201", GW),
             ("STK0301", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
         ),
         flag_off_header,
     ),
     "terminating-header": Entry(
-        "header label, one pod terminating (serving, not ready)", (("STK0601", GW),), terminating_header
+        "header label, one pod terminating (serving, not ready): istiod drops it from EDS",
+        (("STK0404", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", GW)),
+        terminating_header,
     ),
     "terminating-cookie": Entry(
         "cookie label, one pod terminating (serving, not ready)", (("STK0601", GW),), terminating_cookie
@@ -590,26 +598,23 @@ SCENARIOS: dict[str, Entry] = {
         subsets_cookie,
     ),
     "gateway-api-header": Entry(
-        "Gateway API Gateway + HTTPRoute, header label", (("STK0601", GW_API),), gateway_api_header
+        "Gateway API Gateway + HTTPRoute, header label",
+        (("STK0404", f"{GW_API}/cluster:outbound|5000||{HW}"), ("STK0601", GW_API)),
+        gateway_api_header,
     ),
     "flag-off-cookie": Entry(
         "the seed with the cookie label and istiod's flag unset",
         (
             ("STK0101", "object:Deployment/istio-system/istiod"),
-            ("STK0201", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"),
+            ("STK0201", f"{GW}"),
             ("STK0301", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
         ),
         lambda: _seed(COOKIE_LABELS, {}),
     ),
     "flag-on-unlabelled": Entry("the seed without any session label, flag on", (), lambda: _seed({})),
-    "flag-off-unlabelled": Entry(
-        "the seed without any session label, flag unset: a plain gateway",
-        (("STK0201", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"),),
-        lambda: _seed({}, {}),
-    ),
     "notready-header": Entry(
         "header label, one pod not ready (not serving, not terminating)",
-        (("STK0601", f"{GW}"),),
+        (("STK0404", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", f"{GW}")),
         not_ready(HEADER_LABELS),
     ),
     "notready-cookie": Entry(
@@ -619,40 +624,45 @@ SCENARIOS: dict[str, Entry] = {
     ),
     "subsets-header": Entry(
         "header label, DestinationRule subsets v1/v2, route to subset v1",
-        (("STK0401", f"{GW}/cluster:outbound|5000|v1|{HW}"), ("STK0601", f"{GW}")),
+        (("STK0404", f"{GW}/cluster:outbound|5000|v1|{HW}"), ("STK0601", f"{GW}")),
         subsets_header,
     ),
     "weighted-labelled-unlabelled": Entry(
         "/hello split 90/10: helloworld-v1 header-labelled, helloworld-v2 unlabelled",
-        (("STK0310", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),),
+        (
+            ("STK0310", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||helloworld-v1.helloworld.svc.cluster.local"),
+        ),
         lambda: _versions(HEADER_LABELS, None),
     ),
     "weighted-two-labelled": Entry(
         "/hello split 90/10 over two Services with the same header label value",
-        (("STK0306", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
-        lambda: _versions(HEADER_LABELS, HEADER_LABELS),
-    ),
-    "weighted-two-labelled-names": Entry(
-        "/hello split 90/10 over two header-labelled Services with different names",
         (
-            ("STK0302", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
             ("STK0306", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||helloworld-v1.helloworld.svc.cluster.local"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||helloworld-v2.helloworld.svc.cluster.local"),
             ("STK0601", f"{GW}"),
         ),
-        lambda: _versions(HEADER_LABELS, {c.HEADER_LABEL: "x-v2-session"}),
+        lambda: _versions(HEADER_LABELS, HEADER_LABELS),
     ),
     "weighted-zero": Entry(
         "/hello 100/0: the labelled v1 and an unlabelled v2 with weight 0 (skipped by istiod)",
-        (("STK0306", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        (
+            ("STK0306", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||helloworld-v1.helloworld.svc.cluster.local"),
+            ("STK0601", f"{GW}"),
+        ),
         lambda: _versions(HEADER_LABELS, None, (100, 0)),
     ),
     "multi-host": Entry(
         "one gateway, shop.example.com/cart (cookie, ns shop) and hello.example.com/hello (header)",
-        (("STK0601", f"{GW}"),),
+        (("STK0404", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", f"{GW}")),
         multi_host,
     ),
     "serviceentry-header": Entry(
-        "a ServiceEntry with the header label routed from the gateway", (("STK0601", f"{GW}"),), service_entry_header
+        "a ServiceEntry with the header label routed from the gateway",
+        (("STK0404", f"{GW}/cluster:outbound|8443||payments.example.com"), ("STK0601", f"{GW}")),
+        service_entry_header,
     ),
     "sidecar-outbound-cookie": Entry(
         "a client sidecar (sleep) calling the cookie-labelled helloworld",
@@ -661,28 +671,11 @@ SCENARIOS: dict[str, Entry] = {
     ),
     "sidecar-inbound-header": Entry(
         "the sidecar of a header-labelled helloworld pod (inbound and outbound)",
-        (("STK0601", "proxy:helloworld-v1-5d4f8b7c9-00000.helloworld"),),
-        sidecar_inbound_header,
-    ),
-    "envoyfilter-inbound": Entry(
-        "an EnvoyFilter adding the session filter on SIDECAR_INBOUND",
         (
-            (
-                "STK0305",
-                "proxy:helloworld-v1-5d4f8b7c9-00000.helloworld/route_config:InboundPassthroughCluster/virtual_host:inbound|http|0/route:default",
-            ),
-            (
-                "STK0305",
-                "proxy:helloworld-v1-5d4f8b7c9-00000.helloworld/route_config:inbound|5000||/virtual_host:inbound|http|5000/route:default",
-            ),
+            ("STK0404", f"proxy:helloworld-v1-5d4f8b7c9-00000.helloworld/cluster:outbound|5000||{HW}"),
             ("STK0601", "proxy:helloworld-v1-5d4f8b7c9-00000.helloworld"),
         ),
-        envoyfilter_inbound,
-    ),
-    "gateway-api-session-persistence": Entry(
-        "Gateway API HTTPRoute with sessionPersistence, no label",
-        (("STK0106", "object:HTTPRoute/helloworld/helloworld"),),
-        gateway_api_session_persistence,
+        sidecar_inbound_header,
     ),
     "label-on-deployment": Entry(
         "the header label on the Deployment and pods, not the Service",
@@ -703,21 +696,36 @@ SCENARIOS: dict[str, Entry] = {
         lambda: _seed({**COOKIE_LABELS, **HEADER_LABELS}),
     ),
     "custom-header-label": Entry(
-        "PILOT_PERSISTENT_SESSION_HEADER_LABEL=example.com/sticky-header", (("STK0601", f"{GW}"),), custom_header_label
+        "PILOT_PERSISTENT_SESSION_HEADER_LABEL=example.com/sticky-header",
+        (("STK0404", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", f"{GW}")),
+        custom_header_label,
     ),
     "two-sticky-one-host": Entry(
         "two sticky Services on one host: /cart (x-cart) and /hello (x-session-header)",
-        (("STK0601", f"{GW}"),),
+        (
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
+            ("STK0404", f"{GW}/cluster:outbound|8000||cart.helloworld.svc.cluster.local"),
+            ("STK0601", f"{GW}"),
+        ),
         two_sticky_one_host,
     ),
     "two-sticky-same-name": Entry(
         "two sticky Services on one host sharing the header name x-session-header",
-        (("STK0601", f"{GW}"),),
+        (
+            ("STK0311", f"{GW}/route_config:http.8080"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
+            ("STK0404", f"{GW}/cluster:outbound|8000||cart.helloworld.svc.cluster.local"),
+            ("STK0601", f"{GW}"),
+        ),
         two_sticky_same_name,
     ),
     "consistent-hash-header": Entry(
         "header label plus a DestinationRule consistentHash on x-user",
-        (("STK0309", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        (
+            ("STK0309", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
+            ("STK0601", f"{GW}"),
+        ),
         consistent_hash_header,
     ),
     "envoyfilter-after-router": Entry(
@@ -734,25 +742,36 @@ SCENARIOS: dict[str, Entry] = {
     ),
     "istio-1.23-header": Entry(
         "Istio 1.23's shape of seed-header: no override_host_status for the header label",
-        (("STK0401", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", f"{GW}")),
+        (("STK0404", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", f"{GW}")),
         derived_from="seed-header",
         edit=as_istio_1_23_header,
     ),
     "envoyfilter-name-mismatch": Entry(
         "seed-header with the route's header name rewritten to x-session",
-        (("STK0302", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        (
+            ("STK0302", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
+            ("STK0601", f"{GW}"),
+        ),
         derived_from="seed-header",
         edit=envoyfilter_renames_header,
     ),
     "envoyfilter-mode-mismatch": Entry(
         "seed-header with a cookie session on the route",
-        (("STK0303", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"), ("STK0601", f"{GW}")),
+        (
+            ("STK0303", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
+            ("STK0601", f"{GW}"),
+        ),
         derived_from="seed-header",
         edit=envoyfilter_cookie_for_header,
     ),
     "envoyfilter-disabled": Entry(
         "seed-header with the per-route config disabled",
-        (("STK0304", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),),
+        (
+            ("STK0304", f"{GW}/route_config:http.8080/virtual_host:*:80/route:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
+        ),
         derived_from="seed-header",
         edit=envoyfilter_disables_session,
     ),
@@ -770,7 +789,11 @@ SCENARIOS: dict[str, Entry] = {
     ),
     "empty-override": Entry(
         "seed-header with override_host_status set but empty",
-        (("STK0402", f"{GW}/cluster:outbound|5000||{HW}"), ("STK0601", f"{GW}")),
+        (
+            ("STK0402", f"{GW}/cluster:outbound|5000||{HW}"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
+            ("STK0601", f"{GW}"),
+        ),
         derived_from="seed-header",
         edit=empty_override_host_status,
     ),
@@ -782,16 +805,25 @@ SCENARIOS: dict[str, Entry] = {
     ),
     "filter-by-ecds": Entry(
         "seed-header with the session filter delivered by ECDS",
-        (("STK0203", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"), ("STK0601", f"{GW}")),
+        (
+            ("STK0203", f"{GW}/listener:0.0.0.0_8080/filter_chain:#0"),
+            ("STK0404", f"{GW}/cluster:outbound|5000||{HW}"),
+            ("STK0601", f"{GW}"),
+        ),
         derived_from="seed-header",
         edit=filter_by_ecds,
     ),
     "three-hosts": Entry(
         "three hosts on one gateway: a header-, a cookie-labelled and a plain Service (the benchmarks' unit)",
-        (("STK0601", GW),),
+        (("STK0404", f"{GW}/cluster:outbound|8080||svc-0.team-0.svc.cluster.local"), ("STK0601", f"{GW}")),
         three_hosts,
     ),
 }
+# Scenarios of the checks (issue 14) live in their own file; it imports this module's builders.
+sys.modules.setdefault("istiod_scenarios", sys.modules[__name__])
+from istiod_scenarios_checks import CHECK_SCENARIOS  # noqa: E402
+
+SCENARIOS.update(CHECK_SCENARIOS)
 
 CHECK_ARGS = ("-f", "recorded/config_dump.json", "--services", "cluster.yaml", "--istiod", "recorded/istiod.yaml")
 
@@ -800,7 +832,11 @@ def write_inputs(name: str, entry: Entry, root: Path = SCENARIO_ROOT) -> None:
     """The scenario files and expected.yaml (no recording)."""
     directory = root / name
     if entry.build is not None:
-        entry.build().write(directory, header=HEADER)
+        spec = entry.build()
+        spec.write(directory, header=HEADER)
+        if entry.given is not None:
+            given = entry.given(list(spec.objects))
+            (directory / "services.yaml").write_text(HEADER + yaml.safe_dump_all(given, sort_keys=False))
     else:
         directory.mkdir(parents=True, exist_ok=True)
     write_expected(directory, entry)
@@ -812,7 +848,15 @@ def write_expected(directory: Path, entry: Entry) -> None:
         assert entry.edit is not None
         doc["derived_from"] = entry.derived_from
         doc["edit"] = (entry.edit.__doc__ or "").strip()
-    doc["args"] = list(CHECK_ARGS) if entry.build else _derived_args(entry)
+    if entry.given is not None:
+        doc["given"] = (entry.given.__doc__ or "").strip()
+    args = list(CHECK_ARGS) if entry.build else _derived_args(entry)
+    if entry.given is not None:
+        args[args.index("cluster.yaml")] = "services.yaml"
+    if entry.without_services:
+        i = args.index("--services")
+        del args[i : i + 2]
+    doc["args"] = args
     doc["exit_code"] = exit_code(entry.findings)
     doc["findings"] = [{"code": code, "resource_id": rid} for code, rid in entry.findings]
     (directory / "expected.yaml").write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=200))

@@ -69,19 +69,24 @@ class FleetCase:
         return [*out, "--services", "services.yaml"]
 
 
+# Header label: istiod drops draining pods from EDS, on every replica (STK0404).
+DROPPED = [("STK0404", f"{proxy(r)}/cluster:{xds.helloworld_cluster_name()}") for r in REPLICAS]
+
 CASES: tuple[FleetCase, ...] = (
     FleetCase(
         "STK0501-override-status-drift",
         "the second replica's helloworld cluster has override_host_status [HEALTHY, DRAINING] (DRAINING is still "
         "there, so no STK0401): the replicas honour sessions to UNKNOWN/DEGRADED hosts differently",
         (HEADER, dataclasses.replace(HEADER, override_host_status=("HEALTHY", "DRAINING"))),
-        [("STK0501", f"object:{WORKLOAD}"), ("STK0601", proxy(REPLICAS[0])), ("STK0601", proxy(REPLICAS[1]))],
+        [("STK0501", f"object:{WORKLOAD}"), ("STK0601", proxy(REPLICAS[0])), ("STK0601", proxy(REPLICAS[1])),
+         *DROPPED],
     ),
     FleetCase(
         "STK0502-strict-two-replicas",
         "both replicas carry the header session with strict: true",
         (dataclasses.replace(HEADER, strict=True), dataclasses.replace(HEADER, strict=True)),
-        [("STK0502", f"object:{WORKLOAD}"), ("STK0601", proxy(REPLICAS[0])), ("STK0601", proxy(REPLICAS[1]))],
+        [("STK0502", f"object:{WORKLOAD}"), ("STK0601", proxy(REPLICAS[0])), ("STK0601", proxy(REPLICAS[1])),
+         *DROPPED],
     ),
 )
 

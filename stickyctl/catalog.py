@@ -15,6 +15,8 @@ import functools
 from dataclasses import dataclass
 from enum import Enum
 
+from stickyctl.istio import versions as _v
+
 OFFLINE_DOCS = "docs/checks/"
 """Where a code's page is when no documentation URL is configured: the page in the source tree."""
 
@@ -107,6 +109,9 @@ class CheckSpec:
     """How to fix it."""
     scope: str
     """What resource a finding names: proxy, listener, filter chain, route, cluster, Service, object, input."""
+    sources: tuple[str, ...] = ()
+    """The Istio/Envoy source the check relies on (file, function, PR or issue) and the versions it
+    applies to; version ranges themselves live in stickyctl.istio.versions."""
 
     @property
     def docs_url(self) -> str:
@@ -245,39 +250,93 @@ _SPECS: tuple[CheckSpec, ...] = (
         code="STK0106",
         name="gateway-api-session-persistence-ignored",
         severity=Severity.WARNING,
-        title="Gateway API `sessionPersistence` in the manifests: Istio ignores it",
-        what="An HTTPRoute rule or a BackendTrafficPolicy sets `sessionPersistence`.",
+        title="Gateway API `sessionPersistence` on a route or policy Istio serves: Istio ignores it",
+        what=(
+            "An HTTPRoute or GRPCRoute rule sets `sessionPersistence` and the route is Istio's: attached to a "
+            "Gateway of one of Istio's classes (the built-in `istio`, `istio-waypoint`, `istio-remote`, "
+            "`istio-east-west`, or a GatewayClass whose controller is Istio's), attached to a Service (a mesh "
+            "route), or accepted by an Istio controller in its status. Also an `XBackendTrafficPolicy` (or the "
+            "older `BackendLBPolicy`) that sets `sessionPersistence`. Routes of other controllers are left alone; "
+            "a route whose Gateway is not in the manifests is listed as not checked."
+        ),
         why=(
-            "Istio does not implement Gateway API session persistence (istio/istio#55839): such a config "
-            "silently does nothing, and sessions are not sticky."
+            "Istio does not implement Gateway API session persistence (istio/istio#55839): route rules' "
+            "`sessionPersistence` is read nowhere in pilot, and since 1.26 the policy's status reports it "
+            "unsupported. Such a config silently does nothing and sessions are not sticky."
         ),
         fix=(
             "Label the backend Service with `istio.io/persistent-session-header: <name>` or "
             "`istio.io/persistent-session: <cookie>` and enable the istiod flag."
         ),
         scope="object",
+        sources=(
+            "istio/istio#55839 (open): Gateway API sessionPersistence not implemented; every release through master",
+            "pilot/pkg/config/kube/gateway/backend_policies.go: XBackendTrafficPolicy sessionPersistence reported "
+            "unsupported (Istio 1.26+)",
+            "pkg/config/constants/constants.go: Istio's GatewayClass names and controller names",
+        ),
+    ),
+    CheckSpec(
+        code="STK0107",
+        name="session-service-behind-waypoint",
+        severity=Severity.WARNING,
+        title="Ambient: a labelled Service behind a waypoint, where sessions pin the waypoint",
+        what=(
+            "A Service with a session label and `istio.io/use-waypoint` (on the Service, or on its Namespace; "
+            "`none` on the Service opts out). Worse with `istio.io/ingress-use-waypoint: \"true\"` (Service or "
+            "Namespace): gateways then send its requests to the waypoint."
+        ),
+        why=(
+            "A waypoint never carries the session filter (its HTTP connection managers are built as sidecar "
+            "inbound) and ambient pods have no sidecar: mesh requests through the waypoint are not sticky. With "
+            "ingress-use-waypoint the gateway's endpoints for the Service are the waypoint's, so the gateway's "
+            "session pins a waypoint replica, not a pod of the Service."
+        ),
+        fix=(
+            "Keep sticky Services off waypoints (`istio.io/use-waypoint: none` on the Service) and without "
+            "`istio.io/ingress-use-waypoint`, so that the gateway picks and pins the pods itself."
+        ),
+        scope="Service",
+        sources=(
+            "pilot/pkg/networking/core/listener_builder.go: no session filter for the SidecarInbound class (waypoints)",
+            "pilot/pkg/serviceregistry/ambient/services.go ingressUseWaypointFromLabels; "
+            "pilot/pkg/xds/endpoints/endpoint_builder.go: gateway endpoints become the waypoint's (Istio 1.23+)",
+        ),
     ),
     CheckSpec(
         code="STK0201",
         name="session-filter-missing",
         severity=Severity.ERROR,
-        title="An HTTP connection manager without the stateful_session filter",
+        title="Sessions are expected on a proxy whose listeners lack the stateful_session filter",
         what=(
-            "An HTTP connection manager of a gateway or sidecar-outbound listener has no "
-            "`envoy.filters.http.stateful_session` HTTP filter. TCP proxies, sidecar inbound, waypoints and "
-            "Istio's bootstrap listeners (15090, 15021) are not expected to carry it."
+            "A proxy whose routes lead to labelled Services (`--services`), or carry session config (the dump "
+            "says so), and whose listeners serving those routes have no `envoy.filters.http.stateful_session` "
+            "HTTP filter. One finding per proxy, naming the listeners. A missing filter where nothing is "
+            "expected to stick is the flag's default and is not reported. Sidecar inbound, waypoints, the "
+            "ambient `connect_terminate` and `main_internal` listeners and Istio's bootstrap listeners (15090, "
+            "15021) never carry it."
         ),
         why=(
             "Per-route session config only acts through the filter: without it Envoy ignores the session "
-            "header or cookie. istiod adds it to every such HCM when "
-            "`PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true`, whether or not any Service is labelled, so its "
-            "absence means the flag is off for this proxy's istiod (or an EnvoyFilter removed it)."
+            "header or cookie. istiod adds it to every HTTP connection manager of gateways and sidecar outbound "
+            "listeners when `PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true` (default false), labelled Services or "
+            "not, so its absence means the flag is off for this proxy's istiod (or an EnvoyFilter removed it). "
+            "Istio before 1.17 has no session label at all, and 1.17 no header label: there the message says "
+            "that this Istio cannot make them sticky."
         ),
         fix=(
-            "Enable `PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true` on the istiod revision this proxy follows, "
-            "then restart nothing: istiod pushes new listeners."
+            "Enable `PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true` on the istiod revision this proxy follows "
+            "(istiod pushes new listeners; nothing restarts). On Istio older than 1.17 (cookie) or 1.18 "
+            "(header), upgrade Istio."
         ),
-        scope="filter chain",
+        scope="proxy",
+        sources=(
+            "pilot/pkg/networking/core/listener_builder.go buildHTTPConnectionManager: EnablePersistentSessionFilter "
+            "&& class != ListenerClassSidecarInbound (every tag 1.17 .. master)",
+            "pilot/pkg/networking/core/listener_waypoint.go (waypoints use the SidecarInbound class); "
+            "buildHCMConnectTerminateChain (connect_terminate)",
+            "cookie label since 1.17 (istio/istio PR 42592), header label since 1.18 (PR 42840)",
+        ),
     ),
     CheckSpec(
         code="STK0202",
@@ -322,6 +381,28 @@ _SPECS: tuple[CheckSpec, ...] = (
         scope="listener",
     ),
     CheckSpec(
+        code="STK0205",
+        name="session-filter-on-inbound",
+        severity=Severity.WARNING,
+        title="The stateful_session filter on a sidecar's inbound listener, where it does nothing",
+        what="A sidecar's inbound filter chain (`virtualInbound`, `inbound|<port>||…`) carries the session filter.",
+        why=(
+            "istiod never puts it there: an EnvoyFilter with `context: SIDECAR_INBOUND` does. An inbound route "
+            "reaches only the pod's own application (one endpoint), so there is nothing to pin and no session is "
+            "kept, while clients believe it is (envoyproxy/envoy#21584, #19776)."
+        ),
+        fix=(
+            "Remove the EnvoyFilter; make the Service sticky where a proxy chooses among its pods — the gateway's "
+            "or the calling sidecar's outbound listener — with a session label on the Service."
+        ),
+        scope="proxy",
+        sources=(
+            "pilot/pkg/networking/core/listener_builder.go buildHTTPConnectionManager: never for "
+            "ListenerClassSidecarInbound (every tag 1.17 .. master)",
+            "envoyproxy/envoy#21584, #19776",
+        ),
+    ),
+    CheckSpec(
         code="STK0301",
         name="route-without-session-config",
         severity=Severity.ERROR,
@@ -348,16 +429,28 @@ _SPECS: tuple[CheckSpec, ...] = (
         name="session-name-mismatch",
         severity=Severity.ERROR,
         title="The session header/cookie name differs from the label's value",
-        what="The effective session config names a different header or cookie than the Service's label value.",
+        what=(
+            "The effective session config names a different header or cookie than the Service's label value "
+            "(`--services`). Without `--services` no label says which name is meant: routes that differ are "
+            "STK0312."
+        ),
         why=(
             "Clients (and the label's documentation for them) use one name while Envoy reads and writes "
-            "another: sessions never match."
+            "another: sessions never match. On a weighted route to two labelled Services istiod builds one "
+            "config for the whole route, from its first labelled destination (route.go `TranslateRoute`, "
+            "\"More than one stateful config for the same route\"): the other Service's label is not used."
         ),
         fix=(
-            "Make the label value and the config agree: usually an EnvoyFilter or a stale istiod push set the "
-            "other name. Re-check after istiod has pushed."
+            "Make the label value and the config agree: an EnvoyFilter or a stale istiod push may set the other "
+            "name; re-check after istiod has pushed. For a weighted route, give the Services of the split one "
+            "session label value."
         ),
         scope="route",
+        sources=(
+            "pilot/pkg/networking/core/route/route.go TranslateRoute (Istio 1.21+, PR 47376): one config per route, "
+            "the first labelled destination wins",
+            "pilot/pkg/networking/util/util.go MaybeBuildStatefulSessionFilterConfig: the name is the label value",
+        ),
     ),
     CheckSpec(
         code="STK0303",
@@ -389,14 +482,20 @@ _SPECS: tuple[CheckSpec, ...] = (
         code="STK0305",
         name="session-config-unlabelled",
         severity=Severity.WARNING,
-        title="A route has session config but leads to no labelled Service",
-        what="Session config applies to a route none of whose destinations is a labelled Service.",
+        title="A route has session config but leads only to Services given without a label",
+        what=(
+            "Session config applies to a route all of whose destinations are Services (or ServiceEntries) in "
+            "`--services` without a session label. A destination absent from `--services` is not known to be "
+            "unlabelled: such routes are listed as not checked."
+        ),
         why=(
             "Either the label was removed and the config is stale (istiod has not pushed, or an EnvoyFilter "
             "adds it), or the config sits on the wrong route: sessions are sticky where nobody expects it."
         ),
         fix="Label the Service it leads to, or remove the config's source.",
         scope="route",
+        sources=("pilot/pkg/networking/core/route/route.go TranslateRoute: istiod emits route config only for "
+                 "labelled destinations (1.21+)",),
     ),
     CheckSpec(
         code="STK0306",
@@ -432,15 +531,24 @@ _SPECS: tuple[CheckSpec, ...] = (
         title="Cookie TTL pitfalls for this Envoy version",
         what=(
             "A cookie session with TTL 0/unset on Envoy 1.27–1.29 (before envoyproxy/envoy#32093), or a short "
-            "TTL (≤ 120 s, Istio 1.17–1.21's hard-coded value) on Envoy ≥ 1.27."
+            "TTL (≤ 120 s, Istio 1.17–1.21's hard-coded value) on Envoy ≥ 1.27. A cookie TTL on a gateway with "
+            "several replicas of an Envoy not seen to stamp the expiry with a shared clock (envoyproxy/envoy#44111) "
+            "is listed as not checked."
         ),
         why=(
             "From Envoy 1.27 the cookie carries its own expiry and Envoy enforces it, without refreshing it "
             "for active users: Istio 1.17–1.21's 120 s TTL logs users out after two minutes "
-            "(istio/istio#49000). Envoy 1.27–1.29 treated TTL 0 as already expired: cookies never stuck."
+            "(istio/istio#49000). Envoy 1.27–1.29 treated TTL 0 as already expired: cookies never stuck. Replicas "
+            "check each other's cookies, so the expiry must use a clock they share: Envoy 1.36–1.40 stamp and "
+            "check it in Unix time (seen); envoy#44111 reports a per-process clock."
         ),
         fix="Upgrade Istio to 1.22+ (no TTL) and Envoy past 1.29, or set a TTL that matches your session length.",
         scope="route",
+        sources=(
+            "istio/istio#49000 and PR 49213 (no TTL from 1.22); envoyproxy/envoy#26347, #32093 (TTL 0)",
+            "envoyproxy/envoy#44111, PR 44981 (expiry clock); Unix-time expiry seen on Envoy 1.36.2, 1.37.0, "
+            "1.38.3, 1.39.0, 1.40.0",
+        ),
     ),
     CheckSpec(
         code="STK0309",
@@ -469,24 +577,80 @@ _SPECS: tuple[CheckSpec, ...] = (
         scope="route",
     ),
     CheckSpec(
+        code="STK0311",
+        name="session-name-shared",
+        severity=Severity.WARNING,
+        title="Two sticky Services share one session header or cookie name under overlapping hosts",
+        what=(
+            "Routes of one route configuration lead to different sticky Services whose sessions use the same "
+            "header name (or the same cookie name with overlapping cookie paths), in one virtual host or in "
+            "virtual hosts whose hosts overlap (equal, `*`, or a `*.suffix` covering the other)."
+        ),
+        why=(
+            "A client keeps one value per name and host: the value issued for Service A (A's pod IP:port) is sent "
+            "with requests to B, where Envoy finds no such host, re-balances and issues B's value — which the "
+            "next request to A re-balances again. Sessions ping-pong and stick to neither. Typical cause: one "
+            "label value (`istio.io/persistent-session: sticky`) copied onto every Service."
+        ),
+        fix="Give each sticky Service its own header or cookie name (label value), or its own host.",
+        scope="route",
+        sources=(
+            "Envoy stateful_session: a new value is written whenever the chosen host differs from the one asked "
+            "for; a pinned host outside the cluster is re-balanced [seen on 1.40]",
+        ),
+    ),
+    CheckSpec(
+        code="STK0312",
+        name="session-config-differs-by-route",
+        severity=Severity.WARNING,
+        title="Routes to one cluster carry different session configs (no labels to go by)",
+        what=(
+            "Without `--services`, the routes to one cluster do not agree on the session: another header or "
+            "cookie name, another mode, none, or the filter disabled. One finding per cluster, naming each "
+            "config and its routes. With `--services` the label decides: see STK0301–STK0304."
+        ),
+        why=(
+            "A session value issued on one route is not honoured on the others. Without labels no route is "
+            "\"the expected one\" (Envoy Gateway, for one, configures sessions per route by design), so this is "
+            "a warning, never an error against a name guessed from the majority."
+        ),
+        fix=(
+            "If clients use these routes together, give them one session config; check with `--services` to "
+            "compare each route against the Service's label."
+        ),
+        scope="cluster",
+        sources=("Envoy: typed_per_filter_config, most specific wins (weighted cluster > route > virtual host > "
+                 "route configuration > listener) [seen on 1.40]",),
+    ),
+    CheckSpec(
         code="STK0401",
         name="draining-not-overridable",
         severity=Severity.WARNING,
         title="A cluster a sticky route reaches lacks DRAINING in override_host_status",
         what=(
             "`common_lb_config.override_host_status` of a cluster reached by a sticky route is unset (Envoy's "
-            "default `[UNKNOWN, HEALTHY, DEGRADED]`) or lacks `DRAINING`. Subset clusters count too."
+            "default `[UNKNOWN, HEALTHY, DEGRADED]`) or lacks `DRAINING`; subset clusters count too. Not reported "
+            "for header-labelled Services on Istio: their draining pods never reach Envoy (STK0404)."
         ),
         why=(
-            "During a rollout, a pod being terminated is DRAINING: Envoy ignores a session pinned to it and "
-            "moves the user. istiod sets DRAINING only on a labelled Service's default cluster (cookie label "
-            "since 1.17.3, header label only since 1.24), never on subset clusters."
+            "During a rollout a terminating pod that still serves is sent as DRAINING: Envoy ignores a session "
+            "pinned to it and moves the user. istiod sends draining endpoints for the cookie label only, and sets "
+            "DRAINING on a labelled Service's default cluster (cookie label since 1.17.3, header label since "
+            "1.24), never on subset clusters."
         ),
         fix=(
-            "Upgrade Istio (1.24+ for header sessions), and avoid DestinationRule subsets on sticky "
-            "Services, or add DRAINING through an EnvoyFilter on the cluster."
+            "Cookie label: route to the Service's default cluster rather than a DestinationRule subset, upgrade an "
+            "istiod older than 1.17.3, or add DRAINING with an EnvoyFilter on the cluster. Other control planes: "
+            "add DRAINING to the cluster's override_host_status. (For header sessions on Istio, see STK0404: "
+            "DRAINING does nothing there.)"
         ),
         scope="cluster",
+        sources=(
+            "pilot/pkg/networking/core/cluster.go buildOutboundClusters (SupportsDrainingEndpoints): default cluster "
+            "only; cookie since 1.17.3, header since 1.24 (PR 52305); not gated by the flag",
+            "pilot/pkg/networking/core/cluster_builder.go buildSubsetCluster: never on subsets",
+            "Envoy: unset override_host_status = [UNKNOWN, HEALTHY, DEGRADED] [seen on 1.40]",
+        ),
     ),
     CheckSpec(
         code="STK0402",
@@ -507,6 +671,39 @@ _SPECS: tuple[CheckSpec, ...] = (
         why="Envoy answers 503 (no cluster) for the route; no session can be established.",
         fix="Check the Service/port exists and istiod has pushed CDS (`istioctl proxy-status`).",
         scope="route",
+    ),
+    CheckSpec(
+        code="STK0404",
+        name="header-session-draining-dropped",
+        severity=Severity.WARNING,
+        title="Header sessions move on every rollout and scale-down: istiod drops the draining pods",
+        what=(
+            "A cluster of a header-labelled Service (or carrying header sessions, inferred from the dump) that a "
+            "sticky route reaches, on an Istio version whose EDS drops draining endpoints for the header label "
+            "(every release so far; the range is one data point in stickyctl.istio.versions). A newer Istio than "
+            "the last one known is listed as not checked."
+        ),
+        why=(
+            "istiod's EDS keeps a terminating but serving pod, as DRAINING, only for Services with the cookie "
+            "label; for the header label it drops it. A pod Envoy no longer knows cannot be honoured: every "
+            "session pinned to it is re-balanced and issued a new value on each rollout and scale-down. "
+            "DRAINING in override_host_status (set for the header label since 1.24) does not help: the pod is "
+            "not there to keep."
+        ),
+        fix=(
+            "Use the cookie label (`istio.io/persistent-session: <name>`): istiod keeps draining pods for it, "
+            "with DRAINING in the default cluster's override_host_status, and clients send the cookie back. "
+            "With the header label, sessions move during every rollout however long the pods take to terminate."
+        ),
+        scope="cluster",
+        sources=(
+            "pilot/pkg/xds/endpoints/endpoint_builder.go filterIstioEndpoint: draining endpoints kept only for "
+            "features.PersistentSessionLabel (the cookie label); istio/istio PR 52305 (1.24) changed CDS only",
+            "recorded from istiod's own code: fixtures/istiod/terminating-header (pod dropped) and "
+            "terminating-cookie (kept, DRAINING)",
+            f"versions: every release with the header label ({_v.shown(_v.HEADER_LABEL.version)}) through "
+            f"{_v.HEADER_DRAINING_DROPPED.last_shown} (master included); {_v.HEADER_DRAINING_DROPPED.source}",
+        ),
     ),
     CheckSpec(
         code="STK0501",

@@ -160,9 +160,9 @@ def test_config_output_and_flag_override(project: Path, run_cli) -> None:  # typ
 
 
 def test_config_suppressions_add_to_the_flags(project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
-    _write(project / ".stickyctl.yaml", "suppress: [STK0601]\nfailure-threshold: info\n")
+    _write(project / ".stickyctl.yaml", "suppress: [STK0601, STK0404]\nfailure-threshold: info\n")
     doc = json.loads(run_cli(*SAMPLE, "-o", "json").stdout)
-    assert doc["findings"] == [] and doc["summary"]["suppressed"] == 1
+    assert doc["findings"] == [] and doc["summary"]["suppressed"] == 2
     assert run_cli(*SAMPLE).exit_code == 0
 
 
@@ -172,7 +172,7 @@ def test_config_label_keys_and_flag_override(project: Path, run_cli) -> None:  #
     # The sample's Service uses the default key, which istiod (configured as above) would not read.
     assert "STK0305" in [f["code"] for f in codes]
     flagged = json.loads(run_cli(*SAMPLE, "-o", "json", "--header-label", "istio.io/persistent-session-header").stdout)
-    assert [f["code"] for f in flagged["findings"]] == ["STK0601"]
+    assert [f["code"] for f in flagged["findings"]] == ["STK0404", "STK0601"]
 
 
 @pytest.mark.parametrize(

@@ -116,7 +116,7 @@ def test_admin_url_faults_do_not_hide_a_good_target(run_cli: Any, tmp_path: Path
         seconds = time.monotonic() - started
     line = _one_line(res)
     assert res.exit_code == 3 and "timed out" in line and loris.url in line
-    assert {f[0] for f in findings(as_json(res.stdout))} == {"STK0001", "STK0601"}
+    assert {f[0] for f in findings(as_json(res.stdout))} == {"STK0001", "STK0404", "STK0601"}
     assert seconds < TIMEOUT + SLACK + 1
 
 

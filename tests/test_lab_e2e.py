@@ -236,7 +236,9 @@ def test_seed_flow_as_a_user_runs_it(tmp_path: Path) -> None:
         )
         assert check.exit_code == 0, check.stdout + check.stderr
         summary = check.json()["summary"]["findings"]
-        assert summary["error"] == 0 and summary["warning"] == 0, check.stdout
+        # The seed's header label: the one warning is STK0404 (istiod drops draining pods from EDS).
+        assert summary["error"] == 0 and summary["warning"] == 1, check.stdout
+        assert {f["code"] for f in check.json()["findings"] if f["severity"] == "warning"} == {"STK0404"}
 
         again = stickyctl_process("lab", "up", "--state-dir", d)
         assert again.exit_code == 2 and "already running" in again.stderr and again.stderr.count("\n") == 1
@@ -299,16 +301,12 @@ def test_scale_6_to_8_consistent_hash_moves_keys(tmp_path: Path) -> None:
         assert 0.2 <= share <= 0.6
 
 
-def _drain_pinned(info: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """Drain the pod a cookie session is pinned to. Cookie: only for the cookie label does istiod
-    keep a draining pod in EDS (as DRAINING); a header session's pod leaves EDS on a drain
-    (tests/test_lab_istiod.py), whatever override_host_status says."""
+def _drain_pinned(info: dict[str, Any], tmp_path: Path, client: tuple[str, str]) -> dict[str, Any]:
     url = info["gateway_url"] + "/hello"
-    first = _probe(url, "--cookie", "sticky", "--count", "1", "--baseline", "0").json()
+    first = _probe(url, *client, "--count", "1", "--baseline", "0").json()
     (session,) = first["sessions"]
     pinned = session["backend"]
     drained = stickyctl("lab", "drain", pinned.split(":")[0], "--state-dir", info["state_dir"], "-o", "json").json()
-    assert {p["upstream"]: p["eds_health_status"] for p in drained["pods"]}[pinned] == "DRAINING"
     # Envoy's own view: /clusters keeps the EDS status (the config dump shows it as UNHEALTHY)
     clusters = json.loads(_get(info["admin_url"] + "/clusters?format=json")[2])["cluster_statuses"]
     eds = {
@@ -316,30 +314,55 @@ def _drain_pinned(info: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
             h["health_status"].get("eds_health_status")
         for c in clusters for h in c.get("host_statuses", [])
     }  # fmt: skip
-    assert eds[pinned] == "DRAINING"
-    result = _probe(url, "--cookie", "sticky", "--session", session["value"], "--count", "10",
-                    "--baseline", "0", "--expect", "sticky")  # fmt: skip
+    result = _probe(url, *client, "--session", session["value"], "--count", "10", "--baseline", "0",
+                    "--expect", "sticky")  # fmt: skip
     doc = result.json()
     doc["pinned_backend"] = pinned
     doc["exit"] = result.exit_code
+    doc["lab_eds"] = {p["upstream"]: p["eds_health_status"] for p in drained["pods"]}[pinned]
+    doc["envoy_eds"] = eds.get(pinned)
     return doc
+
+
+COOKIE_CLIENT = ("--cookie", "sticky")
+HEADER_CLIENT = ("--header", "x-session-header")
 
 
 @needs_envoy
 def test_drain_with_draining_in_override_host_status_holds(tmp_path: Path) -> None:
-    with lab(tmp_path / "lab", "--mode", "cookie", "--replicas", "3") as info:
-        doc = _drain_pinned(info, tmp_path)
-    print(f"\nMEASURED drain, DRAINING in override_host_status: {doc['totals']}")
+    # The cookie label: istiod keeps the terminating pod in EDS as DRAINING (fixtures/istiod/terminating-cookie).
+    with lab(tmp_path / "lab", "--replicas", "3", "--mode", "cookie") as info:
+        doc = _drain_pinned(info, tmp_path, COOKIE_CLIENT)
+    print(f"\nMEASURED drain, cookie label, DRAINING in override_host_status: {doc['totals']}")
+    assert doc["lab_eds"] == doc["envoy_eds"] == "DRAINING"
     assert doc["exit"] == 0
     (session,) = doc["sessions"]
     assert session["pinned"] == 10 and session["backends"] == [doc["pinned_backend"]] * 10
 
 
 @needs_envoy
+def test_drain_header_label_moves_the_session(tmp_path: Path) -> None:
+    """STK0404 on the real Envoy: for the header label istiod drops the terminating pod from EDS
+    (fixtures/istiod/terminating-header), so the session moves although override_host_status has
+    DRAINING; `check` names STK0404, not STK0401."""
+    with lab(tmp_path / "lab", "--replicas", "3") as info:
+        check = stickyctl("check", "--admin-url", info["admin_url"], "--services", info["services"], "-o", "json")
+        assert "STK0404" in _codes(check) and "STK0401" not in _codes(check)
+        doc = _drain_pinned(info, tmp_path, HEADER_CLIENT)
+    print(f"\nMEASURED drain, header label (istiod drops the pod from EDS): {doc['totals']}")
+    assert doc["lab_eds"] is None and doc["envoy_eds"] is None  # not in EDS, not in Envoy
+    assert doc["exit"] == 1
+    (session,) = doc["sessions"]
+    assert session["repinned"] == 1 and session["errors"] == 0
+    assert session["backends"][0] != doc["pinned_backend"] and session["value_now"] != session["value"]
+
+
+@needs_envoy
 def test_drain_without_draining_moves_the_session(tmp_path: Path) -> None:
-    with lab(tmp_path / "lab", "--mode", "cookie", "--replicas", "3", "--break", "STK0401") as info:
-        doc = _drain_pinned(info, tmp_path)
+    with lab(tmp_path / "lab", "--replicas", "3", "--mode", "cookie", "--break", "STK0401") as info:
+        doc = _drain_pinned(info, tmp_path, COOKIE_CLIENT)
     print(f"\nMEASURED drain, override_host_status unset (STK0401): {doc['totals']}")
+    assert doc["envoy_eds"] == "DRAINING"
     assert doc["exit"] == 1
     (session,) = doc["sessions"]
     assert session["repinned"] == 1 and session["errors"] == 0  # moved once, then pinned to the new host
@@ -348,8 +371,8 @@ def test_drain_without_draining_moves_the_session(tmp_path: Path) -> None:
 
 @needs_envoy
 def test_drain_strict_without_draining_is_503(tmp_path: Path) -> None:
-    with lab(tmp_path / "lab", "--mode", "cookie", "--replicas", "3", "--break", "STK0401", "--strict") as info:
-        doc = _drain_pinned(info, tmp_path)
+    with lab(tmp_path / "lab", "--replicas", "3", "--mode", "cookie", "--break", "STK0401", "--strict") as info:
+        doc = _drain_pinned(info, tmp_path, COOKIE_CLIENT)
     print(f"\nMEASURED drain, strict: true and no DRAINING: statuses {doc['sessions'][0]['statuses']}")
     assert doc["exit"] == 1
     (session,) = doc["sessions"]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,3 +138,62 @@ def test_stop_leaves_no_process() -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert not workdir.exists()
+
+
+def test_shared_cookie_name_ping_pongs(tmp_path: Path) -> None:
+    """STK0311 on the real Envoy: helloworld and cart share cookie ``sticky`` under one host (as
+    fixtures/istiod/shared-cookie-name, istiod's own output). A client with one cookie jar that
+    alternates between them is re-pinned on every request: neither session sticks."""
+    from stickyctl.lab.backends import Backend, BackendSpec, pod_name
+
+    cart = xds.ServiceRef("cart", xds.HELLOWORLD_NAMESPACE)
+    pods = {
+        CLUSTER: [
+            xds.Endpoint(f"127.0.7.{i}", 5000, "helloworld-v1", "helloworld", "helloworld", "v1") for i in (1, 2)],
+        xds.outbound_cluster_name(5000, cart.host): [
+            xds.Endpoint(f"127.0.7.{i}", 5000, "cart-v1", "helloworld", "cart", "v1") for i in (11, 12)],
+    }
+    session = xds.per_route_session(xds.cookie_session_state("sticky"))
+
+    def build(ports: xds.LabPorts, layout: xds.XdsLayout) -> xds.XdsSnapshot:
+        return xds.gateway_snapshot(
+            ports=ports, layout=layout,
+            routes=[xds.route(name=name, match=xds.exact_path(f"/{name}"), cluster=cluster, per_filter_config=session,
+                              operation=f"{name}") for name, cluster in zip(("hello", "cart"), pods, strict=True)],
+            clusters=[xds.eds_cluster(service=svc, port=5000, layout=layout,
+                                      override_host_status=xds.ISTIO_OVERRIDE_HOST_STATUS)
+                      for svc in (xds.HELLOWORLD, cart)],
+            load_assignments=[xds.load_assignment(c, eps) for c, eps in pods.items()],
+            filter_placement="before_router",
+        )  # fmt: skip
+
+    backends = [Backend(BackendSpec(e.address, 5000, "v1", pod_name(e.workload, e.address)))
+                for eps in pods.values() for e in eps]
+    try:
+        for b in backends:
+            b.start()
+        with start_gateway(build) as envoy:
+            (tmp_path / "dump.json").write_text(json.dumps(envoy.config_dump()))
+            from tests.conftest import invoke
+
+            doc = json.loads(invoke("check", "-f", str(tmp_path / "dump.json"), "-o", "json").stdout)
+            assert "STK0311" in {f["code"] for f in doc["findings"]}
+            assert envoy.ports is not None
+            jar: dict[str, str] = {}
+            repinned = 0
+            for path in ("/hello", "/cart") * 4:
+                conn = http.client.HTTPConnection(envoy.ports.address, envoy.ports.gateway, timeout=5)
+                conn.request("GET", path, headers={"cookie": f"sticky={jar['sticky']}"} if jar else {})
+                response = conn.getresponse()
+                response.read()
+                conn.close()
+                assert response.status == 200
+                set_cookie = response.getheader("set-cookie")
+                if set_cookie:
+                    repinned += 1
+                    jar["sticky"] = set_cookie.split(";", 1)[0].partition("=")[2]
+            # Every request carried the other Service's pod: Envoy re-balanced and issued a new cookie.
+            assert repinned == 8
+    finally:
+        for b in backends:
+            b.stop()

@@ -77,8 +77,8 @@ def _admin_check(run_cli: Any, lab: Any, tmp_path: Path, pod: str = POD) -> dict
 
 
 @pytest.mark.parametrize(("design", "flag", "extras_codes"), [
-    (HEADER, True, {"STK0601"}),
-    (BROKEN, False, {"STK0101", "STK0201", "STK0301"}),
+    (HEADER, True, {"STK0404", "STK0601"}),
+    (BROKEN, False, {"STK0101", "STK0201", "STK0301", "STK0404"}),
 ], ids=["healthy", "broken"])
 def test_live_check_equals_admin_url_and_snapshot(run_cli: Any, tmp_path: Path, pki: Any, design: Any, flag: bool,
                                                    extras_codes: set[str]) -> None:
@@ -141,7 +141,7 @@ def test_snapshot_content_and_no_secrets(run_cli: Any, tmp_path: Path) -> None:
     # The snapshot's manifests are ordinary inputs too.
     res = run_cli("check", "-f", str(out / target["file"]), "--services", str(out / "objects.yaml"), "--istiod",
                   str(out / "istiod.yaml"), "-o", "json")
-    assert {f["code"] for f in as_json(res.stdout)["findings"]} == {"STK0601"}
+    assert {f["code"] for f in as_json(res.stdout)["findings"]} == {"STK0404", "STK0601"}
 
 
 # --- authentication as users have it ---------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_client_certificate_auth(run_cli: Any, tmp_path: Path, pki: Any) -> None
         res = run_cli("check", "--kubeconfig", str(kc), "-o", "json")  # -n from the context
         _no_traceback(res)
         assert res.exit_code == 0, res.stderr
-        assert {f[0] for f in findings(as_json(res.stdout))} == {"STK0601"}
+        assert {f[0] for f in findings(as_json(res.stdout))} == {"STK0404", "STK0601"}
         assert {e.user for e in server.requests()} == {"ci-cert-reader"}
 
 
@@ -256,7 +256,7 @@ def test_optional_reads_forbidden_are_warnings(run_cli: Any, tmp_path: Path) -> 
     _no_traceback(res)
     assert res.exit_code == 0, res.stderr
     doc = as_json(res.stdout)
-    assert {f[0] for f in findings(doc)} == {"STK0601"}
+    assert {f[0] for f in findings(doc)} == {"STK0404", "STK0601"}
     warnings = [line for line in res.stderr.splitlines() if line.startswith("stickyctl: warning:")]
     assert len(warnings) == 6, res.stderr
     assert "ServiceEntries not read (session labels on ServiceEntries not checked): forbidden, needs 'list' on " \
@@ -307,7 +307,7 @@ def test_via_exec_needs_the_exec_role_and_gives_the_same_findings(run_cli: Any, 
     assert only[0] == "STK0001" and "'create' on pods/exec in namespace istio-ingress" in only[3]
     _no_traceback(res)
     assert findings(as_json(res.stdout)) == findings(as_json(pf.stdout))
-    assert {f[0] for f in findings(as_json(res.stdout))} == {"STK0101", "STK0201", "STK0301"}
+    assert {f[0] for f in findings(as_json(res.stdout))} == {"STK0101", "STK0201", "STK0301", "STK0404"}
 
 
 # --- faults: each affected target is STK0001, the others are still checked --------------------------
@@ -363,7 +363,7 @@ def test_no_gateways_in_namespace(run_cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 3 and res.stderr.count("\n") == 1
     assert "no gateway pods in namespace default" in res.stderr and "-n istio-ingress" in res.stderr
     assert labelled.exit_code == 3 and "no pods match -l 'app=nothing'" in labelled.stderr
-    assert everywhere.exit_code == 0 and {f[0] for f in findings(as_json(everywhere.stdout))} == {"STK0601"}
+    assert everywhere.exit_code == 0 and {f[0] for f in findings(as_json(everywhere.stdout))} == {"STK0404", "STK0601"}
 
 
 def test_absent_crds_are_skipped_with_a_warning(run_cli: Any, tmp_path: Path) -> None:
@@ -482,8 +482,8 @@ def test_fleet_checks_live(run_cli: Any, tmp_path: Path) -> None:
             serving(lab, tmp_path) as (_s, kc):
         res = run_cli("check", "-n", NS, "--kubeconfig", str(kc), "-o", "json")
         one = run_cli("check", "-n", NS, "--kubeconfig", str(kc), "--pod", POD, "-o", "json")
-    assert {f["code"] for f in as_json(res.stdout)["findings"]} == {"STK0502", "STK0601"}
-    assert {f["code"] for f in as_json(one.stdout)["findings"]} == {"STK0601"}
+    assert {f["code"] for f in as_json(res.stdout)["findings"]} == {"STK0404", "STK0502", "STK0601"}
+    assert {f["code"] for f in as_json(one.stdout)["findings"]} == {"STK0404", "STK0601"}
 
 
 def test_istiod_of_the_revision_the_gateway_follows(run_cli: Any, tmp_path: Path) -> None:
@@ -491,7 +491,7 @@ def test_istiod_of_the_revision_the_gateway_follows(run_cli: Any, tmp_path: Path
     with lab_cluster([Gateway(POD, HEADER, revision="canary")], istiods=istiods) as lab, \
             serving(lab, tmp_path) as (_s, kc):
         canary = run_cli("check", "-n", NS, "--kubeconfig", str(kc), "-o", "json")
-    assert {f[0] for f in findings(as_json(canary.stdout))} == {"STK0601"}  # default's flag is off: not used
+    assert {f[0] for f in findings(as_json(canary.stdout))} == {"STK0404", "STK0601"}  # default's flag is off: not used
     with lab_cluster([Gateway(POD, HEADER, revision="stable")], istiods=istiods) as lab, \
             serving(lab, tmp_path) as (_s, kc):
         res = run_cli("check", "-n", NS, "--kubeconfig", str(kc), "-o", "json")
@@ -516,7 +516,8 @@ def test_several_contexts_one_unreachable(run_cli: Any, tmp_path: Path) -> None:
     _no_traceback(res)
     assert res.exit_code == 3
     got = {(f[0], f[2]) for f in findings(as_json(res.stdout))}
-    assert got == {("STK0001", "target:context/west"), ("STK0601", f"proxy:{POD}.{NS}")}
+    assert got == {("STK0001", "target:context/west"), ("STK0601", f"proxy:{POD}.{NS}"), (
+        "STK0404", f"proxy:{POD}.{NS}/cluster:outbound|5000||helloworld.helloworld.svc.cluster.local")}
     assert as_json(res.stdout)["proxies"][0]["sources"] == [f"east:pod/{NS}/{POD}"]
     assert bad.exit_code == 2 and "--context 'north': not in the kubeconfig (contexts: east, west)" in bad.stderr
 
@@ -584,4 +585,5 @@ def test_exec_and_dump_with_an_unreadable_pod(run_cli: Any, tmp_path: Path) -> N
     from_snapshot = run_cli("check", "--from", str(tmp_path / "a"), "-o", "json")
     assert from_snapshot.exit_code == 3
     assert {(f[0], f[2]) for f in findings(as_json(from_snapshot.stdout))} == {
-        ("STK0001", "target:pod/istio-ingress/gw-refused-7d9c5b6f8-abcde"), ("STK0601", f"proxy:{POD}.{NS}")}
+        ("STK0001", "target:pod/istio-ingress/gw-refused-7d9c5b6f8-abcde"), ("STK0601", f"proxy:{POD}.{NS}"),
+        ("STK0404", f"proxy:{POD}.{NS}/cluster:outbound|5000||helloworld.helloworld.svc.cluster.local")}

@@ -74,7 +74,10 @@ def test_istioctl_camelcase_lists_form_one_proxy(run_cli, tmp_path: Path, fmt: s
     assert res.exit_code == 0, res.stdout
     assert [p["name"] for p in doc["proxies"]] == [f"listeners.{fmt}"]
     assert doc["summary"]["sticky_routes"] == 1
-    assert [(f["code"], f["resource_id"]) for f in doc["findings"]] == [("STK0601", f"proxy:listeners.{fmt}")]
+    assert [(f["code"], f["resource_id"]) for f in doc["findings"]] == [
+        ("STK0404", f"proxy:listeners.{fmt}/cluster:outbound|5000||helloworld.helloworld.svc.cluster.local"),
+        ("STK0601", f"proxy:listeners.{fmt}"),
+    ]
 
 
 def test_camelcase_without_filter_is_still_caught(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -87,10 +90,15 @@ def test_camelcase_without_filter_is_still_caught(run_cli, tmp_path: Path) -> No
                     f["typed_config"]["http_filters"] = [x for x in hf if "stateful_session" not in x["name"]]
     p = tmp_path / "listeners.json"
     p.write_text(json.dumps(camel(lists["listeners"])))
-    res = run_cli("check", "-f", str(p), "-o", "json")
+    # A listener list alone says nothing is sticky: no finding (the flag's default) ...
+    alone = run_cli("check", "-f", str(p), "-o", "json")
+    assert alone.exit_code == 0 and json.loads(alone.stdout)["findings"] == []
+    # ... with the labelled Service given, the missing filter is an error.
+    res = run_cli("check", "-f", str(p), "--services", str(HEALTHY / "services.yaml"), "-o", "json")
     doc = json.loads(res.stdout)
     assert res.exit_code == 1
-    assert [f["code"] for f in doc["findings"]] == ["STK0201"]
+    # STK0105: the labelled Service's routes are not in the input either.
+    assert [f["code"] for f in doc["findings"]] == ["STK0105", "STK0201"]
     assert "http.8080 used by its listeners are not in the input" in " ".join(doc["summary"]["not_checked"])
 
 
@@ -110,7 +118,7 @@ def test_flat_resource_configs(run_cli, tmp_path: Path) -> None:  # type: ignore
     p.write_text(json.dumps({"configs": flat}))
     res = run_cli("check", "-f", str(p), "--services", str(HEALTHY / "services.yaml"), "-o", "json")
     assert res.exit_code == 0, res.stdout
-    assert [f["code"] for f in json.loads(res.stdout)["findings"]] == ["STK0601"]
+    assert [f["code"] for f in json.loads(res.stdout)["findings"]] == ["STK0404", "STK0601"]
 
 
 def test_stdin(run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -231,7 +239,8 @@ def test_empty_or_missing_manifests_are_named_as_manifests(run_cli, tmp_path: Pa
     doc = json.loads(res.stdout)
     # The unreadable input is the only problem reported: no finding is made from Services that were not read.
     if option == "--services":
-        assert [f["code"] for f in doc["findings"]] == ["STK0001" if content is None else "STK0002", "STK0601"]
+        input_code = "STK0001" if content is None else "STK0002"
+        assert [f["code"] for f in doc["findings"]] == [input_code, "STK0404", "STK0601"]
         assert doc["summary"]["labels_checked"] is False
         assert "label agreement: a --services input could not be read" in doc["summary"]["not_checked"]
 
@@ -270,7 +279,7 @@ def test_one_bad_file_does_not_hide_the_others(run_cli, tmp_path: Path) -> None:
     res = run_cli("check", "-f", str(p), "-f", str(HEALTHY / "dump.json"), "-o", "json")
     doc = json.loads(res.stdout)
     assert res.exit_code == 3
-    assert sorted(f["code"] for f in doc["findings"]) == ["STK0002", "STK0601"]
+    assert sorted(f["code"] for f in doc["findings"]) == ["STK0002", "STK0404", "STK0601"]
 
 
 def test_threshold_and_suppress(run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -296,7 +305,7 @@ def test_query(run_cli) -> None:  # type: ignore[no-untyped-def]
     _dump()
     res = run_cli("check", "--sample", "helloworld", "-o", "json", "--query", "findings[].code")
     assert res.exit_code == 0
-    assert json.loads(res.stdout) == ["STK0601"]
+    assert json.loads(res.stdout) == ["STK0404", "STK0601"]
     assert run_cli("check", "--sample", "helloworld", "--query", "x").exit_code == 2
     assert run_cli("check", "--sample", "helloworld", "-o", "json", "--query", "[[").exit_code == 2
 

@@ -20,6 +20,8 @@ from tests.conftest import ROOT, load_script
 RULES_DIR = ROOT / "stickyctl" / "checks" / "rules"
 LOADER = ROOT / "stickyctl" / "envoy" / "loader.py"
 CASES_DIR = ROOT / "fixtures" / "cases"
+ISTIOD_DIR = ROOT / "fixtures" / "istiod"
+"""Scenarios recorded from istiod's own code (scripts/istiod_scenarios.py) count as fixtures too."""
 
 CODE_RE = re.compile(r"STK\d{4}")
 NAME_RE = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -54,9 +56,9 @@ def module_code(path: Path) -> str | None:
 
 def _fixture_cases() -> dict[str, list[dict[str, Any]]]:
     cases: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(CASES_DIR.glob("*/expected.yaml")):
+    for path in sorted([*CASES_DIR.glob("*/expected.yaml"), *ISTIOD_DIR.glob("*/expected.yaml")]):
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        cases[path.parent.name] = list(doc.get("findings") or [])
+        cases[f"{path.parent.parent.name}/{path.parent.name}"] = list(doc.get("findings") or [])
     return cases
 
 
@@ -117,7 +119,7 @@ def test_every_rule_module_belongs_to_a_catalog_code() -> None:
 @pytest.mark.parametrize("code", CODES)
 def test_code_has_a_fixture_case(code: str) -> None:
     cases = [name for name, findings in FIXTURE_CASES.items() if any(f.get("code") == code for f in findings)]
-    assert cases, f"{code}: no fixtures/cases/*/expected.yaml lists it among its findings"
+    assert cases, f"{code}: no fixtures/cases/*/expected.yaml nor fixtures/istiod/*/expected.yaml lists it"
 
 
 def test_fixture_cases_name_only_catalog_codes() -> None:

@@ -49,8 +49,10 @@ class Verdict:
 
 VERDICTS: dict[str, Verdict] = {
     "bare": Verdict((), 0, 0, "unknown", False),
-    "no-static": Verdict(("STK0601",), 1, 1, "unknown", True),
-    "istio": Verdict(("STK0601",), 3, 1, "router", True),
+    # Header sessions to Istio-named clusters (outbound|port||host): istiod drops their draining
+    # pods from EDS (STK0404).
+    "no-static": Verdict(("STK0404", "STK0601"), 1, 1, "unknown", True),
+    "istio": Verdict(("STK0404", "STK0601"), 3, 1, "router", True),
     "istio-unbound": Verdict((), 2, 0, "router", False),
     "istio-tcp": Verdict((), 3, 0, "router", False),
     "gateway-api-unbound": Verdict((), 1, 0, "unknown", False),

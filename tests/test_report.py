@@ -136,9 +136,11 @@ error   STK0301 route http.8080/*:80/default
 
 warning STK0401 cluster outbound|8080||hello.default.svc.cluster.local
   override_host_status lacks DRAINING: sessions move during rollouts.
-  fix: Upgrade Istio (1.24+ for header sessions), and avoid DestinationRule
-       subsets on sticky Services, or add DRAINING through an EnvoyFilter on the
-       cluster.
+  fix: Cookie label: route to the Service's default cluster rather than a
+       DestinationRule subset, upgrade an istiod older than 1.17.3, or add
+       DRAINING with an EnvoyFilter on the cluster. Other control planes: add
+       DRAINING to the cluster's override_host_status. (For header sessions on
+       Istio, see STK0404: DRAINING does nothing there.)
 
 info    STK0601 proxy
   Session values expose pod IP:port to clients.
@@ -182,9 +184,11 @@ error   STK0301 route http.8080/*:80/default
 
 warning STK0401 cluster outbound|8080||hello.default.svc.cluster.local
   override_host_status lacks DRAINING: sessions move during rollouts.
-  fix: Upgrade Istio (1.24+ for header sessions), and avoid DestinationRule
-       subsets on sticky Services, or add DRAINING through an EnvoyFilter on the
-       cluster.
+  fix: Cookie label: route to the Service's default cluster rather than a
+       DestinationRule subset, upgrade an istiod older than 1.17.3, or add
+       DRAINING with an EnvoyFilter on the cluster. Other control planes: add
+       DRAINING to the cluster's override_host_status. (For header sessions on
+       Istio, see STK0404: DRAINING does nothing there.)
   id: proxy:gw-1.istio-ingress/cluster:outbound|8080||hello.default.svc.cluster.local
   detail: istio=1.20.3
   detail: override_host_status=UNKNOWN,HEALTHY

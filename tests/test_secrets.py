@@ -174,7 +174,7 @@ def test_every_admin_request_is_a_get_and_never_for_secrets(run_cli: Any, tmp_pa
         assert paths == expected, (name, paths)
     # The checks saw the config all the same, and nothing of the bait came out.
     doc = as_json(runs["check --admin-url"][1].stdout)
-    assert {f[0] for f in findings(doc)} == {"STK0601"}
+    assert {f[0] for f in findings(doc)} == {"STK0404", "STK0601"}
     for name, (_recorded, res) in runs.items():
         assert _scan(res.stdout + res.stderr, JWT) == [], name
     dumped = "".join(p.read_text() for p in (tmp_path / "snap").rglob("*") if p.is_file())

@@ -79,12 +79,15 @@ GOLDEN_80 = """\
 proxy istio-ingressgateway-6b7f9c8d5-x7k2p.istio-ingress
   router · Istio 1.24.0 · Envoy 1.40.0
 
-error   STK0201 filter chain 0.0.0.0_8080/#0
-  no envoy.filters.http.stateful_session among the HTTP filters, so no session
-  value is issued or honoured here
+error   STK0201 proxy
+  no stateful_session filter on listener(s) 0.0.0.0_8080, but its routes lead to
+  labelled helloworld/helloworld: no session value is issued or honoured;
+  istiod's PILOT_ENABLE_PERSISTENT_SESSION_FILTER is off for this proxy (or an
+  EnvoyFilter removed the filter)
   fix: Enable `PILOT_ENABLE_PERSISTENT_SESSION_FILTER=true` on the istiod
-       revision this proxy follows, then restart nothing: istiod pushes new
-       listeners.
+       revision this proxy follows (istiod pushes new listeners; nothing
+       restarts). On Istio older than 1.17 (cookie) or 1.18 (header), upgrade
+       Istio.
 
 error   STK0301 route http.8080/*:8080/hello
   route to outbound|5000||helloworld.helloworld.svc.cluster.local has no
@@ -93,6 +96,17 @@ error   STK0301 route http.8080/*:8080/hello
   fix: Enable the istiod flag, and on Istio < 1.21 route through a virtual host
        named after the Service host (or upgrade to 1.21+, which sets it per
        route).
+
+warning STK0404 cluster outbound|5000||helloworld.helloworld.svc.cluster.local
+  header-labelled helloworld/helloworld: Istio 1.24.0 drops a terminating pod
+  from EDS for the header label (it keeps draining pods only for the cookie
+  label), so header sessions pinned to it move on every rollout and scale-down;
+  DRAINING in override_host_status cannot keep a pod Envoy no longer has
+  fix: Use the cookie label (`istio.io/persistent-session: <name>`): istiod
+       keeps draining pods for it, with DRAINING in the default cluster's
+       override_host_status, and clients send the cookie back. With the header
+       label, sessions move during every rollout however long the pods take to
+       terminate.
 
 Services, objects and inputs
 
@@ -106,6 +120,6 @@ error   STK0101 Deployment/istio-system/istiod
        label keys istiod reads.
 
 Checked 1 proxy: 3 listeners, 4 routes (1 sticky), 1 sticky Service.
-Found 3 errors.
+Found 3 errors, 1 warning.
 Why and how to fix: stickyctl explain STK0101 (or any code above)
 """

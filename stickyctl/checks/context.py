@@ -34,7 +34,7 @@ from stickyctl.istio.manifests import (
     ServiceIndex,
     session_label,
 )
-from stickyctl.istio.names import destination_host
+from stickyctl.istio.names import destination_host, parse_cluster_name
 
 # Istio's bootstrap (not istiod) defines these HTTP listeners: Prometheus stats and health.
 # istiod never adds the session filter to them (ISTIO-NOTES, "HTTP filter").
@@ -60,6 +60,9 @@ class DestinationFact(View, frozen=True):
     effective: SessionConfig | None
     verdict: str | None = None
     """For sticky destinations: see ``session_verdict``; None otherwise."""
+    not_given: bool = False
+    """--services was given but holds no Service or ServiceEntry for this host: whether it is
+    labelled is unknown, which is not the same as unlabelled."""
 
 
 class RouteFact(View, frozen=True):
@@ -96,6 +99,8 @@ class CheckContext:
     route_facts: list[RouteFact] = field(default_factory=list)
     expectations: dict[str, Expectation] = field(default_factory=dict)
     """Sticky destination host -> expectation (from labels, or inferred from the dump)."""
+    not_checked: list[str] = field(default_factory=list)
+    """What rules could not check, in words (listed in the report's ``not_checked``, never passed)."""
 
     @functools.cached_property
     def sticky_clusters(self) -> dict[tuple[str, str], Proxy]:
@@ -113,7 +118,13 @@ class CheckContext:
             if lost_to_weighted_mix(fact):
                 continue  # STK0310 names this case precisely
             for d in fact.sticky:
-                assert d.verdict is not None
+                assert d.verdict is not None and d.expectation is not None
+                if d.expectation.source != "label":
+                    # Inferred from the dump itself: no label says which config is meant, so a
+                    # route that differs from the others is STK0312's warning, never an error
+                    # against a name guessed from the majority (Envoy Gateway configures sessions
+                    # per route, differently by design).
+                    continue
                 out.setdefault(d.verdict, []).append((fact, d))
         return out
 
@@ -179,7 +190,7 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
     ctx = CheckContext(proxies=proxies, objects=objects, services_given=services_given, keys=keys)
     ctx.istiod = istiod
     ctx.labelled = [s for s in (session_label(o, keys) for o in objects if o.kind in SERVICE_KINDS) if s]
-    index = ServiceIndex(ctx.labelled)
+    index = ServiceIndex(ctx.labelled, [o for o in objects if o.kind in SERVICE_KINDS])
 
     # Every served route with the effective config per destination.
     raw = _served_routes(proxies)
@@ -222,7 +233,8 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
         for c, h, e in dests:
             exp = expectation(h)
             if exp is None:
-                fact = DestinationFact(c, h, None, e, None)
+                unknown = services_given and names_a_service(c) and not index.given(h)
+                fact = DestinationFact(c, h, None, e, None, unknown)
             else:
                 fact = DestinationFact(c, h, exp, e, session_verdict(exp, e))
                 sticky.append(fact)
@@ -231,6 +243,20 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
                 active.append(e)
         append(RouteFact(proxy, rc, vh, route, hcm, tuple(facts), tuple(sticky), tuple(active)))
     return ctx
+
+
+ISTIO_SPECIAL_CLUSTERS = frozenset({"BlackHoleCluster", "PassthroughCluster", "InboundPassthroughCluster",
+                                    "InboundPassthroughClusterIpv4", "InboundPassthroughClusterIpv6"})
+
+
+def names_a_service(cluster: str) -> bool:
+    """Whether a destination cluster stands for a Service or ServiceEntry the manifests could hold:
+    Istio's outbound clusters, and clusters of other control planes (named their own way); not
+    Istio's inbound clusters (the pod itself) nor its passthrough and black-hole clusters."""
+    parsed = parse_cluster_name(cluster)
+    if parsed is not None:
+        return parsed.direction == "outbound" and bool(parsed.host)
+    return cluster not in ISTIO_SPECIAL_CLUSTERS
 
 
 def names_equal(mode: str, a: str, b: str) -> bool:
@@ -261,6 +287,10 @@ def lost_to_weighted_mix(fact: RouteFact) -> bool:
     sticky = fact.sticky
     if not sticky or len(sticky) == len(fact.destinations):
         return False
+    if any(d.not_given for d in fact.destinations):
+        return False  # the other destination may be labelled too: not known
+    if any(d.expectation is not None and d.expectation.source != "label" for d in sticky):
+        return False  # without labels nothing is known to be unlabelled: STK0312 compares the routes
     return all(d.effective is None or (not d.effective.disabled and d.effective.state is None)
                for d in fact.destinations)
 

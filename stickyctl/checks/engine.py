@@ -138,6 +138,7 @@ def _not_checked(ctx: CheckContext) -> list[str]:
     for ist in ctx.istiod:
         if ist.flag_from_ref:
             notes.append(f"{ist.obj.ref}: {FLAG_ENV} comes from valueFrom; its value cannot be read from the manifest")
+    notes.extend(ctx.not_checked)  # what the rules themselves could not check
     if ctx.proxies and not ctx.expectations:
         if ctx.services_given:
             notes.append("no route leads to a labelled Service: no session config to verify")

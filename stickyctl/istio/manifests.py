@@ -304,7 +304,7 @@ SERVICE_KINDS = frozenset({"Service", "ServiceEntry"})
 class ServiceIndex:
     """Labelled Services by the hosts their clusters are named after (built once; O(1) lookups)."""
 
-    def __init__(self, services: list[LabelledService]) -> None:
+    def __init__(self, services: list[LabelledService], given: list[K8sObject] | None = None) -> None:
         self.services = services
         self._by_name_ns: dict[tuple[str, str], LabelledService] = {}
         self._by_host: dict[str, LabelledService] = {}
@@ -313,6 +313,26 @@ class ServiceIndex:
                 self._by_name_ns.setdefault((s.obj.name, s.obj.namespace), s)
             for h in s.hosts:
                 self._by_host.setdefault(h, s)
+        # Every Service and ServiceEntry given, labelled or not: a host absent from them is not known
+        # to be unlabelled (it was simply not given).
+        self._given_name_ns: set[tuple[str, str]] = set()
+        self._given_hosts: set[str] = set()
+        for obj in given or ():
+            if obj.kind == "Service":
+                self._given_name_ns.add((obj.name, obj.namespace))
+            elif obj.kind == "ServiceEntry":
+                spec = obj.raw.get("spec")
+                hosts = spec.get("hosts") if isinstance(spec, dict) else None
+                if isinstance(hosts, list):
+                    self._given_hosts.update(h for h in hosts if isinstance(h, str))
+
+    def given(self, host: str) -> bool:
+        """Whether a Service or ServiceEntry for ``host`` was given (labelled or not)."""
+        if host in self._given_hosts or host in self._by_host:
+            return True
+        parts = host.split(".")
+        key = (parts[0], parts[1]) if len(parts) >= 3 and parts[2] == "svc" else None
+        return key is not None and (key in self._given_name_ns or key in self._by_name_ns)
 
     def lookup(self, host: str) -> LabelledService | None:
         found = self._by_host.get(host)

@@ -156,6 +156,16 @@ def istiod_deployment() -> JSON:
     }
 
 
+def gateway_api_gateway() -> JSON:
+    """The Gateway API Gateway the HTTPRoute below attaches to, of Istio's built-in class ``istio``."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "helloworld-gateway", "namespace": xds.HELLOWORLD_NAMESPACE},
+        "spec": {"gatewayClassName": "istio", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+    }
+
+
 def httproute_with_session_persistence() -> JSON:
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",

@@ -31,3 +31,28 @@ def sticky_cookie_sessions(ctx: CheckContext) -> Iterator[tuple[RouteFact, Sessi
             eff = d.effective
             if eff is not None and eff.active and eff.state is not None and eff.state.mode == "cookie":
                 yield fact, eff.state
+
+
+def weighted_pick(fact: RouteFact, d: DestinationFact) -> DestinationFact | None:
+    """The labelled destination whose session config istiod gave this whole weighted route, when
+    ``d`` is another labelled destination that asked for a different one.
+
+    pilot/pkg/networking/core/route/route.go ``TranslateRoute`` (1.21+, PR 47376) builds one
+    config per route from its destinations in order: the first labelled one wins and istiod logs
+    "More than one stateful config for the same route … Picking the first one". Not an EnvoyFilter
+    nor a stale push: the fix is to give the split's Services one session label value."""
+    if not fact.route.weighted or d.effective is None or d.effective.level != "route":
+        return None
+    for other in fact.sticky:
+        if other is not d and other.expectation is not None and other.expectation.source == "label" \
+                and other.verdict == "ok":
+            return other
+    return None
+
+
+def weighted_pick_text(d: DestinationFact, picked: DestinationFact) -> str:
+    assert d.expectation is not None and picked.expectation is not None
+    return (f"weighted route: istiod gives a route one session config, from its first labelled destination "
+            f"({picked.expectation.service_id}, {picked.expectation.mode} {picked.expectation.name!r}), so "
+            f"{d.expectation.service_id}'s label ({d.expectation.mode} {d.expectation.name!r}) is not used here; "
+            "give the Services of the split one session label value")

@@ -1,32 +1,122 @@
-"""STK0106: Gateway API sessionPersistence in the manifests, which Istio ignores (istio/istio#55839)."""
+"""STK0106: Gateway API sessionPersistence on routes or policies Istio serves, which Istio ignores.
+
+Istio does not implement Gateway API session persistence (istio/istio#55839): HTTPRoute and
+GRPCRoute ``rules[].sessionPersistence`` is read nowhere in pilot, and since 1.26
+``XBackendTrafficPolicy.spec.sessionPersistence`` is reported as unsupported in the policy's status
+(pilot/pkg/config/kube/gateway/backend_policies.go). Only Istio's routes are Istio's business:
+routes attached to a Gateway whose class is one of Istio's (the built-in ``istio``,
+``istio-waypoint``, ``istio-remote``, ``istio-east-west`` — pkg/config/constants — need no
+GatewayClass object in the manifests; any other class counts when its GatewayClass names one of
+Istio's controllers), routes attached to a Service (mesh routes, which Istio serves too), or routes
+whose status says an Istio controller accepted them. Routes of other controllers (Envoy Gateway
+implements sessionPersistence) are left alone; a route whose parent cannot be resolved from the
+manifests is listed as not checked.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from stickyctl.checks.context import CheckContext
 from stickyctl.findings import Finding, Resource
+from stickyctl.istio.manifests import K8sObject
 
 CODE = "STK0106"
 
+ISTIO_GATEWAY_CLASSES = frozenset({"istio", "istio-waypoint", "istio-remote", "istio-east-west"})
+ISTIO_CONTROLLERS = frozenset({"istio.io/gateway-controller", "istio.io/mesh-controller",
+                               "istio.io/unmanaged-gateway", "istio.io/eastwest-controller"})
 _ROUTE_KINDS = frozenset({"HTTPRoute", "GRPCRoute"})
-_POLICY_KINDS = frozenset({"BackendLBPolicy", "BackendTrafficPolicy"})
+# Gateway API policies with sessionPersistence: XBackendTrafficPolicy (gateway.networking.x-k8s.io)
+# and its predecessor BackendLBPolicy. Envoy Gateway's own BackendTrafficPolicy is not Istio's.
+_POLICY_KINDS = {"XBackendTrafficPolicy": "gateway.networking.x-k8s.io", "BackendLBPolicy": "gateway.networking.k8s.io"}
+
+
+def _group(api_version: str) -> str:
+    return api_version.split("/", 1)[0] if "/" in api_version else ""
+
+
+def _status_controllers(obj: K8sObject, key: str) -> set[str]:
+    status = obj.raw.get("status")
+    entries = status.get(key) if isinstance(status, dict) else None
+    return {str(e.get("controllerName")) for e in entries if isinstance(e, dict) and e.get("controllerName")} \
+        if isinstance(entries, list) else set()
+
+
+class _Classes:
+    def __init__(self, objects: list[K8sObject]) -> None:
+        self.controllers = {o.name: str(o.raw.get("spec", {}).get("controllerName", ""))
+                            for o in objects if o.kind == "GatewayClass" and isinstance(o.raw.get("spec"), dict)}
+        self.gateways: dict[tuple[str, str], str] = {}
+        for o in objects:
+            spec = o.raw.get("spec") if o.kind == "Gateway" and _group(o.api_version) == "gateway.networking.k8s.io" \
+                else None
+            if isinstance(spec, dict) and isinstance(spec.get("gatewayClassName"), str):
+                self.gateways[(o.namespace, o.name)] = spec["gatewayClassName"]
+
+    def istio_class(self, name: str) -> bool | None:
+        if name in self.controllers:
+            return self.controllers[name] in ISTIO_CONTROLLERS
+        return True if name in ISTIO_GATEWAY_CLASSES else None
+
+
+def _parents(obj: K8sObject, spec: dict[str, Any], classes: _Classes) -> tuple[list[str], list[str]]:
+    """(parents Istio serves, parents whose controller is unknown)."""
+    istio: list[str] = []
+    unknown: list[str] = []
+    refs = spec.get("parentRefs")
+    for ref in refs if isinstance(refs, list) else []:
+        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
+            continue
+        kind = ref.get("kind") or "Gateway"
+        ns = ref.get("namespace") or obj.namespace
+        if kind == "Service" and (ref.get("group") or "") in ("", "core"):
+            istio.append(f"Service {ns}/{ref['name']} (a mesh route)")
+            continue
+        if kind != "Gateway":
+            continue
+        cls = classes.gateways.get((ns, ref["name"]))
+        verdict = classes.istio_class(cls) if cls is not None else None
+        if verdict:
+            istio.append(f"Gateway {ns}/{ref['name']} (class {cls})")
+        elif verdict is None:
+            unknown.append(f"Gateway {ns}/{ref['name']}" + ("" if cls is None else f" (class {cls})"))
+    if not istio and _status_controllers(obj, "parents") & ISTIO_CONTROLLERS:
+        istio.append("an Istio controller (route status)")
+        unknown = []
+    return istio, unknown
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
+    classes: _Classes | None = None
     for obj in ctx.objects:
         if obj.kind not in _ROUTE_KINDS and obj.kind not in _POLICY_KINDS:
             continue
         spec = obj.raw.get("spec")
         if not isinstance(spec, dict):
             continue
-        where: list[str] = []
-        if obj.kind in _ROUTE_KINDS and isinstance(spec.get("rules"), list):
-            where = [f"rules[{i}]" for i, rule in enumerate(spec["rules"])
-                     if isinstance(rule, dict) and rule.get("sessionPersistence")]
-        elif obj.kind in _POLICY_KINDS and spec.get("sessionPersistence"):
-            where = ["spec"]
-        if where:
-            yield Finding(CODE, f"{obj.kind} {obj.namespace}/{obj.name} sets sessionPersistence "
-                                f"({', '.join(where)}): Istio ignores it, sessions are not sticky",
-                          Resource(object=obj.ref))
+        if obj.kind in _POLICY_KINDS:
+            if _group(obj.api_version) != _POLICY_KINDS[obj.kind] or not spec.get("sessionPersistence"):
+                continue
+            others = _status_controllers(obj, "ancestors")
+            if others and not others & ISTIO_CONTROLLERS:
+                continue  # only another controller reports on it
+            yield Finding(CODE, f"{obj.kind} {obj.namespace}/{obj.name} sets sessionPersistence: Istio does not "
+                                "implement it (1.26+ reports it unsupported in the policy status), sessions are not "
+                                "sticky", Resource(object=obj.ref))
+            continue
+        rules = spec.get("rules")
+        where = [f"rules[{i}]" for i, rule in enumerate(rules) if isinstance(rule, dict)
+                 and rule.get("sessionPersistence")] if isinstance(rules, list) else []
+        if not where:
+            continue
+        classes = classes or _Classes(ctx.objects)
+        istio, unknown = _parents(obj, spec, classes)
+        if istio:
+            yield Finding(CODE, f"{obj.kind} {obj.namespace}/{obj.name} sets sessionPersistence ({', '.join(where)}) "
+                                f"and is served by Istio through {', '.join(istio)}: Istio ignores it, sessions are "
+                                "not sticky", Resource(object=obj.ref))
+        elif unknown:
+            ctx.not_checked.append(f"{obj.ref} sets sessionPersistence, but whether Istio serves its parent(s) "
+                                   f"{', '.join(unknown)} is not known from the manifests (STK0106 not checked)")

@@ -1,33 +1,120 @@
-"""STK0201: an HTTP connection manager without envoy.filters.http.stateful_session.
+"""STK0201: the session filter is missing where sessions are expected to stick.
 
-istiod adds the filter to every HCM of gateways and sidecar *outbound* listeners when the flag is
-on, whether or not a Service is labelled; never to sidecar inbound, ambient waypoints, or the
-bootstrap's static listeners (ISTIO-NOTES, "HTTP filter"). TCP-only chains have no HCM.
+Where istiod puts the filter — pilot/pkg/networking/core/listener_builder.go
+``buildHTTPConnectionManager``: ``features.EnablePersistentSessionFilter && class !=
+ListenerClassSidecarInbound``, the same condition in every tag 1.17 .. master — every HTTP
+connection manager of gateways and of sidecar *outbound* listeners, labelled Services or not.
+Never sidecar inbound, never waypoints (listener_waypoint.go builds their HCMs with the
+SidecarInbound class, the ``main_internal`` listener included), never the ambient
+``connect_terminate`` listener (``buildHCMConnectTerminateChain``), never the bootstrap's static
+listeners (15090, 15021). So a missing filter alone only says the flag is off, which is its
+default: that is a finding only where sessions are expected on the proxy — a route of it leads to a
+labelled Service (--services), or carries session config (the dump says so). Then it is one finding
+per proxy (the flag is istiod's, not a listener's), naming the listeners that serve those routes.
+
+Istio before 1.17 has no session label at all, 1.17 no header label (stickyctl.istio.versions):
+there the message says so instead of asking for the flag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from stickyctl.checks.context import ISTIO_BOOTSTRAP_PORTS, CheckContext
+from stickyctl.checks.context import ISTIO_BOOTSTRAP_PORTS, CheckContext, RouteFact
+from stickyctl.envoy.model import Listener, Proxy
 from stickyctl.findings import Finding, Resource
+from stickyctl.istio import versions
 
 CODE = "STK0201"
+
+NOT_ISTIOD_HCM_LISTENERS = frozenset({"connect_terminate", "main_internal"})
+"""Ambient listeners istiod builds without the filter: HBONE termination, and the waypoint's own."""
+SHOWN = 4
+
+
+def _eligible(lst: Listener) -> bool:
+    return lst.port not in ISTIO_BOOTSTRAP_PORTS and lst.name not in NOT_ISTIOD_HCM_LISTENERS
+
+
+def _lacking(ctx: CheckContext, proxy: Proxy) -> dict[str, set[str]]:
+    """Listener name -> route configuration names of its HCMs that lack the filter."""
+    out: dict[str, set[str]] = {}
+    for lst in ctx.checked_listeners(proxy):
+        if not _eligible(lst):
+            continue
+        for ch in lst.chains:
+            if ch.hcm is None or ch.inbound or ch.hcm.session_filter is not None:
+                continue
+            names = out.setdefault(lst.name, set())
+            if ch.hcm.rds_name:
+                names.add(ch.hcm.rds_name)
+            if ch.hcm.inline_route_config is not None:
+                names.add(ch.hcm.inline_route_config.name or f"inline:{lst.name}/{ch.id}")
+    return out
+
+
+def _sticky_facts(ctx: CheckContext, proxy: Proxy) -> list[RouteFact]:
+    return [f for f in ctx.route_facts if f.proxy is proxy and (f.sticky or f.active_configs)]
+
+
+def _why_expected(facts: list[RouteFact]) -> str:
+    labelled = sorted({d.expectation.service_id for f in facts for d in f.sticky
+                       if d.expectation is not None and d.expectation.source == "label"})
+    if labelled:
+        more = f" and {len(labelled) - SHOWN} more" if len(labelled) > SHOWN else ""
+        return f"its routes lead to labelled {', '.join(labelled[:SHOWN])}{more}"
+    return f"{len(facts)} of its routes carry session config"
+
+
+def _modes(facts: list[RouteFact]) -> set[str]:
+    modes = {d.expectation.mode for f in facts for d in f.sticky if d.expectation is not None}
+    modes.update(c.state.mode for f in facts for c in f.active_configs if c.state is not None)
+    return modes & {"header", "cookie"}
+
+
+def _listeners_text(names: list[str]) -> str:
+    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + more
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for proxy in ctx.proxies:
         if proxy.identity.kind == "waypoint":
+            continue  # not_checked says so
+        lacking = _lacking(ctx, proxy)
+        if not lacking:
             continue
-        for lst in ctx.checked_listeners(proxy):
-            if lst.port in ISTIO_BOOTSTRAP_PORTS:
-                continue
-            for ch in lst.chains:
-                if ch.hcm is None or ch.inbound or ch.hcm.session_filter is not None:
-                    continue
-                yield Finding(
-                    CODE,
-                    f"listener {lst.name} filter chain {ch.id}: no {'envoy.filters.http.stateful_session'} "
-                    "among the HTTP filters, so no session value is issued or honoured here",
-                    Resource(proxy=proxy.name, listener=lst.name, filter_chain=ch.id),
-                )
+        facts = _sticky_facts(ctx, proxy)
+        if facts:
+            served = {id(f.route_config) for f in facts}
+            sticky_configs = {key for key, rc in proxy.route_configs.items() if id(rc) in served}
+            affected = sorted(name for name, rcs in lacking.items() if rcs & sticky_configs)
+            why = _why_expected(facts)
+            modes = _modes(facts)
+        elif ctx.services_given and ctx.labelled and (unseen := sorted(
+                name for name, rcs in lacking.items() if rcs and not rcs & set(proxy.route_configs))):
+            # Listeners whose routes are not in the input (a listener dump alone): the flag is
+            # istiod's, so a missing filter holds for the labelled Services too, whichever route
+            # leads to them.
+            affected = unseen
+            why = f"{len(ctx.labelled)} labelled Service(s) are given and these listeners' routes are not in the input"
+            modes = {s.mode for s in ctx.labelled}
+        else:
+            continue  # nothing is expected to stick here: a missing filter is the flag's default
+        if not affected:
+            continue  # the listeners serving the sticky routes carry the filter
+        version = versions.parse_istio_version(proxy.identity.istio_version)
+        too_old = sorted({s.version for s in (versions.session_support(m, version) for m in modes) if s}
+                         ) if version else []
+        listeners = _listeners_text(affected)
+        if version is not None and too_old:
+            need = versions.shown(too_old[-1])
+            message = (f"no stateful_session filter on listener(s) {listeners}, and Istio "
+                       f"{proxy.identity.istio_version} has no persistent sessions for the "
+                       f"{' and '.join(sorted(modes))} label (Istio {need}+): {why}, but this Istio cannot make "
+                       "them sticky; upgrade Istio")
+        else:
+            message = (f"no stateful_session filter on listener(s) {listeners}, but {why}: no session value is "
+                       "issued or honoured; istiod's PILOT_ENABLE_PERSISTENT_SESSION_FILTER is off for this proxy "
+                       "(or an EnvoyFilter removed the filter)")
+        yield Finding(CODE, message, Resource(proxy=proxy.name), {"listeners": ", ".join(affected)})

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stickyctl.checks.context import CheckContext
-from stickyctl.checks.rules._routes import expectation_text, sticky_destinations_with
+from stickyctl.checks.rules._routes import (
+    expectation_text,
+    sticky_destinations_with,
+    weighted_pick,
+    weighted_pick_text,
+)
 from stickyctl.findings import Finding
 
 CODE = "STK0302"
@@ -14,6 +19,10 @@ CODE = "STK0302"
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for fact, d in sticky_destinations_with(ctx, "name"):
         assert d.effective is not None and d.effective.state is not None
-        yield Finding(CODE, f"route to {d.cluster} uses {d.effective.state.mode} {d.effective.state.name!r} "
-                            f"(set at {d.effective.level} level) but the {expectation_text(d)}", fact.resource,
-                      {"cluster": d.cluster, "configured": d.effective.state.name})
+        picked = weighted_pick(fact, d)
+        head = f"route to {d.cluster} uses {d.effective.state.mode} {d.effective.state.name!r}"
+        if picked is not None:
+            message = f"{head}: {weighted_pick_text(d, picked)}"
+        else:
+            message = f"{head} (set at {d.effective.level} level) but the {expectation_text(d)}"
+        yield Finding(CODE, message, fact.resource, {"cluster": d.cluster, "configured": d.effective.state.name})

@@ -1,0 +1,76 @@
+"""What happens to a sticky cluster's terminating pods, shared by STK0401 and STK0404.
+
+istiod decides it twice (ISTIO-NOTES "Verified in istiod's source", confirmed by the recorder:
+fixtures/istiod/terminating-header and terminating-cookie):
+
+- EDS (pilot/pkg/xds/endpoints/endpoint_builder.go ``filterIstioEndpoint``): a terminating but
+  serving endpoint is sent, as DRAINING, only when the Service has the *cookie* label; for the header
+  label (and unlabelled Services) it is dropped, so Envoy never sees it and a session pinned to it
+  moves. ``versions.HEADER_DRAINING_DROPPED`` holds the versions this is known for.
+- CDS (cluster.go ``buildOutboundClusters``): DRAINING in ``override_host_status`` of a labelled
+  Service's default cluster, which only matters for endpoints EDS still sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stickyctl.checks.context import CheckContext
+from stickyctl.envoy.model import Proxy
+from stickyctl.istio import versions
+from stickyctl.istio.names import parse_cluster_name
+
+
+@dataclass
+class StickyCluster:
+    proxy: Proxy
+    name: str
+    modes: set[str] = field(default_factory=set)
+    """Session modes of the sticky destinations reaching it: the label's when Services were given,
+    else the mode of the session config on the routes (inferred from the dump)."""
+    services: set[str] = field(default_factory=set)
+    """Labelled Services (namespace/name) behind it; empty when inferred from the dump."""
+
+    @property
+    def istio_cluster(self) -> bool:
+        """Named as istiod names clusters (``outbound|port|subset|host``): its EDS is istiod's."""
+        return parse_cluster_name(self.name) is not None
+
+    @property
+    def subset(self) -> str:
+        parsed = parse_cluster_name(self.name)
+        return parsed.subset if parsed else ""
+
+
+def sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyCluster]:
+    out: dict[tuple[str, str], StickyCluster] = {}
+    for fact in ctx.route_facts:
+        for d in fact.sticky:
+            exp = d.expectation
+            assert exp is not None
+            entry = out.setdefault((fact.proxy.name, d.cluster), StickyCluster(fact.proxy, d.cluster))
+            if exp.source == "label":
+                entry.modes.add(exp.mode)
+                entry.services.add(exp.service_id)
+            elif d.effective is not None and d.effective.active and d.effective.state is not None:
+                entry.modes.add(d.effective.state.mode)
+            else:
+                entry.modes.add(exp.mode)
+    return out
+
+
+def header_drop_applies(proxy: Proxy) -> bool | None:
+    """True: this proxy's istiod drops header-labelled Services' draining endpoints (a known
+    version, or an unknown one: every release so far does); None: a version newer than the ones
+    known, so not checked; False: an Istio older than the header label itself."""
+    version = versions.parse_istio_version(proxy.identity.istio_version)
+    if version is None:
+        return True
+    if versions.session_support("header", version) is not None:
+        return False
+    return True if versions.HEADER_DRAINING_DROPPED.known(version) else None
+
+
+def drops_draining(sc: StickyCluster) -> bool:
+    """Every sticky destination of this Istio cluster is header-mode on an Istio that drops them."""
+    return sc.istio_cluster and sc.modes == {"header"} and header_drop_applies(sc.proxy) is True

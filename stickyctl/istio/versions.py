@@ -1,0 +1,93 @@
+"""Istio versions, and every version range a check depends on: one data point each, here.
+
+Each range names the Istio source that decided it. When Istio changes a behaviour (e.g. fixes
+the EDS drop of draining endpoints for the header label), the range here is the one line to
+change; the checks, their messages and their doc pages read it from here.
+
+Versions come from the dump's bootstrap (``node.metadata.ISTIO_VERSION``): ``1.20.8``,
+``1.21.0-1226`` (a dev build), ``1.31-dev`` (master). Only major.minor.patch are compared; a
+version that cannot be read is ``None`` and every check treats it as unknown, never as passing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+IstioVersion = tuple[int, int, int]
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_istio_version(text: str | None) -> IstioVersion | None:
+    """``"1.20.8"`` -> (1, 20, 8); ``"1.31-dev"`` -> (1, 31, 0); None when unreadable."""
+    if not text:
+        return None
+    m = _VERSION.match(text.strip())
+    if m is None:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def shown(version: IstioVersion) -> str:
+    return f"{version[0]}.{version[1]}" if version[2] == 0 else f"{version[0]}.{version[1]}.{version[2]}"
+
+
+@dataclass(frozen=True)
+class Since:
+    """A behaviour Istio has from ``version`` on."""
+
+    version: IstioVersion
+    source: str
+
+    def holds(self, v: IstioVersion) -> bool:
+        return v >= self.version
+
+
+@dataclass(frozen=True)
+class Through:
+    """A behaviour every Istio version up to and including ``last`` minor (dev builds of it
+    included) is known to have; newer versions have not been looked at yet."""
+
+    last: tuple[int, int]
+    source: str
+
+    def known(self, v: IstioVersion) -> bool:
+        return v[:2] <= self.last
+
+    @property
+    def last_shown(self) -> str:
+        return f"{self.last[0]}.{self.last[1]}"
+
+
+COOKIE_LABEL = Since((1, 17, 0), "istio/istio PR 42592 (cookie label, pilot/pkg/networking/util/util.go "
+                                 "MaybeBuildStatefulSessionFilterConfig)")
+"""The cookie label ``istio.io/persistent-session`` and the session filter exist."""
+
+HEADER_LABEL = Since((1, 18, 0), "istio/istio PR 42840 (header label)")
+"""The header label ``istio.io/persistent-session-header`` exists."""
+
+PER_ROUTE_CONFIG = Since((1, 21, 0), "istio/istio PR 47376 (pilot/pkg/networking/core/route/route.go TranslateRoute)")
+"""Session config per route, from the route's destinations (before: only on virtual hosts named
+after a Service host)."""
+
+DRAINING_OVERRIDE_COOKIE = Since((1, 17, 3), "pilot/pkg/networking/core/cluster.go buildOutboundClusters "
+                                             "(model.Service.SupportsDrainingEndpoints)")
+DRAINING_OVERRIDE_HEADER = Since((1, 24, 0), "istio/istio PR 52305 (SupportsDrainingEndpoints reads the header "
+                                             "label too)")
+"""``override_host_status`` with DRAINING on a labelled Service's default cluster."""
+
+HEADER_DRAINING_DROPPED = Through((1, 32), "pilot/pkg/xds/endpoints/endpoint_builder.go filterIstioEndpoint: "
+                                           "draining endpoints are kept only when the Service has the cookie "
+                                           "label (features.PersistentSessionLabel); PR 52305 did not change it")
+"""EDS drops a header-labelled Service's draining (terminating but serving) endpoints. Read in every
+tag 1.17 .. 1.30 and in master (1.31-dev, 1.32-dev); recorded from istiod's own code by
+fixtures/istiod/terminating-header (the pod is absent from EDS) beside terminating-cookie (kept,
+DRAINING). Raise ``last`` when a newer Istio is seen to drop them still; when Istio fixes it,
+replace this with the fixed version."""
+
+
+def session_support(mode: str, v: IstioVersion) -> Since | None:
+    """The first version with this session label when ``v`` predates it, else None."""
+    need = HEADER_LABEL if mode == "header" else COOKIE_LABEL
+    return None if need.holds(v) else need
