@@ -120,3 +120,10 @@ def test_consistent_hash_beside_the_session(tmp_path: Path) -> None:
     with istiod_gateway("consistent-hash-header", tmp_path) as lab:
         run_case(lab, Case("pinned to .16", headers=(("x-session-header", _h("127.0.0.16:5000")), ("x-user", "alice")),
                            pinned="127.0.0.16:5000"))  # fmt: skip
+
+
+def test_weighted_route_with_a_zero_weight(tmp_path: Path) -> None:
+    """100/0: Envoy never picks the weight-0 cluster, so a session on a v1 pod holds (no STK0306)."""
+    with istiod_gateway("weighted-zero", tmp_path) as lab:
+        run_case(lab, Case("pinned to v1 .12", headers=(("x-session-header", _h("127.0.0.12:5000")),),
+                           pinned="127.0.0.12:5000"))  # fmt: skip
