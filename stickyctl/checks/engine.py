@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from stickyctl.catalog import CATALOG, Severity
@@ -37,6 +40,115 @@ class Suppression:
     def matches(self, f: Finding) -> bool:
         return f.code == self.code and (self.resource_glob is None or fnmatch.fnmatchcase(f.resource_id,
                                                                                           self.resource_glob))
+
+
+# A resource id's words: what lies between the characters that separate its parts ("/", ":", ".",
+# "|", "#" ...). A glob's literal text between such separators is a whole word of every id it matches.
+_WORD_BREAK = re.compile(r"[^0-9A-Za-z_-]+")
+_WILDCARDS = re.compile(r"[*?]+")
+_WHOLE, _PREFIX, _SUFFIX = 0, 1, 2
+
+
+def _glob_keys(glob: str) -> set[tuple[int, str]]:
+    """What every resource id the glob (``*`` and ``?`` only) matches must contain: words it names
+    whole, or the start or end of a word (next to a wildcard). A part of a wildcard-free stretch
+    that has a separator, or the glob's start or end, on a side is bounded by the same on that side
+    in every match; ``?`` may match a separator, which leaves "starts with"/"ends with" true."""
+    chunks = _WILDCARDS.split(glob)
+    last = len(chunks) - 1
+    keys: set[tuple[int, str]] = set()
+    for i, chunk in enumerate(chunks):
+        pieces = _WORD_BREAK.split(chunk)
+        end = len(pieces) - 1
+        for j, piece in enumerate(pieces):
+            left, right = j > 0 or i == 0, j < end or i == last
+            if piece and (left or right):
+                keys.add((_WHOLE if left and right else _PREFIX if left else _SUFFIX, piece))
+    return keys
+
+
+class _CodeSuppressions:
+    """One code's suppressions, indexed so that a finding is tried against the few globs that can
+    match it, not all of them: thousands of suppressions (a team's accepted baseline) against tens
+    of thousands of findings would otherwise be a product of the two."""
+
+    def __init__(self, globs: list[str]) -> None:
+        self.everything = False
+        self.exact: set[str] = set()
+        self.scan: list[str] = []
+        """Globs with no word to index them by (``*x*``, ``[...]`` classes): tried on every finding."""
+        self.index: tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]] = ({}, {}, {})
+        self.lengths: tuple[list[int], list[int]] = ([], [])
+        """The lengths of the indexed word starts and ends (a finding's words are cut to each)."""
+        keyed: list[tuple[str, set[tuple[int, str]]]] = []
+        for glob in globs:
+            if "[" in glob:
+                self.scan.append(glob)  # a class may exclude its own letters: nothing in it is literal
+            elif not _WILDCARDS.search(glob):
+                self.exact.add(glob)
+            else:
+                keys = _glob_keys(glob)
+                if keys:
+                    keyed.append((glob, keys))
+                else:
+                    self.scan.append(glob)
+        # Each glob is filed under its key that the fewest globs share (whole words first, then the
+        # longest): a key every glob has ("route_config") would make one bucket of them all.
+        shared = Counter(k for _glob, keys in keyed for k in keys)
+        for glob, keys in keyed:
+            kind, text = min(keys, key=lambda k: (shared[k], k[0] != _WHOLE, -len(k[1]), k))
+            self.index[kind].setdefault(text, []).append(glob)
+        self.lengths = (sorted({len(t) for t in self.index[_PREFIX]}), sorted({len(t) for t in self.index[_SUFFIX]}))
+
+    def candidates(self, resource_id: str) -> Iterable[str]:
+        """Every glob that may match ``resource_id`` (a superset of those that do; some twice)."""
+        yield from self.scan
+        whole, prefix, suffix = self.index
+        for word in set(_WORD_BREAK.split(resource_id)):
+            yield from whole.get(word, ())
+            for n in self.lengths[0]:
+                if n <= len(word):
+                    yield from prefix.get(word[:n], ())
+            for n in self.lengths[1]:
+                if n <= len(word):
+                    yield from suffix.get(word[-n:], ())
+
+
+class SuppressionIndex:
+    """``--suppress`` entries, matched per finding in time that does not grow with their number
+    (for globs that name a word of the resource id, as ids and their globs do)."""
+
+    def __init__(self, suppressions: Iterable[Suppression]) -> None:
+        globs: dict[str, list[str]] = {}
+        everything: set[str] = set()
+        for sup in suppressions:
+            if sup.resource_glob is None:
+                everything.add(sup.code)
+            else:
+                globs.setdefault(sup.code, []).append(sup.resource_glob)
+        self._codes = {code: _CodeSuppressions(g) for code, g in globs.items()}
+        for code in everything:
+            self._codes.setdefault(code, _CodeSuppressions([])).everything = True
+
+    def matches(self, f: Finding) -> bool:
+        """Whether any suppression matches ``f`` (the same answer as ``Suppression.matches``)."""
+        rules = self._codes.get(f.code)
+        if rules is None:
+            return False
+        if rules.everything:
+            return True
+        rid = f.resource_id
+        if rid in rules.exact:
+            return True
+        return any(fnmatch.fnmatchcase(rid, glob) for glob in rules.candidates(rid))
+
+    def split(self, findings: Iterable[Finding]) -> tuple[list[Finding], list[Finding]]:
+        """(kept, suppressed), each in the order given: one pass."""
+        kept: list[Finding] = []
+        suppressed: list[Finding] = []
+        for f in findings:
+            (suppressed if self.matches(f) else kept).append(f)
+        return kept, suppressed
 
 
 @dataclass
@@ -221,8 +333,9 @@ def check_proxies(proxies: list[Proxy], objects: list[K8sObject], istiod_objects
     ctx = build_context(proxies, objects, services_given=services_given, keys=options.keys,
                         istiod_objects=istiod_objects)
     findings = input_findings + run_checks(ctx)
-    kept = [f for f in findings if not any(s.matches(f) for s in options.suppress)]
-    suppressed = [f for f in findings if f not in kept]
+    # One pass, each finding looked up in an index of the suppressions: both used to be scans (a
+    # finding against every suppression, then `f not in kept`, quadratic in findings).
+    kept, suppressed = SuppressionIndex(options.suppress).split(findings)
     kept.sort(key=Finding.sort_key)
     suppressed.sort(key=Finding.sort_key)
     return CheckReport(
