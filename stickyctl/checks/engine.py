@@ -260,7 +260,7 @@ def _not_checked(ctx: CheckContext) -> list[str]:
 def _summaries(ctx: CheckContext) -> list[ProxySummary]:
     out: list[ProxySummary] = []
     for p in ctx.proxies:
-        facts = [f for f in ctx.route_facts if f.proxy is p]
+        facts = ctx.facts_of(p)
         listeners = [lst for lst in p.listeners if lst.state in ("active", "warming", "static")]
         out.append(ProxySummary(
             name=p.name,
