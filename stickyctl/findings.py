@@ -8,6 +8,7 @@ fixture expectations. Its form is ``kind:name`` segments joined by ``/``, outerm
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 
 from stickyctl.catalog import CATALOG, CheckSpec, Severity
@@ -32,12 +33,19 @@ class Resource:
     object: str | None = None
     """``Kind/namespace/name`` of any other Kubernetes object."""
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
-        return "/".join(f"{f.name}:{getattr(self, f.name)}" for f in fields(self) if getattr(self, f.name) is not None)
+        # Computed once per resource (a report reads it to de-duplicate, sort, suppress and render:
+        # tens of thousands of findings on a misconfigured mesh).
+        values = self.__dict__
+        return "/".join([f"{name}:{values[name]}" for name in _RESOURCE_FIELDS if values[name] is not None])
 
     def as_dict(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        values = self.__dict__
+        return {name: values[name] for name in _RESOURCE_FIELDS if values[name] is not None}
+
+
+_RESOURCE_FIELDS = tuple(f.name for f in fields(Resource))
 
 
 @dataclass(frozen=True)
