@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from stickyctl.catalog import CATALOG, Severity
 from stickyctl.checks.context import CheckContext, build_context
 from stickyctl.checks.rules import RULES
-from stickyctl.envoy.loader import STDIN, DumpParts, load_file
-from stickyctl.envoy.model import Proxy, build_proxies
+from stickyctl.envoy.loader import STDIN, DumpParts
+from stickyctl.envoy.model import Proxy, ProxyPart, assemble_proxies, convert_parts, load_part
 from stickyctl.errors import InputError, UsageError
 from stickyctl.findings import Finding, Resource
 from stickyctl.istio.labels import LabelKeys
@@ -168,26 +168,27 @@ def _input_finding(exc: InputError, given: str) -> Finding:
     return Finding(exc.code, f"{name}: {exc.detail}", Resource(file=name))
 
 
-def _load_dumps(paths: list[str], findings: list[Finding]) -> list[DumpParts]:
-    out: list[DumpParts] = []
+def _load_dumps(paths: list[str], findings: list[Finding]) -> list[ProxyPart]:
+    out: list[ProxyPart] = []
     for path in paths:
         try:
-            out.append(load_file(path, full=False))
+            # Converted to views as it is read: each dump is freed before the next is read.
+            out.append(load_part(path, full=False))
         except InputError as exc:
             findings.append(_input_finding(exc, path))
     return out
 
 
-def _fetch_admins(urls: list[str], timeout: float, findings: list[Finding]) -> list[DumpParts]:
+def _fetch_admins(urls: list[str], timeout: float, findings: list[Finding]) -> list[ProxyPart]:
     if not urls:
         return []
     from stickyctl.envoy.admin import AdminClient
 
-    out: list[DumpParts] = []
+    out: list[ProxyPart] = []
     for url in urls:
         client = AdminClient(url, timeout=timeout)
         try:
-            out.append(client.fetch_parts())
+            out.append(convert_parts(client.fetch_parts()))
         except InputError as exc:
             findings.append(Finding(exc.code, f"{client.label}: {exc.detail}", Resource(target=client.label)))
         finally:
@@ -205,11 +206,12 @@ def _load_objects(paths: list[str], findings: list[Finding]) -> list[K8sObject]:
     return out
 
 
-def _build(parts: list[DumpParts], findings: list[Finding]) -> list[Proxy]:
+def _build(parts: list[ProxyPart], findings: list[Finding]) -> list[Proxy]:
     try:
-        return build_proxies(parts)
+        return assemble_proxies(parts)
     except InputError as exc:
-        # A wrong type deep inside one file: drop that file and check the rest.
+        # A wrong type deep inside one file: drop that file and check the rest (the converted parts
+        # are not consumed by assembling, so the rest is whole).
         findings.append(_input_finding(exc, exc.source))
         rest = [p for p in parts if p.source != exc.source]
         return _build(rest, findings) if rest else []
@@ -302,7 +304,7 @@ def _check(options: CheckOptions) -> CheckReport:
     parts = _load_dumps(options.dumps, input_findings) + _fetch_admins(options.admin_urls, options.timeout,
                                                                         input_findings)
     proxies = _build(parts, input_findings)
-    del parts  # the decoded dumps (views of 100+ MB of bytes) go before the manifests are read
+    del parts
     objects = _load_objects(options.services, input_findings)
     istiod_objects = _load_objects(options.istiod, input_findings)
     return check_proxies(proxies, objects, istiod_objects, input_findings, options,
@@ -318,11 +320,14 @@ def check_inputs(parts: list[DumpParts], objects: list[K8sObject], istiod_object
     are what the caller already knows was not checked (e.g. an optional cluster read that was
     forbidden).
 
-    ``parts`` is consumed: the list is emptied once the model is built, so that the decoded dumps
-    (and the bytes they are views of, 100+ MB on large gateways) are freed before the checks run.
+    ``parts`` is consumed: each is converted to views and dropped from the list in turn, so that the
+    decoded dumps (and the bytes they are views of, 100+ MB on large gateways) are freed as they go.
     """
-    proxies = _build(parts, input_findings)
-    parts.clear()
+    converted: list[ProxyPart] = []
+    parts.reverse()
+    while parts:
+        converted.append(convert_parts(parts.pop()))
+    proxies = _build(converted, input_findings)
     return check_proxies(proxies, objects, istiod_objects, input_findings, options,
                          services_given=services_given, sources=sources, notes=notes)
 
