@@ -29,7 +29,7 @@ from stickyctl.cli.env import Environment
 from stickyctl.findings import Finding, Resource
 from stickyctl.report import github, junit, sarif
 from stickyctl.report.machine import to_json
-from stickyctl.report.model import CheckReport, ProxySummary
+from stickyctl.report.model import CheckReport, ProxySummary, StickyService
 from stickyctl.report.render import FORMATS, MACHINE_FORMATS, render
 from tests.conftest import CASES, ROOT, SHARED
 
@@ -204,11 +204,12 @@ def test_machine_formats_are_what_json_dumps_writes(texts: list[str], paths: lis
     findings = tuple(Finding(code, t, Resource(file=paths[0] if paths and i % 2 else None, proxy=t or "gw",
                                                route=t or None), {"configured": t, t: "x"})
                      for i, t in enumerate(texts) for code in ("STK0302", "STK0601"))
-    report = _report(findings)
+    report = _report(findings, sticky_services=tuple(StickyService(t, "Service", "header", t, "label") for t in texts))
     report = replace(report, proxies=(replace(report.proxies[0], name=texts[0] or "gw", sources=tuple(paths)),))
     assert sarif.to_sarif(report) == json.dumps(sarif.document(report), indent=2, sort_keys=True,
                                                 ensure_ascii=False) + "\n"
     assert to_json(report.document()) == json.dumps(report.document(), indent=2, ensure_ascii=False) + "\n"
+    assert to_json(report.encodable_document()) == to_json(report.document())  # what -o json writes
 
 
 # --- JUnit -------------------------------------------------------------------------------------

@@ -360,6 +360,7 @@ names do not)."""
 
 _ROUTES_ENTRY = re.compile(rb'\{\s*"@type"\s*:\s*"type\.googleapis\.com/envoy\.admin\.v3\.RoutesConfigDump"')
 _VHOSTS_ARRAY = re.compile(rb'"(?:virtual_hosts|virtualHosts)"\s*:\s*\[\s*\n(?P<indent>[ \t]*)\{')
+_NEXT = re.compile(rb"\s*")
 TakeVirtualHosts = Callable[[DumpParts, int, list[Any]], None]
 
 
@@ -407,7 +408,7 @@ class _Window:
         chunk = self.fh.read(_SECTION_CHUNK)
         if not chunk:
             return False
-        self.buf = self.buf[self.pos:] + chunk
+        self.buf = b"".join((memoryview(self.buf)[self.pos:], chunk))
         self.pos = 0
         return True
 
@@ -437,34 +438,43 @@ def _stream_routes_entry(w: _Window, end_of_entry: re.Pattern[bytes], parts: Dum
         skeleton += msgspec.json.encode({"name": f"{VHOSTS_PLACEHOLDER}{arrays}"})
         close = b"\n" + array.group("indent") + b"}"
         array_end = re.compile(re.escape(close) + rb"\s*\]")
-        more_follow = re.compile(re.escape(close) + rb"\s*,")
         w.pos = array.end() - 1
         while True:
-            found_end = array_end.search(w.buf, w.pos)
-            if found_end is not None:
-                batch_end, after = found_end.start() + len(close), found_end.end() - 1
-            else:
-                # The last element read whole (the "," after it read too).
-                batch_end = after = -1
-                hi = len(w.buf)
-                while (i := w.buf.rfind(close, w.pos, hi)) >= 0:
-                    follows = more_follow.match(w.buf, i)
-                    if follows is not None:
-                        batch_end, after = i + len(close), follows.end()
-                        break
-                    hi = i + len(close) - 1
-                if batch_end < 0:
-                    if not w.more():
-                        return None
-                    continue
-            # Every element read so far, decoded as one JSON array.
-            batch = b"[" + w.buf[w.pos: batch_end] + b"]"
-            take_virtual_hosts(parts, arrays, vhosts_decoder.decode(batch))
-            del batch
-            w.pos = after
-            if found_end is not None:
+            # The last element closed in what was read, found from the end: past the array's end
+            # an inner object of the route configuration may close on the same indent, but then the
+            # batch cannot decode (the array's "]" and more follow in it) and the array's end is
+            # looked for from the start instead.
+            batch_end = follows = -1
+            hi = len(w.buf)
+            while (i := w.buf.rfind(close, w.pos, hi)) >= 0:
+                after = _NEXT.match(w.buf, i + len(close))
+                if after is not None and after.end() < len(w.buf):
+                    batch_end, follows = i + len(close), after.end()
+                    break
+                hi = i + len(close) - 1
+            if batch_end < 0:
+                if not w.more():
+                    return None
+                continue
+            sep = w.buf[follows: follows + 1]
+            last = sep == b"]"
+            try:
+                if sep not in (b",", b"]"):
+                    raise msgspec.DecodeError("not an element's end")
+                vhosts = vhosts_decoder.decode(b"[" + w.buf[w.pos: batch_end] + b"]")
+            except msgspec.DecodeError:
+                found_end = array_end.search(w.buf, w.pos)
+                if found_end is None:
+                    raise
+                batch_end, follows, last = found_end.start() + len(close), found_end.end() - 1, True
+                vhosts = vhosts_decoder.decode(b"[" + w.buf[w.pos: batch_end] + b"]")
+            take_virtual_hosts(parts, arrays, vhosts)
+            del vhosts
+            if last:
+                w.pos = follows  # the skeleton goes on from the "]"
                 arrays += 1
-                break  # the skeleton goes on from the "]"
+                break
+            w.pos = follows + 1  # past the ","
 
 
 class _Section:

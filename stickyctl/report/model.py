@@ -91,6 +91,19 @@ class CheckReport:
 
     def document(self) -> dict[str, Any]:
         """The json/yaml document (schema_version 1). Key order is fixed: output is byte-stable."""
+        return self._document([finding_document(f) for f in self.findings], [
+            {"id": s.id, "kind": s.kind, "mode": s.mode, "name": s.name, "source": s.source}
+            for s in self.sticky_services
+        ])
+
+    def encodable_document(self) -> dict[str, Any]:
+        """``document()`` for msgspec's JSON encoder: the same JSON, with each finding a Struct
+        instead of a dict (built in C and encoded without its keys; a misconfigured mesh has tens
+        of thousands of findings)."""
+        # A StickyService encodes as its dict above: the same keys in the same order.
+        return self._document([finding_struct(f) for f in self.findings], list(self.sticky_services))
+
+    def _document(self, findings: list[Any], sticky_services: list[Any]) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "stickyctl", "version": __version__},
@@ -123,12 +136,33 @@ class CheckReport:
                 }
                 for p in self.proxies
             ],
-            "sticky_services": [
-                {"id": s.id, "kind": s.kind, "mode": s.mode, "name": s.name, "source": s.source}
-                for s in self.sticky_services
-            ],
-            "findings": [finding_document(f) for f in self.findings],
+            "sticky_services": sticky_services,
+            "findings": findings,
         }
+
+
+class _FindingDoc(msgspec.Struct, omit_defaults=True, gc=False):
+    """A finding's document (``finding_document``), field for key in the same order."""
+
+    code: str
+    name: str
+    severity: str
+    title: str
+    message: str
+    resource: dict[str, str]
+    resource_id: str
+    why: str
+    remediation: str
+    docs_url: str
+    details: dict[str, str] = {}
+
+
+def finding_struct(f: Finding) -> _FindingDoc:
+    """``finding_document(f)`` as a Struct: encodes to the same JSON."""
+    spec = f.spec
+    return _FindingDoc(f.code, spec.name, spec.severity.value, spec.title, f.message, f.resource.as_dict(),
+                       f.resource.id, spec.why, spec.fix, spec.docs_url,
+                       dict(sorted(f.details.items())) if f.details else {})
 
 
 def finding_document(f: Finding) -> dict[str, Any]:

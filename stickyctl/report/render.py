@@ -81,7 +81,7 @@ def _wide(report: CheckReport, env: Environment, query: str | None) -> None:
 def _json(report: CheckReport, env: Environment, query: str | None) -> None:
     from stickyctl.report.machine import to_json
 
-    env.write(to_json(_document(report, query)))
+    env.write(to_json(report.encodable_document() if query is None else _document(report, query)))
 
 
 def _yaml(report: CheckReport, env: Environment, query: str | None) -> None:
