@@ -186,3 +186,28 @@ def test_check_is_linear_in_routes_and_findings(tmp_path: Path) -> None:
     for small, large in (healthy, wrong, suppressed):
         # Linear: 4x the input is about 4x the calls (start-up is a fixed cost); quadratic is 16x.
         assert large < 4.5 * small, (healthy, wrong, suppressed)
+
+
+# --- A live fleet: reading each pod costs the same, TLS redaction only where TLS can be -----------
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text("ab<&é", max_size=4),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                         st.sampled_from(["a", "transport_socket", "transportSocketMatches", "inline_string",
+                                          "inlineBytes", "name"]), inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=_JSON)
+def test_answers_that_cannot_hold_tls_are_not_walked(doc: Any) -> None:
+    import copy
+
+    import msgspec
+
+    from stickyctl.envoy.admin import may_hold_tls, redact_tls
+
+    data = msgspec.json.encode(doc)
+    if not may_hold_tls(data):
+        assert redact_tls(copy.deepcopy(doc)) == doc
+    # A key spelled with escapes is still seen.
+    escaped = data.replace(b'"transport_socket"', b'"transport\\u005fsocket"')
+    assert may_hold_tls(escaped) or escaped == data

@@ -567,9 +567,10 @@ def _load_sections(fh: Any, path: str, take: Callable[[DumpParts], None], full: 
     return parts
 
 
-def parse_document(doc: Any, source: str, *, full: bool = True) -> DumpParts:
-    """A document already decoded into Python objects (e.g. by an HTTP client)."""
-    return _parse_json(msgspec.json.encode(doc), source, full)
+def parse_document(doc: Any, source: str, *, full: bool = True, camel: bool | None = None) -> DumpParts:
+    """A document already decoded into Python objects (e.g. by an HTTP client). ``camel``: the key
+    style when the caller knows it (Envoy's admin API prints snake_case), else it is guessed."""
+    return _parse_json(msgspec.json.encode(doc), source, full, camel)
 
 
 def parse_bytes(data: bytes, source: str, *, full: bool = True) -> DumpParts:
@@ -626,8 +627,8 @@ def _at(message: str, where: str) -> str:
     return f"{path}: {message[: m.start()]}"
 
 
-def _parse_json(data: bytes, source: str, full: bool = True) -> DumpParts:
-    parts = DumpParts(source=source, codec=codec(_looks_camel(data), full))
+def _parse_json(data: bytes, source: str, full: bool = True, camel: bool | None = None) -> DumpParts:
+    parts = DumpParts(source=source, codec=codec(_looks_camel(data) if camel is None else camel, full))
     ctx = _Ctx(parts)
     if first_byte(data) == b"[":
         _parse_bare_list(ctx, ctx.decode(ctx.c.raw_list, data, ""))
