@@ -67,6 +67,30 @@ def _glob_keys(glob: str) -> set[tuple[int, str]]:
     return keys
 
 
+def _glob_matches(resource_id: str, glob: str) -> bool:
+    """``fnmatch.fnmatchcase(resource_id, glob)``. Globs of ``*`` alone are matched by finding
+    their literal parts in order (leftmost first, which finds a match whenever there is one):
+    fnmatch compiles a regular expression per distinct glob, a tenth of a millisecond each, and a
+    baseline of thousands of suppressions would compile thousands to try each once or twice."""
+    if "?" in glob or "[" in glob:
+        return fnmatch.fnmatchcase(resource_id, glob)
+    parts = glob.split("*")
+    if len(parts) == 1:
+        return resource_id == glob
+    first, last = parts[0], parts[-1]
+    if len(resource_id) < len(first) + len(last) or not resource_id.startswith(first) \
+            or not resource_id.endswith(last):
+        return False
+    pos, end = len(first), len(resource_id) - len(last)
+    for part in parts[1:-1]:
+        if part:
+            found = resource_id.find(part, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(part)
+    return True
+
+
 class _CodeSuppressions:
     """One code's suppressions, indexed so that a finding is tried against the few globs that can
     match it, not all of them: thousands of suppressions (a team's accepted baseline) against tens
@@ -140,7 +164,7 @@ class SuppressionIndex:
         rid = f.resource_id
         if rid in rules.exact:
             return True
-        return any(fnmatch.fnmatchcase(rid, glob) for glob in rules.candidates(rid))
+        return any(_glob_matches(rid, glob) for glob in rules.candidates(rid))
 
     def split(self, findings: Iterable[Finding]) -> tuple[list[Finding], list[Finding]]:
         """(kept, suppressed), each in the order given: one pass."""

@@ -6,15 +6,17 @@ bump ``SCHEMA_VERSION`` on any incompatible change.
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from stickyctl import __version__
-from stickyctl.catalog import Severity
+from stickyctl.catalog import CATALOG, Severity
 from stickyctl.exitcodes import ExitStatus
-from stickyctl.findings import Finding
+from stickyctl.findings import RESOURCE_FIELDS, Finding
 
 SCHEMA_VERSION = 1
 
@@ -149,7 +151,8 @@ class _FindingDoc(msgspec.Struct, omit_defaults=True, gc=False):
     severity: str
     title: str
     message: str
-    resource: dict[str, str]
+    resource: Any
+    """``Resource.as_dict()``, or the Struct that encodes as it."""
     resource_id: str
     why: str
     remediation: str
@@ -157,12 +160,24 @@ class _FindingDoc(msgspec.Struct, omit_defaults=True, gc=False):
     details: dict[str, str] = {}
 
 
+# A resource's set parts, as Resource.as_dict() lists them: its fields in order, None left out.
+_ResourceDoc = msgspec.defstruct("_ResourceDoc", [(name, str | None, None) for name in RESOURCE_FIELDS],
+                                 omit_defaults=True, gc=False)
+_resource_values = operator.itemgetter(*RESOURCE_FIELDS)
+
+
+@functools.cache
+def _spec_texts(code: str) -> tuple[str, str, str, str, str, str]:
+    spec = CATALOG[code]
+    return spec.name, spec.severity.value, spec.title, spec.why, spec.fix, spec.docs_url
+
+
 def finding_struct(f: Finding) -> _FindingDoc:
     """``finding_document(f)`` as a Struct: encodes to the same JSON."""
-    spec = f.spec
-    return _FindingDoc(f.code, spec.name, spec.severity.value, spec.title, f.message, f.resource.as_dict(),
-                       f.resource.id, spec.why, spec.fix, spec.docs_url,
-                       dict(sorted(f.details.items())) if f.details else {})
+    name, severity, title, why, fix, docs_url = _spec_texts(f.code)
+    resource = f.resource
+    return _FindingDoc(f.code, name, severity, title, f.message, _ResourceDoc(*_resource_values(resource.__dict__)),
+                       resource.id, why, fix, docs_url, dict(sorted(f.details.items())) if f.details else {})
 
 
 def finding_document(f: Finding) -> dict[str, Any]:
