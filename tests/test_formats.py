@@ -524,3 +524,18 @@ def test_pre_commit_hook_runs(run_cli, in_case) -> None:  # type: ignore[no-unty
     assert program == "stickyctl"
     result = run_cli(*argv, *in_case(FILTER_MISSING))
     assert result.exit_code == 1 and "STK0201" in result.stdout
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_encoded_machine_output_is_what_the_text_would_be(encoding: str) -> None:
+    """-o json / sarif hand their UTF-8 bytes to stdout's buffer when stdout would write the same
+    bytes for the text (a UTF-8 stream), else write the text."""
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="\n")
+    out.write("before ")
+    Environment(stdout=out).write_utf8("{\"é\": 1}".encode(), b"\n")
+    out.flush()
+    assert raw.getvalue() == "before {\"é\": 1}\n".encode(encoding, errors="replace")
+    text = io.StringIO()
+    Environment(stdout=text).write_utf8("ü".encode(), b"\n")
+    assert text.getvalue() == "ü\n"
