@@ -2,8 +2,15 @@
 
     python benchmarks/gen_dump.py --services 1000 10000 40000 [--out benchmarks/data]
 
-Each size N gives ``dump-N.json`` (admin ``/config_dump?include_eds``) and ``services-N.json``
-(``kubectl get svc -A -o json`` shape). The gateway is Istio-shaped (stickyctl.lab.xds): one
+Each size N gives, from one Envoy:
+
+- ``dump-N.json``: admin ``/config_dump?include_eds``;
+- ``dump-N-noeds.json``: admin ``/config_dump`` (no EDS: what most users record);
+- ``services-N.json``: the matching ``kubectl get svc -A -o json`` List;
+- ``services-N-renamed.json``: the same Services with every sticky one's label value renamed, so
+  that every sticky route's session config names another header/cookie (one STK0302 finding per
+  sticky route: the findings-heavy run).
+ The gateway is Istio-shaped (stickyctl.lab.xds): one
 listener ``0.0.0.0_8080`` with RDS ``http.8080`` holding one virtual host per Service host (as
 istiod generates for a Gateway with many hosts), routes with Istio's retry policy and metadata,
 clusters with circuit breakers and 3 endpoints each. A third of the Services are header-sticky, a
@@ -13,11 +20,16 @@ Clusters carry their endpoints inline (``load_assignment``) instead of one EDS f
 config source takes one ClusterLoadAssignment per file ([seen] "Unexpected EDS resource length"),
 and 40k watched directories exceed inotify limits. The dump's size and shape stay those of a
 real gateway (endpoints appear in the cluster and in the EndpointsConfigDump).
+
+The no-EDS dump comes from a second Envoy whose clusters carry no endpoints: a real gateway's EDS
+clusters list none in CDS, so without ``include_eds`` its dump holds no endpoints at all (inline
+ones would make the dump twice as large as a real one, and mostly bytes that `check` skips).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -34,7 +46,7 @@ def _mode(i: int) -> str:
     return ("header", "cookie", "plain")[i % 3]
 
 
-def build_snapshot(n: int, ports: xds.LabPorts, layout: xds.XdsLayout) -> xds.XdsSnapshot:
+def build_snapshot(n: int, ports: xds.LabPorts, layout: xds.XdsLayout, *, endpoints: bool = True) -> xds.XdsSnapshot:
     vhosts: list[Any] = []
     clusters: list[Any] = [xds.blackhole_cluster()]
     for i in range(n):
@@ -46,9 +58,10 @@ def build_snapshot(n: int, ports: xds.LabPorts, layout: xds.XdsLayout) -> xds.Xd
         )
         cluster["type"] = "STATIC"
         del cluster["eds_cluster_config"]
-        eps = [xds.Endpoint(f"10.{(i >> 8) & 255}.{i & 255}.{k + 1}", 8080, f"svc-{i}-v1", ns, f"svc-{i}", "v1")
-               for k in range(3)]
-        cluster["load_assignment"] = xds.load_assignment(cluster["name"], eps)
+        if endpoints:
+            eps = [xds.Endpoint(f"10.{(i >> 8) & 255}.{i & 255}.{k + 1}", 8080, f"svc-{i}-v1", ns, f"svc-{i}", "v1")
+                   for k in range(3)]
+            cluster["load_assignment"] = xds.load_assignment(cluster["name"], eps)
         clusters.append(cluster)
         per_filter = None
         if _mode(i) == "header":
@@ -68,14 +81,17 @@ def build_snapshot(n: int, ports: xds.LabPorts, layout: xds.XdsLayout) -> xds.Xd
     )
 
 
-def services(n: int) -> dict[str, Any]:
+def services(n: int, *, renamed: bool = False) -> dict[str, Any]:
+    """The Services of the gateway; ``renamed``: every sticky one labelled with another name than
+    its routes' session config carries."""
+    suffix = "-renamed" if renamed else ""
     items = []
     for i in range(n):
         labels = {"app": f"svc-{i}"}
         if _mode(i) == "header":
-            labels["istio.io/persistent-session-header"] = "x-session-header"
+            labels["istio.io/persistent-session-header"] = "x-session-header" + suffix
         elif _mode(i) == "cookie":
-            labels["istio.io/persistent-session"] = "sticky"
+            labels["istio.io/persistent-session"] = "sticky" + suffix
         items.append({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": f"svc-{i}", "namespace": f"team-{i % 97}", "labels": labels},
@@ -86,11 +102,15 @@ def services(n: int) -> dict[str, Any]:
 
 def record(n: int, out: Path) -> None:
     t0 = time.monotonic()
-    with start_gateway(lambda ports, layout: build_snapshot(n, ports, layout), startup_timeout=600) as lab:
-        data = lab.get("/config_dump?include_eds", timeout=600)
-    (out / f"dump-{n}.json").write_bytes(data)
+    for name, path, endpoints in ((f"dump-{n}.json", "/config_dump?include_eds", True),
+                                  (f"dump-{n}-noeds.json", "/config_dump", False)):
+        with start_gateway(functools.partial(build_snapshot, n, endpoints=endpoints), startup_timeout=600) as lab:
+            (out / name).write_bytes(lab.get(path, timeout=600))
     (out / f"services-{n}.json").write_text(json.dumps(services(n)))
-    print(f"{n} services: {len(data) / 1e6:.1f} MB dump in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+    (out / f"services-{n}-renamed.json").write_text(json.dumps(services(n, renamed=True)))
+    sizes = ", ".join(f"{(out / name).stat().st_size / 1e6:.1f} MB {name}"
+                      for name in (f"dump-{n}.json", f"dump-{n}-noeds.json"))
+    print(f"{n} services: {sizes} in {time.monotonic() - t0:.1f}s", file=sys.stderr)
 
 
 def main() -> None:

@@ -93,10 +93,16 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"config {_shown(path)}: cannot read it: {exc}") from None
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "parse error"
-        raise UsageError(f"config {_shown(path)}: not valid YAML: {first}") from None
+        # libyaml when present: a baseline of thousands of suppressions takes PyYAML's pure-Python
+        # loader most of a second. Its error messages are worded differently: a file it refuses is
+        # read again the pure-Python way, whose message is the one shown.
+        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "parse error"
+            raise UsageError(f"config {_shown(path)}: not valid YAML: {first}") from None
     return {} if document is None else document
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from stickyctl.envoy.admin import IDENTITY_QUERY
 from stickyctl.lab.scenarios import HEADER
 from tests.fake_apiserver import wait_for
 from tests.live_support import ADMIN_TOKEN, NS, POD, ROOT, TOKEN, Gateway, as_json, findings, lab_cluster, serving
@@ -35,7 +36,7 @@ EXPECTED: dict[str, str] = {
     "loris-headers": f"was not answered in full within {TIMEOUT:g}s",
     "silent": f"was not answered in full within {TIMEOUT:g}s",
     "html": "the answer is text/html, not JSON: is this an Envoy admin API?",
-    "status-500": "GET /config_dump?mask=bootstrap.node answered 500",
+    "status-500": f"GET /config_dump?{IDENTITY_QUERY} answered 500",
     "redirect": "answered 302 (a redirect to http://127.0.0.2:",
     "bad-json": "not JSON (Input data was truncated): is this an Envoy admin API?",
     "json-not-dump": "no 'configs' list in the answer: is this an Envoy admin API?",

@@ -21,12 +21,15 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stickyctl.catalog import CATALOG, Severity
 from stickyctl.cli.env import Environment
 from stickyctl.findings import Finding, Resource
 from stickyctl.report import github, junit, sarif
-from stickyctl.report.model import CheckReport, ProxySummary
+from stickyctl.report.machine import to_json
+from stickyctl.report.model import CheckReport, ProxySummary, StickyService
 from stickyctl.report.render import FORMATS, MACHINE_FORMATS, render
 from tests.conftest import CASES, ROOT, SHARED
 
@@ -190,6 +193,23 @@ def test_sarif_skips_stdin_and_admin_urls_as_artifacts() -> None:
     report = replace(report, proxies=(replace(report.proxies[0], sources=("stdin", "http://127.0.0.1:15000")),))
     (res,) = sarif.document(report)["runs"][0]["results"]
     assert "physicalLocation" not in res["locations"][0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(st.text(max_size=12), min_size=1, max_size=4),
+       paths=st.lists(st.sampled_from(["dumps/gw.json", "/abs/é dump.json", "stdin", "a b/c%.json"]), max_size=3))
+def test_machine_formats_are_what_json_dumps_writes(texts: list[str], paths: list[str]) -> None:
+    """-o sarif and -o json are encoded by msgspec (fast on tens of thousands of findings): the bytes
+    must be those json.dumps writes, for any text a dump can carry (control characters, non-ASCII)."""
+    findings = tuple(Finding(code, t, Resource(file=paths[0] if paths and i % 2 else None, proxy=t or "gw",
+                                               route=t or None), {"configured": t, t: "x"})
+                     for i, t in enumerate(texts) for code in ("STK0302", "STK0601"))
+    report = _report(findings, sticky_services=tuple(StickyService(t, "Service", "header", t, "label") for t in texts))
+    report = replace(report, proxies=(replace(report.proxies[0], name=texts[0] or "gw", sources=tuple(paths)),))
+    assert sarif.to_sarif(report) == json.dumps(sarif.document(report), indent=2, sort_keys=True,
+                                                ensure_ascii=False) + "\n"
+    assert to_json(report.document()) == json.dumps(report.document(), indent=2, ensure_ascii=False) + "\n"
+    assert to_json(report.encodable_document()) == to_json(report.document())  # what -o json writes
 
 
 # --- JUnit -------------------------------------------------------------------------------------
@@ -504,3 +524,18 @@ def test_pre_commit_hook_runs(run_cli, in_case) -> None:  # type: ignore[no-unty
     assert program == "stickyctl"
     result = run_cli(*argv, *in_case(FILTER_MISSING))
     assert result.exit_code == 1 and "STK0201" in result.stdout
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_encoded_machine_output_is_what_the_text_would_be(encoding: str) -> None:
+    """-o json / sarif hand their UTF-8 bytes to stdout's buffer when stdout would write the same
+    bytes for the text (a UTF-8 stream), else write the text."""
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="\n")
+    out.write("before ")
+    Environment(stdout=out).write_utf8("{\"é\": 1}".encode(), b"\n")
+    out.flush()
+    assert raw.getvalue() == "before {\"é\": 1}\n".encode(encoding, errors="replace")
+    text = io.StringIO()
+    Environment(stdout=text).write_utf8("ü".encode(), b"\n")
+    assert text.getvalue() == "ü\n"

@@ -128,6 +128,18 @@ class CheckContext:
                 out.setdefault(d.verdict, []).append((fact, d))
         return out
 
+    @functools.cached_property
+    def _facts_by_proxy(self) -> dict[int, list[RouteFact]]:
+        out: dict[int, list[RouteFact]] = {}
+        for fact in self.route_facts:
+            out.setdefault(id(fact.proxy), []).append(fact)
+        return out
+
+    def facts_of(self, proxy: Proxy) -> list[RouteFact]:
+        """``proxy``'s route facts, in ``route_facts`` order: grouped once, so that a per-proxy walk
+        of a fleet costs its own routes, not every proxy's routes once per proxy."""
+        return self._facts_by_proxy.get(id(proxy), [])
+
     def checked_listeners(self, proxy: Proxy) -> list[Listener]:
         return [lst for lst in proxy.listeners if lst.state in CHECKED_LISTENER_STATES]
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from stickyctl.catalog import CATALOG, Severity
 from stickyctl.checks.context import CheckContext, build_context
 from stickyctl.checks.rules import RULES
-from stickyctl.envoy.loader import STDIN, DumpParts, load_file
-from stickyctl.envoy.model import Proxy, build_proxies
+from stickyctl.envoy.loader import STDIN, DumpParts
+from stickyctl.envoy.model import Proxy, ProxyPart, assemble_proxies, convert_parts, load_part
 from stickyctl.errors import InputError, UsageError
 from stickyctl.findings import Finding, Resource
 from stickyctl.istio.labels import LabelKeys
@@ -39,6 +42,139 @@ class Suppression:
                                                                                           self.resource_glob))
 
 
+# A resource id's words: what lies between the characters that separate its parts ("/", ":", ".",
+# "|", "#" ...). A glob's literal text between such separators is a whole word of every id it matches.
+_WORD_BREAK = re.compile(r"[^0-9A-Za-z_-]+")
+_WILDCARDS = re.compile(r"[*?]+")
+_WHOLE, _PREFIX, _SUFFIX = 0, 1, 2
+
+
+def _glob_keys(glob: str) -> set[tuple[int, str]]:
+    """What every resource id the glob (``*`` and ``?`` only) matches must contain: words it names
+    whole, or the start or end of a word (next to a wildcard). A part of a wildcard-free stretch
+    that has a separator, or the glob's start or end, on a side is bounded by the same on that side
+    in every match; ``?`` may match a separator, which leaves "starts with"/"ends with" true."""
+    chunks = _WILDCARDS.split(glob)
+    last = len(chunks) - 1
+    keys: set[tuple[int, str]] = set()
+    for i, chunk in enumerate(chunks):
+        pieces = _WORD_BREAK.split(chunk)
+        end = len(pieces) - 1
+        for j, piece in enumerate(pieces):
+            left, right = j > 0 or i == 0, j < end or i == last
+            if piece and (left or right):
+                keys.add((_WHOLE if left and right else _PREFIX if left else _SUFFIX, piece))
+    return keys
+
+
+def _glob_matches(resource_id: str, glob: str) -> bool:
+    """``fnmatch.fnmatchcase(resource_id, glob)``. Globs of ``*`` alone are matched by finding
+    their literal parts in order (leftmost first, which finds a match whenever there is one):
+    fnmatch compiles a regular expression per distinct glob, a tenth of a millisecond each, and a
+    baseline of thousands of suppressions would compile thousands to try each once or twice."""
+    if "?" in glob or "[" in glob:
+        return fnmatch.fnmatchcase(resource_id, glob)
+    parts = glob.split("*")
+    if len(parts) == 1:
+        return resource_id == glob
+    first, last = parts[0], parts[-1]
+    if len(resource_id) < len(first) + len(last) or not resource_id.startswith(first) \
+            or not resource_id.endswith(last):
+        return False
+    pos, end = len(first), len(resource_id) - len(last)
+    for part in parts[1:-1]:
+        if part:
+            found = resource_id.find(part, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(part)
+    return True
+
+
+class _CodeSuppressions:
+    """One code's suppressions, indexed so that a finding is tried against the few globs that can
+    match it, not all of them: thousands of suppressions (a team's accepted baseline) against tens
+    of thousands of findings would otherwise be a product of the two."""
+
+    def __init__(self, globs: list[str]) -> None:
+        self.everything = False
+        self.exact: set[str] = set()
+        self.scan: list[str] = []
+        """Globs with no word to index them by (``*x*``, ``[...]`` classes): tried on every finding."""
+        self.index: tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]] = ({}, {}, {})
+        self.lengths: tuple[list[int], list[int]] = ([], [])
+        """The lengths of the indexed word starts and ends (a finding's words are cut to each)."""
+        keyed: list[tuple[str, set[tuple[int, str]]]] = []
+        for glob in globs:
+            if "[" in glob:
+                self.scan.append(glob)  # a class may exclude its own letters: nothing in it is literal
+            elif not _WILDCARDS.search(glob):
+                self.exact.add(glob)
+            else:
+                keys = _glob_keys(glob)
+                if keys:
+                    keyed.append((glob, keys))
+                else:
+                    self.scan.append(glob)
+        # Each glob is filed under its key that the fewest globs share (whole words first, then the
+        # longest): a key every glob has ("route_config") would make one bucket of them all.
+        shared = Counter(k for _glob, keys in keyed for k in keys)
+        for glob, keys in keyed:
+            kind, text = min(keys, key=lambda k: (shared[k], k[0] != _WHOLE, -len(k[1]), k))
+            self.index[kind].setdefault(text, []).append(glob)
+        self.lengths = (sorted({len(t) for t in self.index[_PREFIX]}), sorted({len(t) for t in self.index[_SUFFIX]}))
+
+    def candidates(self, resource_id: str) -> Iterable[str]:
+        """Every glob that may match ``resource_id`` (a superset of those that do; some twice)."""
+        yield from self.scan
+        whole, prefix, suffix = self.index
+        for word in set(_WORD_BREAK.split(resource_id)):
+            yield from whole.get(word, ())
+            for n in self.lengths[0]:
+                if n <= len(word):
+                    yield from prefix.get(word[:n], ())
+            for n in self.lengths[1]:
+                if n <= len(word):
+                    yield from suffix.get(word[-n:], ())
+
+
+class SuppressionIndex:
+    """``--suppress`` entries, matched per finding in time that does not grow with their number
+    (for globs that name a word of the resource id, as ids and their globs do)."""
+
+    def __init__(self, suppressions: Iterable[Suppression]) -> None:
+        globs: dict[str, list[str]] = {}
+        everything: set[str] = set()
+        for sup in suppressions:
+            if sup.resource_glob is None:
+                everything.add(sup.code)
+            else:
+                globs.setdefault(sup.code, []).append(sup.resource_glob)
+        self._codes = {code: _CodeSuppressions(g) for code, g in globs.items()}
+        for code in everything:
+            self._codes.setdefault(code, _CodeSuppressions([])).everything = True
+
+    def matches(self, f: Finding) -> bool:
+        """Whether any suppression matches ``f`` (the same answer as ``Suppression.matches``)."""
+        rules = self._codes.get(f.code)
+        if rules is None:
+            return False
+        if rules.everything:
+            return True
+        rid = f.resource_id
+        if rid in rules.exact:
+            return True
+        return any(_glob_matches(rid, glob) for glob in rules.candidates(rid))
+
+    def split(self, findings: Iterable[Finding]) -> tuple[list[Finding], list[Finding]]:
+        """(kept, suppressed), each in the order given: one pass."""
+        kept: list[Finding] = []
+        suppressed: list[Finding] = []
+        for f in findings:
+            (suppressed if self.matches(f) else kept).append(f)
+        return kept, suppressed
+
+
 @dataclass
 class CheckOptions:
     dumps: list[str] = field(default_factory=list)
@@ -56,26 +192,27 @@ def _input_finding(exc: InputError, given: str) -> Finding:
     return Finding(exc.code, f"{name}: {exc.detail}", Resource(file=name))
 
 
-def _load_dumps(paths: list[str], findings: list[Finding]) -> list[DumpParts]:
-    out: list[DumpParts] = []
+def _load_dumps(paths: list[str], findings: list[Finding]) -> list[ProxyPart]:
+    out: list[ProxyPart] = []
     for path in paths:
         try:
-            out.append(load_file(path, full=False))
+            # Converted to views as it is read: each dump is freed before the next is read.
+            out.append(load_part(path, full=False))
         except InputError as exc:
             findings.append(_input_finding(exc, path))
     return out
 
 
-def _fetch_admins(urls: list[str], timeout: float, findings: list[Finding]) -> list[DumpParts]:
+def _fetch_admins(urls: list[str], timeout: float, findings: list[Finding]) -> list[ProxyPart]:
     if not urls:
         return []
     from stickyctl.envoy.admin import AdminClient
 
-    out: list[DumpParts] = []
+    out: list[ProxyPart] = []
     for url in urls:
         client = AdminClient(url, timeout=timeout)
         try:
-            out.append(client.fetch_parts())
+            out.append(convert_parts(client.fetch_parts()))
         except InputError as exc:
             findings.append(Finding(exc.code, f"{client.label}: {exc.detail}", Resource(target=client.label)))
         finally:
@@ -95,11 +232,12 @@ def _load_objects(paths: list[str], findings: list[Finding], option: str) -> lis
     return out
 
 
-def _build(parts: list[DumpParts], findings: list[Finding]) -> list[Proxy]:
+def _build(parts: list[ProxyPart], findings: list[Finding]) -> list[Proxy]:
     try:
-        return build_proxies(parts)
+        return assemble_proxies(parts)
     except InputError as exc:
-        # A wrong type deep inside one file: drop that file and check the rest.
+        # A wrong type deep inside one file: drop that file and check the rest (the converted parts
+        # are not consumed by assembling, so the rest is whole).
         findings.append(_input_finding(exc, exc.source))
         rest = [p for p in parts if p.source != exc.source]
         return _build(rest, findings) if rest else []
@@ -151,7 +289,7 @@ def _not_checked(ctx: CheckContext) -> list[str]:
 def _summaries(ctx: CheckContext) -> list[ProxySummary]:
     out: list[ProxySummary] = []
     for p in ctx.proxies:
-        facts = [f for f in ctx.route_facts if f.proxy is p]
+        facts = ctx.facts_of(p)
         listeners = [lst for lst in p.listeners if lst.state in ("active", "warming", "static")]
         out.append(ProxySummary(
             name=p.name,
@@ -223,11 +361,14 @@ def check_inputs(parts: list[DumpParts], objects: list[K8sObject], istiod_object
     are what the caller already knows was not checked (e.g. an optional cluster read that was
     forbidden).
 
-    ``parts`` is consumed: the list is emptied once the model is built, so that the decoded dumps
-    (and the bytes they are views of, 100+ MB on large gateways) are freed before the checks run.
+    ``parts`` is consumed: each is converted to views and dropped from the list in turn, so that the
+    decoded dumps (and the bytes they are views of, 100+ MB on large gateways) are freed as they go.
     """
-    proxies = _build(parts, input_findings)
-    parts.clear()
+    converted: list[ProxyPart] = []
+    parts.reverse()
+    while parts:
+        converted.append(convert_parts(parts.pop()))
+    proxies = _build(converted, input_findings)
     return check_proxies(proxies, objects, istiod_objects, input_findings, options,
                          services_given=services_given, sources=sources, notes=notes)
 
@@ -238,8 +379,9 @@ def check_proxies(proxies: list[Proxy], objects: list[K8sObject], istiod_objects
     ctx = build_context(proxies, objects, services_given=services_given, keys=options.keys,
                         istiod_objects=istiod_objects)
     findings = input_findings + run_checks(ctx)
-    kept = [f for f in findings if not any(s.matches(f) for s in options.suppress)]
-    suppressed = [f for f in findings if f not in kept]
+    # One pass, each finding looked up in an index of the suppressions: both used to be scans (a
+    # finding against every suppression, then `f not in kept`, quadratic in findings).
+    kept, suppressed = SuppressionIndex(options.suppress).split(findings)
     kept.sort(key=Finding.sort_key)
     suppressed.sort(key=Finding.sort_key)
     return CheckReport(

@@ -16,10 +16,12 @@ which keeps it linear. Emits STK0001 (cannot read) and STK0002 (not a supported 
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,8 @@ class Codec:
         self.admin_dump = msgspec.json.Decoder(t(s.AdminDump))
         self.full_dump = msgspec.json.Decoder(t(s.FullDump))
         self.admin_entry = msgspec.json.Decoder(t(s.AdminEntry))
+        self.known_entry = msgspec.json.Decoder(t(s.KnownEntry))
+        self.virtual_hosts = msgspec.json.Decoder(t(list[s.VirtualHost]))
         self.head = msgspec.json.Decoder(s.Head)
         self.listener = msgspec.json.Decoder(t(s.Listener))
         self.route_config = msgspec.json.Decoder(t(s.RouteConfiguration))
@@ -334,9 +338,240 @@ def load_file(path: str, *, full: bool = True) -> DumpParts:
     return parse_bytes(data, "stdin" if path == STDIN else path, full=full)
 
 
-def parse_document(doc: Any, source: str, *, full: bool = True) -> DumpParts:
-    """A document already decoded into Python objects (e.g. by an HTTP client)."""
-    return _parse_json(msgspec.json.encode(doc), source, full)
+# ---------------------------------------------------------------------------------------------
+# One section at a time
+
+_SECTION_CHUNK = 1 << 20
+# An admin dump as Envoy (and istioctl, jq, json.dump with an indent) prints it: every configs[] entry
+# opens after a line break and its closing brace starts a line with the same indent. JSON strings
+# hold no raw line breaks, so that line can only be the entry's own end (or, in a dump indented
+# some other way, an inner brace: then the bytes up to it are not a JSON value and decoding says so).
+_FRAME_HEAD = re.compile(rb'\{\s*"configs"\s*:\s*\[\s*\n(?P<indent>[ \t]*)\{')
+_WS = b" \t\r\n"
+
+
+class SectionsAbandoned(Exception):
+    """Raised by a ``load_sections`` consumer: read the input whole instead."""
+
+
+VHOSTS_PLACEHOLDER = "\x00stickyctl streamed virtual hosts "
+"""The one virtual host ``load_sections`` leaves in a route configuration whose virtual hosts it
+streamed, named after the array's number (a name no dump has: JSON strings may hold NUL, Envoy's
+names do not)."""
+
+_ROUTES_ENTRY = re.compile(rb'\{\s*"@type"\s*:\s*"type\.googleapis\.com/envoy\.admin\.v3\.RoutesConfigDump"')
+_VHOSTS_ARRAY = re.compile(rb'"(?:virtual_hosts|virtualHosts)"\s*:\s*\[\s*\n(?P<indent>[ \t]*)\{')
+_NEXT = re.compile(rb"\s*")
+TakeVirtualHosts = Callable[[DumpParts, int, list[Any]], None]
+
+
+def load_sections(path: str, take: Callable[[DumpParts], None], *, full: bool = True,
+                  take_virtual_hosts: TakeVirtualHosts | None = None) -> DumpParts | None:
+    """``load_file`` for a regular file holding an admin dump as Envoy prints it, decoded one
+    ``configs[]`` entry (section) at a time: after each section is added to the parts, ``take(parts)``
+    converts and removes it, so the section's bytes and decoded Structs are freed before the next is
+    read. Only one section's bytes are ever held, instead of the whole file plus everything decoded
+    from it (a no-EDS gateway dump is mostly two sections: clusters, routes).
+
+    Returns the parts (node and presence flags; their entries were handed to ``take``), or None when
+    the file is not such a dump, or any section does not decode as a known entry: the caller then
+    starts over with ``load_file``, whose errors are the ones to report.
+
+    ``take_virtual_hosts(parts, array, vhosts)``: the virtual hosts of a route configuration in a
+    ``RoutesConfigDump`` entry (a gateway's one route table is most of a no-EDS dump) are handed over
+    in batches as they are read, before their route configuration, whose ``virtual_hosts`` then holds
+    one placeholder (``VHOSTS_PLACEHOLDER`` + the array's number): not even that entry's bytes are held
+    at once. Either callback may raise ``SectionsAbandoned``."""
+    if path == STDIN or os.path.isdir(path):
+        return None
+    try:
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below, on every path
+    except OSError:
+        return None
+    try:
+        return _load_sections(fh, path, take, full, take_virtual_hosts)
+    except (SectionsAbandoned, msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError,
+            OSError, ValueError):
+        return None
+    finally:
+        fh.close()
+
+
+class _Window:
+    """The file read on in chunks: ``buf[pos:]`` is what has been read and not used yet."""
+
+    def __init__(self, fh: Any, data: bytes) -> None:
+        self.fh = fh
+        self.buf = data
+        self.pos = 0
+
+    def more(self) -> bool:
+        chunk = self.fh.read(_SECTION_CHUNK)
+        if not chunk:
+            return False
+        self.buf = b"".join((memoryview(self.buf)[self.pos:], chunk))
+        self.pos = 0
+        return True
+
+
+def _stream_routes_entry(w: _Window, end_of_entry: re.Pattern[bytes], parts: DumpParts,
+                         take_virtual_hosts: TakeVirtualHosts, arrays: int) -> tuple[bytes, int] | None:
+    """A ``RoutesConfigDump`` entry read from ``w.buf[w.pos:]`` on, its virtual hosts decoded in batches
+    and handed to ``take_virtual_hosts`` as they come. Returns the entry with each virtual hosts array
+    replaced by its placeholder (small: the rest of the entry), and the number of arrays so far."""
+    vhosts_decoder = parts.codec.virtual_hosts
+    skeleton = bytearray()
+    while True:
+        found = end_of_entry.search(w.buf, w.pos)
+        array = _VHOSTS_ARRAY.search(w.buf, w.pos, found.start() if found else len(w.buf))
+        if array is None and found is None:
+            if not w.more():
+                return None
+            continue
+        if array is None:
+            assert found is not None
+            skeleton += w.buf[w.pos: found.end()]
+            w.pos = found.end()
+            return bytes(skeleton), arrays
+        # The array's elements close on their own indent (deeper lines are inside an element), each
+        # followed by "," or by the array's "]".
+        skeleton += w.buf[w.pos: array.end() - 1]
+        skeleton += msgspec.json.encode({"name": f"{VHOSTS_PLACEHOLDER}{arrays}"})
+        close = b"\n" + array.group("indent") + b"}"
+        array_end = re.compile(re.escape(close) + rb"\s*\]")
+        w.pos = array.end() - 1
+        while True:
+            # The last element closed in what was read, found from the end: past the array's end
+            # an inner object of the route configuration may close on the same indent, but then the
+            # batch cannot decode (the array's "]" and more follow in it) and the array's end is
+            # looked for from the start instead.
+            batch_end = follows = -1
+            hi = len(w.buf)
+            while (i := w.buf.rfind(close, w.pos, hi)) >= 0:
+                after = _NEXT.match(w.buf, i + len(close))
+                if after is not None and after.end() < len(w.buf):
+                    batch_end, follows = i + len(close), after.end()
+                    break
+                hi = i + len(close) - 1
+            if batch_end < 0:
+                if not w.more():
+                    return None
+                continue
+            sep = w.buf[follows: follows + 1]
+            last = sep == b"]"
+            try:
+                if sep not in (b",", b"]"):
+                    raise msgspec.DecodeError("not an element's end")
+                vhosts = vhosts_decoder.decode(b"[" + w.buf[w.pos: batch_end] + b"]")
+            except msgspec.DecodeError:
+                found_end = array_end.search(w.buf, w.pos)
+                if found_end is None:
+                    raise
+                batch_end, follows, last = found_end.start() + len(close), found_end.end() - 1, True
+                vhosts = vhosts_decoder.decode(b"[" + w.buf[w.pos: batch_end] + b"]")
+            take_virtual_hosts(parts, arrays, vhosts)
+            del vhosts
+            if last:
+                w.pos = follows  # the skeleton goes on from the "]"
+                arrays += 1
+                break
+            w.pos = follows + 1  # past the ","
+
+
+class _Section:
+    """One entry's bytes, read from the file into an anonymous mapping as large as what is left of
+    the file: only the pages written are memory, the buffer never moves as it fills (no copies as it
+    grows), and it is unmapped once nothing refers to it (decoded Raw fields are views of it)."""
+
+    def __init__(self, fh: Any, left: int, carry: bytes) -> None:
+        self.fh = fh
+        self.mm = mmap.mmap(-1, max(left + len(carry), 1))
+        self.mm[: len(carry)] = carry
+        self.filled = len(carry)
+
+    def fill(self) -> bool:
+        """Read the next chunk in; False at the end of the file (or of the mapping)."""
+        room = len(self.mm) - self.filled
+        if room <= 0:
+            return False
+        with memoryview(self.mm) as view:
+            n = self.fh.readinto(view[self.filled: self.filled + min(room, _SECTION_CHUNK)])
+        self.filled += n or 0
+        return bool(n)
+
+
+def _load_sections(fh: Any, path: str, take: Callable[[DumpParts], None], full: bool,
+                   take_virtual_hosts: TakeVirtualHosts | None) -> DumpParts | None:
+    limit = max_input_bytes()
+    st = os.fstat(fh.fileno())
+    size = st.st_size
+    if not stat.S_ISREG(st.st_mode) or size > limit:
+        return None
+    head = fh.read(1 << 16)
+    m = _FRAME_HEAD.match(head)
+    if m is None:
+        return None
+    end_of_entry = re.compile(re.escape(b"\n" + m.group("indent") + b"}"))
+    parts = DumpParts(source=path, codec=codec(_looks_camel(head), full))
+    ctx = _Ctx(parts)
+    decoder = parts.codec.known_entry
+    carry = head[m.end() - 1:]  # from the first entry's "{"
+    index = 0
+    arrays = 0
+    while True:
+        if len(carry) < 512:
+            carry += fh.read(_SECTION_CHUNK)
+        if take_virtual_hosts is not None and _ROUTES_ENTRY.match(carry):
+            w = _Window(fh, carry)
+            streamed = _stream_routes_entry(w, end_of_entry, parts, take_virtual_hosts, arrays)
+            if streamed is None:
+                return None
+            skeleton, arrays = streamed
+            carry = w.buf[w.pos:]
+            del w
+            entry = decoder.decode(skeleton)
+            del skeleton
+        else:
+            # Read the entry in, up to the line that closes it.
+            section = _Section(fh, size - fh.tell(), carry)
+            searched = 0
+            while (found := end_of_entry.search(section.mm, searched, section.filled)) is None:
+                searched = max(section.filled - len(end_of_entry.pattern), 0)
+                if not section.fill():
+                    return None
+            end = found.end()
+            carry = section.mm[end: section.filled]
+            entry = decoder.decode(memoryview(section.mm)[:end])
+            del section  # the entry's Raw fields are views of its bytes: those stay until it is converted
+        _add_entry(ctx, entry, f"configs[{index}]")
+        del entry
+        take(parts)  # converted: the entry's Structs, and with them its bytes, are gone
+        index += 1
+        # Then "," and the next entry's "{", or the end of configs and of the document.
+        rest = carry.lstrip(_WS)
+        while not rest or (rest[:1] == b"," and not rest[1:].lstrip(_WS)):
+            more = fh.read(_SECTION_CHUNK)
+            if not more:
+                return None
+            rest = (rest + more).lstrip(_WS)
+        if rest[:1] == b",":
+            carry = rest[1:].lstrip(_WS)
+            if carry[:1] != b"{":
+                return None
+            continue
+        if rest[:1] != b"]" or (rest[1:] + fh.readall()).strip(_WS) != b"}":
+            return None
+        break
+    p = parts
+    if not (p.node or p.has_listeners or p.has_routes or p.has_clusters or p.has_endpoints):
+        return None  # load_file says what is missing
+    return parts
+
+
+def parse_document(doc: Any, source: str, *, full: bool = True, camel: bool | None = None) -> DumpParts:
+    """A document already decoded into Python objects (e.g. by an HTTP client). ``camel``: the key
+    style when the caller knows it (Envoy's admin API prints snake_case), else it is guessed."""
+    return _parse_json(msgspec.json.encode(doc), source, full, camel)
 
 
 def parse_bytes(data: bytes, source: str, *, full: bool = True) -> DumpParts:
@@ -393,8 +628,8 @@ def _at(message: str, where: str) -> str:
     return f"{path}: {message[: m.start()]}"
 
 
-def _parse_json(data: bytes, source: str, full: bool = True) -> DumpParts:
-    parts = DumpParts(source=source, codec=codec(_looks_camel(data), full))
+def _parse_json(data: bytes, source: str, full: bool = True, camel: bool | None = None) -> DumpParts:
+    parts = DumpParts(source=source, codec=codec(_looks_camel(data) if camel is None else camel, full))
     ctx = _Ctx(parts)
     if first_byte(data) == b"[":
         _parse_bare_list(ctx, ctx.decode(ctx.c.raw_list, data, ""))

@@ -7,13 +7,24 @@ Built from one or more ``DumpParts`` (loader.py). A wrong type anywhere a check 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from stickyctl.envoy import schema as sc
-from stickyctl.envoy.loader import ClusterEntry, Codec, DumpParts, ListenerEntry, RouteConfigEntry
+from stickyctl.envoy.loader import (
+    VHOSTS_PLACEHOLDER,
+    ClusterEntry,
+    Codec,
+    DumpParts,
+    ListenerEntry,
+    RouteConfigEntry,
+    SectionsAbandoned,
+    load_file,
+    load_sections,
+)
 from stickyctl.errors import InputError
 
 SESSION_FILTER = "envoy.filters.http.stateful_session"
@@ -31,6 +42,8 @@ ENVELOPE_STATE = "envoy.http.stateful_session.envelope"
 
 # Envoy's default override set when override_host_status is unset (ISTIO-NOTES, Envoy side).
 DEFAULT_OVERRIDE_STATUSES = ("UNKNOWN", "HEALTHY", "DEGRADED")
+
+_V = TypeVar("_V")
 
 
 class View(msgspec.Struct, frozen=True, gc=False):
@@ -399,15 +412,23 @@ def parse_route_config(r: _Reader, rc: sc.RouteConfiguration, where: str, *, sta
         vh = pending[i]
         pending[i] = None
         assert vh is not None
-        vw = f"{where}.virtual_hosts[{i}]"
-        names: dict[str, int] = {}
-        for rt in vh.routes:
-            names[rt.name] = names.get(rt.name, 0) + 1
-        routes = tuple(_parse_route(r, rt, f"{vw}.routes[{j}]", j, names) for j, rt in enumerate(vh.routes))
-        vhosts.append(VirtualHost(vh.name or f"#{i}", tuple(vh.domains), routes,
-                                  _session_of(r, vh.typed_per_filter_config, vw, "virtual_host")))
-    return RouteConfig(rc.name, tuple(vhosts), _session_of(r, rc.typed_per_filter_config, where, "route_config"),
-                       static, rc.ignore_port_in_host_matching)
+        vhosts.append(parse_virtual_host(r, vh, f"{where}.virtual_hosts[{i}]", i))
+    return _route_config(r, rc, where, tuple(vhosts), static)
+
+
+def _route_config(r: _Reader, rc: sc.RouteConfiguration, where: str, vhosts: tuple[VirtualHost, ...],
+                  static: bool) -> RouteConfig:
+    return RouteConfig(rc.name, vhosts, _session_of(r, rc.typed_per_filter_config, where, "route_config"), static,
+                       rc.ignore_port_in_host_matching)
+
+
+def parse_virtual_host(r: _Reader, vh: sc.VirtualHost, where: str, index: int) -> VirtualHost:
+    names: dict[str, int] = {}
+    for rt in vh.routes:
+        names[rt.name] = names.get(rt.name, 0) + 1
+    routes = tuple(_parse_route(r, rt, f"{where}.routes[{j}]", j, names) for j, rt in enumerate(vh.routes))
+    return VirtualHost(vh.name or f"#{index}", tuple(vh.domains), routes,
+                       _session_of(r, vh.typed_per_filter_config, where, "virtual_host"))
 
 
 def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[str, int]) -> Route:
@@ -635,10 +656,163 @@ def identity_from_node(node: dict[str, Any] | None, fallback: str) -> ProxyIdent
     return ProxyIdentity(name, node_id, kind, istio_version or None, envoy_version)
 
 
+# ---------------------------------------------------------------------------------------------
+# One input's views, then proxies
+
+
+@dataclass
+class ProxyPart:
+    """One input converted into views, before inputs are grouped into proxies. Nothing of the input's
+    bytes or decoded Structs is kept: a large dump is freed as soon as it is converted (section by
+    section, see :func:`load_part`), before the next input is read.
+
+    An entry that could not be converted holds its ``InputError``, raised only when merging uses the
+    entry (:func:`assemble_proxies`): the same error, in the same order, as converting while merging,
+    and a duplicate that merging skips never fails its input."""
+
+    source: str
+    node: dict[str, Any] | None = None
+    listeners: list[tuple[tuple[str, str], Listener | InputError]] = field(default_factory=list)
+    """((name, state), listener) in input order."""
+    route_configs: list[tuple[str, RouteConfig | InputError]] = field(default_factory=list)
+    clusters: list[tuple[str, bool, Cluster | InputError]] = field(default_factory=list)
+    """(name, warming, cluster)"""
+    endpoints: list[list[Endpoint] | InputError] = field(default_factory=list)
+    """One list per ClusterLoadAssignment."""
+    has_listeners: bool = False
+    has_routes: bool = False
+    has_clusters: bool = False
+    has_endpoints: bool = False
+    has_scoped_routes: bool = False
+
+
+def _converted(convert: Callable[[], _V]) -> _V | InputError:
+    try:
+        return convert()
+    except InputError as exc:
+        return exc
+
+
+class PartBuilder:
+    """Converts one input's ``DumpParts`` into a :class:`ProxyPart`, taking entries out of the parts as
+    it goes (so the decoded Structs, and the bytes their ``Raw`` fields are views of, can be freed).
+    :func:`load_part` calls :meth:`take` after each section the loader decodes."""
+
+    def __init__(self) -> None:
+        self._part: ProxyPart | None = None
+        self._reader: _Reader | None = None
+        self._listeners = 0
+        self._endpoints = 0
+        self._streamed: dict[int, list[VirtualHost]] = {}
+        """Virtual hosts the loader streamed (``load_sections``), by the placeholder of their array."""
+
+    def _start(self, p: DumpParts) -> tuple[ProxyPart, _Reader]:
+        if self._part is None or self._reader is None:
+            self._part, self._reader = ProxyPart(p.source), _Reader(p)
+        return self._part, self._reader
+
+    def take_virtual_hosts(self, p: DumpParts, array: int, vhosts: list[sc.VirtualHost]) -> None:
+        """Convert the next virtual hosts of a route configuration the loader streams (see
+        ``loader.load_sections``); the route configuration itself comes later, through :meth:`take`.
+        Which route configuration they belong to is not known yet: an error abandons the streaming
+        (the input is then read whole, and its error is reported with the full path)."""
+        _part, r = self._start(p)
+        views = self._streamed.setdefault(array, [])
+        for vh in vhosts:
+            try:
+                views.append(parse_virtual_host(r, vh, "", len(views)))
+            except InputError:
+                raise SectionsAbandoned from None
+
+    def _streamed_route_config(self, r: _Reader, rce: RouteConfigEntry) -> RouteConfig | InputError | None:
+        """The route configuration whose virtual hosts were streamed, or None if they were not."""
+        vhosts = rce.route_config.virtual_hosts
+        if not (len(vhosts) == 1 and vhosts[0].name.startswith(VHOSTS_PLACEHOLDER)):
+            return None
+        array = int(vhosts[0].name.removeprefix(VHOSTS_PLACEHOLDER))
+        if array not in self._streamed:
+            raise SectionsAbandoned  # not a placeholder the loader wrote
+        streamed = tuple(self._streamed.pop(array))
+        where = f"route config {rce.name}"
+        return _converted(functools.partial(_route_config, r, rce.route_config, where, streamed, rce.static))
+
+    def take(self, p: DumpParts) -> None:
+        """Convert what ``p`` holds now, and remove it from ``p``."""
+        part, r = self._start(p)
+        listeners, p.listeners = p.listeners, []
+        for le in listeners:
+            i, self._listeners = self._listeners, self._listeners + 1
+            where = f"listener {le.name or i!s}"
+            part.listeners.append(((le.name, le.state), _converted(functools.partial(parse_listener, r, le, where))))
+        # Entries are consumed as they are converted (see parse_route_config: peak memory).
+        route_entries: list[RouteConfigEntry | None] = list(p.route_configs)
+        p.route_configs = []
+        for i in range(len(route_entries)):
+            rce = route_entries[i]
+            route_entries[i] = None
+            assert rce is not None
+            streamed = self._streamed_route_config(r, rce) if self._streamed else None
+            if streamed is None:
+                convert = functools.partial(parse_route_config, r, rce.route_config, f"route config {rce.name}",
+                                            static=rce.static)
+                streamed = _converted(convert)
+            part.route_configs.append((rce.name, streamed))
+        cluster_entries: list[ClusterEntry | None] = list(p.clusters)
+        p.clusters = []
+        for i in range(len(cluster_entries)):
+            ce = cluster_entries[i]
+            cluster_entries[i] = None
+            assert ce is not None
+            part.clusters.append((ce.name, ce.warming, _converted(functools.partial(parse_cluster, r, ce))))
+        endpoints, p.endpoints = p.endpoints, []
+        for cla in endpoints:
+            i, self._endpoints = self._endpoints, self._endpoints + 1
+            where = f"endpoints[{i}]"
+            part.endpoints.append(_converted(functools.partial(parse_endpoints, r, cla, where)))
+
+    def finish(self, p: DumpParts) -> ProxyPart:
+        self.take(p)
+        if self._streamed:
+            raise SectionsAbandoned  # streamed virtual hosts no route configuration claimed
+        self._start(p)
+        assert self._part is not None
+        part = self._part
+        part.node = p.node
+        part.has_listeners, part.has_routes, part.has_clusters = p.has_listeners, p.has_routes, p.has_clusters
+        part.has_endpoints, part.has_scoped_routes = p.has_endpoints, p.has_scoped_routes
+        return part
+
+
+def convert_parts(parts: DumpParts) -> ProxyPart:
+    return PartBuilder().finish(parts)
+
+
+def load_part(path: str, *, full: bool = True) -> ProxyPart:
+    """One dump file (or ``-``) as views. A regular file holding an admin dump as Envoy prints it is
+    decoded one ``configs[]`` section at a time and each section converted at once, so that only one
+    section's bytes and Structs are ever held (the file alone is a quarter of what ``json.load``
+    needs); anything else, or a file any section of which does not decode, is read whole (and its
+    errors are those reported)."""
+    builder = PartBuilder()
+    parts = load_sections(path, builder.take, full=full, take_virtual_hosts=builder.take_virtual_hosts)
+    if parts is not None:
+        try:
+            return builder.finish(parts)
+        except SectionsAbandoned:
+            pass
+    return convert_parts(load_file(path, full=full))
+
+
 def build_proxies(all_parts: list[DumpParts]) -> list[Proxy]:
     """Group inputs into proxies: by bootstrap node id; inputs without one form a single proxy."""
-    groups: dict[str, list[DumpParts]] = {}
-    anonymous: list[DumpParts] = []
+    return assemble_proxies([convert_parts(p) for p in all_parts])
+
+
+def assemble_proxies(all_parts: list[ProxyPart]) -> list[Proxy]:
+    """Group converted inputs into proxies: by bootstrap node id; inputs without one form a single
+    proxy. Raises the ``InputError`` of the first entry it uses that could not be converted."""
+    groups: dict[str, list[ProxyPart]] = {}
+    anonymous: list[ProxyPart] = []
     for p in all_parts:
         node_id = p.node.get("id") if p.node else None
         if isinstance(node_id, str) and node_id:
@@ -648,7 +822,7 @@ def build_proxies(all_parts: list[DumpParts]) -> list[Proxy]:
     grouped = list(groups.values())
     if anonymous:
         grouped.append(anonymous)
-    return [_build_proxy(g) for g in grouped]
+    return [_assemble(g) for g in grouped]
 
 
 def _proxy_fallback_name(source: str) -> str:
@@ -656,44 +830,40 @@ def _proxy_fallback_name(source: str) -> str:
     return base or source
 
 
-def _build_proxy(parts: list[DumpParts]) -> Proxy:
+def _used(view: _V | InputError) -> _V:
+    if isinstance(view, InputError):
+        raise view
+    return view
+
+
+def _assemble(parts: list[ProxyPart]) -> Proxy:
     node = next((p.node for p in parts if p.node), None)
     ident = identity_from_node(node, _proxy_fallback_name(parts[0].source))
     proxy = Proxy(ident, tuple(p.source for p in parts))
     seen_listeners: set[tuple[str, str]] = set()
     for p in parts:
-        r = _Reader(p)
         proxy.has_listeners |= p.has_listeners
         proxy.has_routes |= p.has_routes
         proxy.has_scoped_routes |= p.has_scoped_routes
-        for i, le in enumerate(p.listeners):
-            key = (le.name, le.state)
+        for key, lst in p.listeners:
             if key in seen_listeners:
                 continue  # the nameless duplicate error_state entry Envoy lists (ISTIO-NOTES, [seen])
             seen_listeners.add(key)
-            proxy.listeners.append(parse_listener(r, le, f"listener {le.name or i!s}"))
-        # Entries are consumed as they are converted (see parse_route_config: peak memory).
-        route_entries, p.route_configs = p.route_configs, []
-        for rce in route_entries:
-            _add_route_config(proxy, r, rce)
-        del route_entries
+            proxy.listeners.append(_used(lst))
+        for name, rc in p.route_configs:
+            if name not in proxy.route_configs:  # the first of a name wins
+                proxy.route_configs[name] = _used(rc)
         if p.has_clusters:
             if proxy.clusters is None:
                 proxy.clusters = {}
-            cluster_entries: list[ClusterEntry | None] = list(p.clusters)
-            p.clusters = []
-            for i in range(len(cluster_entries)):
-                ce = cluster_entries[i]
-                cluster_entries[i] = None
-                assert ce is not None
-                if ce.name not in proxy.clusters or not ce.warming:
-                    proxy.clusters[ce.name] = parse_cluster(r, ce)
-            del cluster_entries
+            for name, warming, cluster in p.clusters:
+                if name not in proxy.clusters or not warming:
+                    proxy.clusters[name] = _used(cluster)
         if p.has_endpoints:
             if proxy.endpoints is None:
                 proxy.endpoints = {}
-            for i, cla in enumerate(p.endpoints):
-                for ep in parse_endpoints(r, cla, f"endpoints[{i}]"):
+            for eps in p.endpoints:
+                for ep in _used(eps):
                     proxy.endpoints.setdefault(ep.cluster, []).append(ep)
     # Inline route configs (HCM route_config) are served like RDS ones.
     for lst in proxy.listeners:
@@ -705,8 +875,3 @@ def _build_proxy(parts: list[DumpParts]) -> Proxy:
     return proxy
 
 
-def _add_route_config(proxy: Proxy, r: _Reader, rce: RouteConfigEntry) -> None:
-    if rce.name in proxy.route_configs:
-        return
-    rc = parse_route_config(r, rce.route_config, f"route config {rce.name}", static=rce.static)
-    proxy.route_configs.setdefault(rce.name, rc)

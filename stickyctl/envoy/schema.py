@@ -451,8 +451,12 @@ class AdminDump(_S):
 _KNOWN_EXTRA = EcdsConfigDump | EcdsFilterConfig
 
 
+KnownEntry = AdminEntry | _KNOWN_EXTRA
+"""A configs[] entry of a type stickyctl knows (decoded one at a time by ``loader.load_sections``)."""
+
+
 class FullDump(_S):
-    configs: list[AdminEntry | _KNOWN_EXTRA] = []
+    configs: list[KnownEntry] = []
 
 
 class Probe(_S):

@@ -117,20 +117,26 @@ class _PlainDoc(msgspec.Struct, gc=False):
 _PLAIN = msgspec.json.Decoder(list[_PlainDoc] | _PlainDoc)
 
 
-def _plain_objects(docs: list[_PlainDoc], source: str, out: list[K8sObject]) -> bool:
+def _plain_objects(docs: list[_PlainDoc], source: str, out: list[K8sObject],
+                   shared: dict[str, str] | None = None) -> bool:
     """False when a document needs the lenient path (its error message, or a lenient reading)."""
+    # Kinds, API versions and namespaces repeat across tens of thousands of objects: one string each.
+    shared = {} if shared is None else shared
+    same = shared.setdefault
     for doc in docs:
         if doc.kind.endswith("List") and doc.items is not None:
-            if not _plain_objects(doc.items, source, out):
+            if not _plain_objects(doc.items, source, out, shared):
                 return False
             continue
         meta = doc.metadata
         if meta is None or meta.name is None:
             return False
-        # The spec stays a view into the file's bytes, decoded only if a check asks for it.
-        out.append(K8sObject(doc.kind, doc.apiVersion, meta.namespace or "default", meta.name, None, source,
-                             labels=meta.labels or {}, annotations=meta.annotations or {},
-                             spec_json=doc.spec if len(doc.spec) else None))
+        # The spec is kept as its JSON, decoded only if a check asks for it; copied out, so that the
+        # file's bytes are not all kept for a few specs a check reads.
+        out.append(K8sObject(same(doc.kind, doc.kind), same(doc.apiVersion, doc.apiVersion),
+                             same(meta.namespace, meta.namespace) if meta.namespace else "default", meta.name, None,
+                             source, labels=meta.labels or {}, annotations=meta.annotations or {},
+                             spec_json=bytes(doc.spec) if len(doc.spec) else None))
     return True
 
 

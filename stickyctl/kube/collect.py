@@ -10,6 +10,7 @@ the others are still read; a cluster that cannot be reached at all ends the run 
 
 from __future__ import annotations
 
+import functools
 import queue
 import re
 import threading
@@ -17,13 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from stickyctl import __version__
 from stickyctl.errors import InputError, UsageError, check_seconds
 from stickyctl.istio.labels import LabelKeys
 from stickyctl.kube.client import Cluster, KubeError, connect
-from stickyctl.kube.discovery import PodInfo, read_objects, select_pods, server_version
+from stickyctl.kube.discovery import ObjectsRead, PodInfo, PodSelection, read_objects, select_pods, server_version
 from stickyctl.kube.snapshot import ClusterRecord, Snapshot, TargetRecord
 from stickyctl.sanitize import scrub
 
@@ -77,14 +78,18 @@ class LiveOptions:
 
 
 def run_bounded(items: Sequence[T], fn: Callable[[T], R], *, concurrency: int,
-                on_done: Callable[[int, T], None] | None = None) -> list[R]:
+                on_done: Callable[[int, T], None] | None = None,
+                check: Callable[[], None] | None = None) -> list[R]:
     """``[fn(item) for item in items]`` on at most ``concurrency`` daemon threads, in order.
 
     ``fn`` must not raise (it reports failures in its result). The calling thread only waits, in
     short steps, so a KeyboardInterrupt ends the run at once; the daemon threads die with the process.
+    ``check`` is called at every step: what it raises ends the wait (e.g. work running alongside failed).
     """
     results: list[Any] = [None] * len(items)
     if not items:
+        if check is not None:
+            check()
         return []
     todo: queue.Queue[int] = queue.Queue()
     for i in range(len(items)):
@@ -108,6 +113,8 @@ def run_bounded(items: Sequence[T], fn: Callable[[T], R], *, concurrency: int,
         threading.Thread(target=worker, name=f"stickyctl fetch {n}", daemon=True).start()
     finished = 0
     while finished < len(items):
+        if check is not None:
+            check()
         try:
             i = done.get(timeout=0.1)
         except queue.Empty:
@@ -118,6 +125,34 @@ def run_bounded(items: Sequence[T], fn: Callable[[T], R], *, concurrency: int,
         if on_done is not None:
             on_done(i, items[i])
     return results
+
+
+class _InBackground(Generic[R]):
+    """``fn()`` on a daemon thread; its result (or what it raised) is taken later."""
+
+    def __init__(self, fn: Callable[[], R], name: str) -> None:
+        self._result: R | None = None
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        threading.Thread(target=self._run, args=(fn,), name=name, daemon=True).start()
+
+    def _run(self, fn: Callable[[], R]) -> None:
+        try:
+            self._result = fn()
+        except BaseException as exc:  # handed to the thread that takes the result
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def raise_if_failed(self) -> None:
+        if self._done.is_set() and self._error is not None:
+            raise self._error
+
+    def result(self) -> R:
+        while not self._done.wait(0.1):  # in short steps: Ctrl-C still ends the run at once
+            pass
+        self.raise_if_failed()
+        return cast("R", self._result)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,6 +295,10 @@ def collect(opts: LiveOptions, keys: LabelKeys, env: Environment | None = None) 
     )
     jobs: list[tuple[Cluster, TargetRecord, bool]] = []
     opened: list[Cluster] = []
+    # Per reachable cluster: its record, the pods selected, and its objects being read.
+    reading: list[tuple[Cluster, ClusterRecord, PodSelection, _InBackground[ObjectsRead]]] = []
+    failed: set[str] = set()
+    """Contexts whose objects could not be read (several contexts): their pods are not fetched."""
     for name in contexts:
         cluster = connect(kubeconfig=opts.kubeconfig, context=name, timeout=opts.timeout)
         opened.append(cluster)
@@ -273,40 +312,65 @@ def collect(opts: LiveOptions, keys: LabelKeys, env: Environment | None = None) 
             selection = select_pods(cluster, namespace=namespace, selector=opts.selector, names=opts.pods)
             if not selection.pods and not selection.missing:
                 raise KubeError(_no_gateways(cluster, opts, namespace))
-            read = read_objects(cluster, istio_namespace=opts.istio_namespace, keys=keys)
         except KubeError as exc:
             if not multi:
                 raise
             record.error = str(exc)
             continue
-        prefix = f"{cluster.context}: " if multi else ""
-        for w in read.warnings:
-            snapshot.notes.append(scrub(prefix + w))
-            if env is not None:
-                env.warn(prefix + w)
-        snapshot.objects.extend(read.objects)
-        snapshot.istiod.extend(read.istiod)
-        for ns, pod_name in selection.missing:
-            label = f"pod/{ns}/{pod_name}"
-            snapshot.targets.append(TargetRecord(label=f"{cluster.context}:{label}" if multi else label,
-                                                 context=cluster.context, namespace=ns, pod=pod_name,
-                                                 error="no such pod"))
+        # The cluster's objects (a dozen API lists, one after the other) are read while the pods'
+        # config dumps are fetched: both mostly wait on the network, and a fleet's fetches then start
+        # at once instead of after them.
+        read = _InBackground(functools.partial(read_objects, cluster, istio_namespace=opts.istio_namespace,
+                                               keys=keys), f"stickyctl read {cluster.context}")
+        reading.append((cluster, record, selection, read))
         for pod in selection.pods:
-            target = _target(cluster, pod, multi)
-            snapshot.targets.append(target)
-            jobs.append((cluster, target, pod.has_proxy))
+            jobs.append((cluster, _target(cluster, pod, multi), pod.has_proxy))
 
     def run(job: tuple[Cluster, TargetRecord, bool]) -> TargetRecord:
         cluster, target, has_proxy = job
+        if cluster.context in failed:
+            return target
         done = fetch_target(cluster, target, has_proxy=has_proxy, via=opts.via, port=opts.proxy_admin_port,
                             timeout=opts.timeout)
         if done.error is not None:  # it is written to snapshots and reports: never a credential
             done.error = scrub(done.error)
         return done
 
+    def check_reads() -> None:
+        for cluster, _record, _selection, read in reading:
+            try:
+                read.raise_if_failed()
+            except KubeError:
+                if not multi:
+                    raise  # one cluster: its objects cannot be read, the run ends now as before
+                failed.add(cluster.context)
+
     try:
         with _progress(env, len(jobs)) as advance:
-            run_bounded(jobs, run, concurrency=opts.concurrency, on_done=lambda _i, job: advance(job[1]))
+            run_bounded(jobs, run, concurrency=opts.concurrency, on_done=lambda _i, job: advance(job[1]),
+                        check=check_reads)
+        # In context order, as when each cluster was read before the next.
+        for cluster, record, selection, read in reading:
+            try:
+                objects = read.result()
+            except KubeError as exc:
+                if not multi:
+                    raise
+                record.error = str(exc)
+                continue
+            prefix = f"{cluster.context}: " if multi else ""
+            for w in objects.warnings:
+                snapshot.notes.append(scrub(prefix + w))
+                if env is not None:
+                    env.warn(prefix + w)
+            snapshot.objects.extend(objects.objects)
+            snapshot.istiod.extend(objects.istiod)
+            for ns, pod_name in selection.missing:
+                label = f"pod/{ns}/{pod_name}"
+                snapshot.targets.append(TargetRecord(label=f"{cluster.context}:{label}" if multi else label,
+                                                     context=cluster.context, namespace=ns, pod=pod_name,
+                                                     error="no such pod"))
+            snapshot.targets.extend(target for c, target, _proxy in jobs if c is cluster)
     finally:
         for cluster in opened:
             cluster.close()

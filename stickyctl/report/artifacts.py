@@ -34,6 +34,24 @@ def finding_files(report: CheckReport, finding: Finding) -> tuple[str, ...]:
     return tuple(dict.fromkeys(display_path(c) for c in candidates if is_file_path(c)))
 
 
+class FindingFiles:
+    """``finding_files`` for the findings of one report, each distinct file or proxy resolved once:
+    a report of tens of thousands of findings from a fleet would otherwise scan every proxy and
+    resolve every path once per finding."""
+
+    def __init__(self, report: CheckReport) -> None:
+        self._report = report
+        self._memo: dict[tuple[str | None, str | None], tuple[str, ...]] = {}
+
+    def __call__(self, finding: Finding) -> tuple[str, ...]:
+        # finding_files reads only these two parts of the finding.
+        key = (finding.resource.file, finding.resource.proxy)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = finding_files(self._report, finding)
+        return found
+
+
 def display_path(path: str) -> str:
     """``path`` as a POSIX path, relative to the working directory when it lies inside it.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from stickyctl.catalog import Severity
 from stickyctl.findings import Finding
-from stickyctl.report.artifacts import finding_files
+from stickyctl.report.artifacts import FindingFiles, finding_files
 from stickyctl.report.model import CheckReport
 from stickyctl.report.table import summary_line
 
@@ -31,9 +31,9 @@ def command(name: str, message: str, **properties: str) -> str:
     return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
 
 
-def annotation(report: CheckReport, finding: Finding) -> str:
+def annotation(report: CheckReport, finding: Finding, files_of: FindingFiles | None = None) -> str:
     props: dict[str, str] = {}
-    files = finding_files(report, finding)
+    files = files_of(finding) if files_of is not None else finding_files(report, finding)
     if files:
         props["file"] = files[0]
     props["title"] = f"{finding.code} {finding.spec.name}"
@@ -46,7 +46,8 @@ def _one_line(text: str) -> str:
 
 
 def to_github(report: CheckReport) -> str:
-    lines = [annotation(report, f) for f in report.findings]
+    files_of = FindingFiles(report)
+    lines = [annotation(report, f, files_of) for f in report.findings]
     lines += [command("warning", note, title="stickyctl: not checked") for note in report.not_checked]
     lines += [
         _one_line(f"{f.code} {f.severity.value} {f.resource_id}: {f.message}") for f in report.findings

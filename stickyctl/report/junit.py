@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from stickyctl.catalog import CATALOG, CheckSpec
 from stickyctl.findings import Finding
-from stickyctl.report.artifacts import display_path, finding_files, is_file_path
+from stickyctl.report.artifacts import FindingFiles, display_path, finding_files, is_file_path
 from stickyctl.report.model import CheckReport, ProxySummary
 
 UNATTACHED_SUITE = "Services, objects and inputs"
@@ -71,8 +71,8 @@ def _proxy_check_not_run(spec: CheckSpec, proxy: ProxySummary) -> str | None:
     return None
 
 
-def _finding_case(report: CheckReport, f: Finding, *, suppressed: bool) -> _Case:
-    files = finding_files(report, f)
+def _finding_case(report: CheckReport, f: Finding, *, suppressed: bool, files_of: FindingFiles | None = None) -> _Case:
+    files = files_of(f) if files_of is not None else finding_files(report, f)
     case = _Case(name=f"{f.code} {f.resource_id}", classname=f"stickyctl.{f.spec.name}",
                  file=files[0] if files else None)
     text = _describe(f)
@@ -108,11 +108,12 @@ def _suites(report: CheckReport) -> list[_Suite]:
             suite.properties["envoy_version"] = proxy.envoy_version
 
     found_codes: dict[str | None, set[str]] = {}
+    files_of = FindingFiles(report)
     for findings, suppressed in ((report.findings, False), (report.suppressed, True)):
         for f in findings:
             key = f.resource.proxy
             suite = suites.setdefault(key, _Suite(key if key is not None else UNATTACHED_SUITE))
-            suite.cases.append(_finding_case(report, f, suppressed=suppressed))
+            suite.cases.append(_finding_case(report, f, suppressed=suppressed, files_of=files_of))
             found_codes.setdefault(key, set()).add(f.code)
 
     for proxy in report.proxies:

@@ -6,15 +6,17 @@ bump ``SCHEMA_VERSION`` on any incompatible change.
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from stickyctl import __version__
-from stickyctl.catalog import Severity
+from stickyctl.catalog import CATALOG, Severity
 from stickyctl.exitcodes import ExitStatus
-from stickyctl.findings import Finding
+from stickyctl.findings import RESOURCE_FIELDS, Finding
 
 SCHEMA_VERSION = 1
 
@@ -91,6 +93,19 @@ class CheckReport:
 
     def document(self) -> dict[str, Any]:
         """The json/yaml document (schema_version 1). Key order is fixed: output is byte-stable."""
+        return self._document([finding_document(f) for f in self.findings], [
+            {"id": s.id, "kind": s.kind, "mode": s.mode, "name": s.name, "source": s.source}
+            for s in self.sticky_services
+        ])
+
+    def encodable_document(self) -> dict[str, Any]:
+        """``document()`` for msgspec's JSON encoder: the same JSON, with each finding a Struct
+        instead of a dict (built in C and encoded without its keys; a misconfigured mesh has tens
+        of thousands of findings)."""
+        # A StickyService encodes as its dict above: the same keys in the same order.
+        return self._document([finding_struct(f) for f in self.findings], list(self.sticky_services))
+
+    def _document(self, findings: list[Any], sticky_services: list[Any]) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "stickyctl", "version": __version__},
@@ -123,12 +138,46 @@ class CheckReport:
                 }
                 for p in self.proxies
             ],
-            "sticky_services": [
-                {"id": s.id, "kind": s.kind, "mode": s.mode, "name": s.name, "source": s.source}
-                for s in self.sticky_services
-            ],
-            "findings": [finding_document(f) for f in self.findings],
+            "sticky_services": sticky_services,
+            "findings": findings,
         }
+
+
+class _FindingDoc(msgspec.Struct, omit_defaults=True, gc=False):
+    """A finding's document (``finding_document``), field for key in the same order."""
+
+    code: str
+    name: str
+    severity: str
+    title: str
+    message: str
+    resource: Any
+    """``Resource.as_dict()``, or the Struct that encodes as it."""
+    resource_id: str
+    why: str
+    remediation: str
+    docs_url: str
+    details: dict[str, str] = {}
+
+
+# A resource's set parts, as Resource.as_dict() lists them: its fields in order, None left out.
+_ResourceDoc = msgspec.defstruct("_ResourceDoc", [(name, str | None, None) for name in RESOURCE_FIELDS],
+                                 omit_defaults=True, gc=False)
+_resource_values = operator.itemgetter(*RESOURCE_FIELDS)
+
+
+@functools.cache
+def _spec_texts(code: str) -> tuple[str, str, str, str, str, str]:
+    spec = CATALOG[code]
+    return spec.name, spec.severity.value, spec.title, spec.why, spec.fix, spec.docs_url
+
+
+def finding_struct(f: Finding) -> _FindingDoc:
+    """``finding_document(f)`` as a Struct: encodes to the same JSON."""
+    name, severity, title, why, fix, docs_url = _spec_texts(f.code)
+    resource = f.resource
+    return _FindingDoc(f.code, name, severity, title, f.message, _ResourceDoc(*_resource_values(resource.__dict__)),
+                       resource.id, why, fix, docs_url, dict(sorted(f.details.items())) if f.details else {})
 
 
 def finding_document(f: Finding) -> dict[str, Any]:

@@ -79,9 +79,9 @@ def _wide(report: CheckReport, env: Environment, query: str | None) -> None:
 
 
 def _json(report: CheckReport, env: Environment, query: str | None) -> None:
-    from stickyctl.report.machine import to_json
+    from stickyctl.report.machine import to_json_utf8
 
-    env.write(to_json(_document(report, query)))
+    env.write_utf8(to_json_utf8(report.encodable_document() if query is None else _document(report, query)), b"\n")
 
 
 def _yaml(report: CheckReport, env: Environment, query: str | None) -> None:
@@ -91,9 +91,9 @@ def _yaml(report: CheckReport, env: Environment, query: str | None) -> None:
 
 
 def _sarif(report: CheckReport, env: Environment, query: str | None) -> None:
-    from stickyctl.report.sarif import to_sarif
+    from stickyctl.report.sarif import to_sarif_utf8
 
-    env.write(to_sarif(report))
+    env.write_utf8(to_sarif_utf8(report), b"\n")
 
 
 def _junit(report: CheckReport, env: Environment, query: str | None) -> None:

@@ -77,8 +77,8 @@ def facets(ctx: CheckContext, proxy: Proxy) -> dict[str, str]:
         for ch in listeners[name].chains:
             if ch.hcm is not None and not ch.inbound:
                 out[f"listener {name} filter chain {ch.id}: session filter"] = _filter(ch.hcm)
-    for fact in ctx.route_facts:
-        if fact.proxy is not proxy or fact.route_config.static:
+    for fact in ctx.facts_of(proxy):
+        if fact.route_config.static:
             continue
         subject = f"route {fact.route_config.name}/{fact.virtual_host.name}/{fact.route.id}: session config"
         if len(fact.destinations) == 1:

@@ -49,6 +49,43 @@ def _paths_overlap(a: str, b: str) -> bool:
     return cookie_path_matches(a, b) or cookie_path_matches(b, a)
 
 
+# virtual host -> cookie path -> Service host -> ids of the route facts using the name there
+_Buckets = dict[str, dict[str, dict[str, set[int]]]]
+
+
+def _clashing(found: list[_Use], *, cookie: bool) -> Iterator[_Use]:
+    """The uses of one session name that another Service's use can collide with: under an
+    overlapping virtual host (and, for cookies, an overlapping path), for another Service host, on
+    another route (the destinations of one weighted route are STK0306's, envoy#24741).
+
+    Uses are filed by virtual host and path, so a gateway with thousands of hosts costs one look per
+    use at its own bucket and at the few wildcard ones (``*``, ``*.suffix``), not a look at every pair."""
+    buckets: _Buckets = {}
+    for u in found:
+        vh = _vhost_host(u.fact.virtual_host.name)
+        buckets.setdefault(vh, {}).setdefault(u.path, {}).setdefault(u.host, set()).add(id(u.fact))
+    wild = [w for w in buckets if w == "*" or w.startswith("*.")]
+    for u in found:
+        vh = _vhost_host(u.fact.virtual_host.name)
+        near = [vh, *(w for w in wild if w != vh and _hosts_overlap(w, vh))]
+        if vh in wild:  # a wildcard covers other hosts too (a lazy walk: stops at the first clash)
+            near_all: Iterator[str] = iter([*near, *(b for b in buckets if b not in near and _hosts_overlap(vh, b))])
+        else:
+            near_all = iter(near)
+        if any(_collides(u, buckets[b], cookie) for b in near_all):
+            yield u
+
+
+def _collides(u: _Use, by_path: dict[str, dict[str, set[int]]], cookie: bool) -> bool:
+    for path, by_host in by_path.items():
+        if cookie and not _paths_overlap(u.path, path):
+            continue
+        for host, facts in by_host.items():
+            if host != u.host and (len(facts) > 1 or id(u.fact) not in facts):
+                return True
+    return False
+
+
 def check(ctx: CheckContext) -> Iterator[Finding]:
     # (proxy, route configuration, mode, name) -> each sticky use of that session name
     uses: dict[tuple[str, str, str, str], list[_Use]] = {}
@@ -64,18 +101,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     shared: dict[tuple[str, str], list[str]] = {}
     for (proxy, route_config, mode, name), found in sorted(uses.items()):
         hosts: dict[str, set[str]] = {}
-        for i, a in enumerate(found):
-            for b in found[i + 1:]:
-                if a.host == b.host or a.fact is b.fact:
-                    continue  # one Service; or one weighted route (STK0306, envoy#24741)
-                same_vhost = a.fact.virtual_host is b.fact.virtual_host
-                if not same_vhost and not _hosts_overlap(_vhost_host(a.fact.virtual_host.name),
-                                                         _vhost_host(b.fact.virtual_host.name)):
-                    continue
-                if mode == "cookie" and not _paths_overlap(a.path, b.path):
-                    continue
-                for use in (a, b):
-                    hosts.setdefault(use.host, set()).add(use.fact.route.id)
+        for use in _clashing(found, cookie=mode == "cookie"):
+            hosts.setdefault(use.host, set()).add(use.fact.route.id)
         if hosts:
             listed = ", ".join(f"{h} (route {', '.join(sorted(r))})" for h, r in sorted(hosts.items()))
             shared.setdefault((proxy, route_config), []).append(f"{mode} {name!r} by {listed}")

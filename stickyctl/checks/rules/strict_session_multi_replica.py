@@ -13,11 +13,11 @@ SHOWN = 3
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
+    order = {id(p): i for i, p in enumerate(ctx.proxies)}  # route_facts' order: proxy by proxy
     for workload, replicas in replica_groups(ctx):
-        members = {id(p) for p in replicas}
         routes: dict[str, None] = {}
-        for fact in ctx.route_facts:
-            if id(fact.proxy) in members and any(c.strict for c in fact.active_configs):
+        for fact in (f for p in sorted(replicas, key=lambda p: order[id(p)]) for f in ctx.facts_of(p)):
+            if any(c.strict for c in fact.active_configs):
                 routes[f"{fact.route_config.name}/{fact.virtual_host.name}/{fact.route.id}"] = None
         if not routes:
             continue
