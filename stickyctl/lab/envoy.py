@@ -455,12 +455,14 @@ def start_gateway(
     log_level: str = "warning",
     workdir: Path | None = None,
     envoy: str | None = None,
+    bootstrap_extra: Callable[[JSON], JSON] | None = None,
 ) -> LabEnvoy:
     """Allocate ports, build the gateway bootstrap and ``build(ports, layout)``, start Envoy; on a
     start failure (typically another lab took the address first) retry on the next address.
 
     ``workdir``: Envoy's directory (kept on stop); default a temporary one (removed on stop).
     ``envoy``: the binary (default ``envoy`` on PATH).
+    ``bootstrap_extra``: a change to the bootstrap (e.g. a static cluster the resources need).
     Returns a started :class:`LabEnvoy`; use it as a context manager (or call ``stop()``).
     """
     layout = layout or XdsLayout()
@@ -468,8 +470,9 @@ def start_gateway(
     error: LabError | None = None
     for _ in range(max(1, attempts)):
         ports = allocate_ports(after=after)
+        boot = bootstrap(identity=identity or GatewayIdentity(), ports=ports, layout=layout)
         lab = LabEnvoy(
-            bootstrap(identity=identity or GatewayIdentity(), ports=ports, layout=layout),
+            bootstrap_extra(boot) if bootstrap_extra is not None else boot,
             build(ports, layout),
             layout=layout,
             ports=ports,
