@@ -35,7 +35,7 @@ def _suppressions(n: int) -> Path:
     """A config file suppressing every other sticky route's STK0302 by a glob of its own (a team's
     baseline of accepted findings): half the findings suppressed, by n/3 suppressions."""
     path = DATA / f"suppress-{n}.yaml"
-    globs = [f"STK0302=*/virtual_host:svc-{i}.team-{i % 97}.example.com:8080/*"
+    globs = [f"STK0302=*/virtual_host:svc-{i}.team-{i % 97}.example.com:80/*"
              for i in range(0, n, 3)]  # the header-sticky ones: svc-0, svc-3, ... (svc-1, svc-4 ... are cookie-sticky)
     text = "suppress:\n" + "".join(f"  - '{g}'\n" for g in globs)
     if not path.is_file() or path.read_text() != text:
