@@ -148,6 +148,8 @@ def build_harness(*, quiet: bool = False) -> Path:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         why = lines[-1] if lines else f"go build exited {proc.returncode}"
         raise RecordError(f"building the istiod harness failed: {why}")
+    # The module's VERSION beside the binary: recordings read it there, without asking Go again.
+    target.with_name("VERSION").write_text(_module_version_file() + "\n")
     os.replace(tmp, target)
     if not quiet:
         progress(f"built {target} in {time.monotonic() - started:.0f}s")
@@ -620,6 +622,12 @@ def replace_dir(new: Path, target: Path) -> None:
 def module_istio_version() -> str:
     """The istio.io/istio module's VERSION file (e.g. ``1.31``), as its release builds print it
     (``1.31-dev`` from master; Makefile.core.mk appends ``-dev``)."""
+    cached = harness_path().with_name("VERSION")
+    version = cached.read_text().strip() if cached.is_file() else _module_version_file()
+    return version + "-dev"
+
+
+def _module_version_file() -> str:
     go = find_go()
     proc = subprocess.run(
         [go, "list", "-m", "-f", "{{.Dir}}", "istio.io/istio"], cwd=HARNESS_DIR, env=go_env(),
@@ -628,7 +636,7 @@ def module_istio_version() -> str:
     directory = Path(proc.stdout.strip())
     if proc.returncode != 0 or not (directory / "VERSION").is_file():
         raise RecordError("cannot find the istio.io/istio module's VERSION (run --build first)")
-    return (directory / "VERSION").read_text().strip() + "-dev"
+    return (directory / "VERSION").read_text().strip()
 
 
 def version_text(istio: Mapping[str, Any]) -> str:
