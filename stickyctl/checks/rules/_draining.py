@@ -13,6 +13,7 @@ fixtures/istiod/terminating-header and terminating-cookie):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from stickyctl.checks.context import CheckContext
@@ -43,6 +44,15 @@ class StickyCluster:
 
 
 def sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyCluster]:
+    # STK0401 and STK0404 both ask: walked once per check run (tens of thousands of routes).
+    cached: dict[tuple[str, str], StickyCluster] | None = getattr(ctx, "_sticky_clusters", None)
+    if cached is None:
+        cached = _sticky_clusters_by_mode(ctx)
+        setattr(ctx, "_sticky_clusters", cached)  # noqa: B010 - a per-run cache on the context
+    return cached
+
+
+def _sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyCluster]:
     out: dict[tuple[str, str], StickyCluster] = {}
     for fact in ctx.route_facts:
         for d in fact.sticky:
@@ -63,7 +73,12 @@ def header_drop_applies(proxy: Proxy) -> bool | None:
     """True: this proxy's istiod drops header-labelled Services' draining endpoints (a known
     version, or an unknown one: every release so far does); None: a version newer than the ones
     known, so not checked; False: an Istio older than the header label itself."""
-    version = versions.parse_istio_version(proxy.identity.istio_version)
+    return _header_drop_applies(proxy.identity.istio_version)
+
+
+@functools.lru_cache(maxsize=64)
+def _header_drop_applies(istio_version: str | None) -> bool | None:
+    version = versions.parse_istio_version(istio_version)
     if version is None:
         return True
     if versions.session_support("header", version) is not None:

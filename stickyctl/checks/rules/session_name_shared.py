@@ -65,6 +65,10 @@ def _clashing(found: list[_Use], *, cookie: bool) -> Iterator[_Use]:
         vh = _vhost_host(u.fact.virtual_host.name)
         buckets.setdefault(vh, {}).setdefault(u.path, {}).setdefault(u.host, set()).add(id(u.fact))
     wild = [w for w in buckets if w == "*" or w.startswith("*.")]
+    if not wild:
+        # Without wildcard hosts only a virtual host used by two Services or more can clash.
+        crowded = {b for b, by_path in buckets.items() if len({h for hs in by_path.values() for h in hs}) > 1}
+        found = [u for u in found if _vhost_host(u.fact.virtual_host.name) in crowded]
     for u in found:
         vh = _vhost_host(u.fact.virtual_host.name)
         near = [vh, *(w for w in wild if w != vh and _hosts_overlap(w, vh))]
