@@ -66,11 +66,16 @@ def _glob_keys(glob: str) -> set[tuple[int, bytes]]:
     keys: set[tuple[int, bytes]] = set()
     for i, chunk in enumerate(chunks):
         pieces = _words(chunk)
-        end = len(pieces) - 1
-        for j, piece in enumerate(pieces):
-            left, right = j > 0 or i == 0, j < end or i == last
-            if piece and (left or right):
-                keys.add((_WHOLE if left and right else _PREFIX if left else _SUFFIX, piece))
+        if len(pieces) == 1:  # no separator in the stretch: bounded only by the glob's start or end
+            if pieces[0] and (i == 0 or i == last):
+                keys.add((_WHOLE if i == 0 == last else _PREFIX if i == 0 else _SUFFIX, pieces[0]))
+            continue
+        # Between two separators: whole words; the first and last pieces have a separator on one side.
+        keys.update([(_WHOLE, piece) for piece in pieces[1:-1] if piece])
+        if pieces[0]:
+            keys.add((_WHOLE if i == 0 else _SUFFIX, pieces[0]))
+        if pieces[-1]:
+            keys.add((_WHOLE if i == last else _PREFIX, pieces[-1]))
     return keys
 
 
