@@ -18,6 +18,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -49,10 +50,22 @@ def run_once(cmd: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def compare(cmd: list[str], baseline: list[str], repeat: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Medians (wall, peak RSS) of ``cmd`` and of ``baseline``. The two are interleaved, in
-    alternating order, after one unmeasured warm-up run each: a shared machine whose speed drifts
-    during the run (other tenants, page cache) moves both sides of the ratio alike."""
+class Comparison(NamedTuple):
+    ours: tuple[float, float]
+    """Median (wall seconds, peak RSS MiB) of the command."""
+    base: tuple[float, float]
+    """The same for the baseline."""
+    wall_ratio: float
+    """Median over the pairs of (command's wall / baseline's wall)."""
+    rss_ratio: float
+
+
+def compare(cmd: list[str], baseline: list[str], repeat: int) -> Comparison:
+    """``cmd`` against ``baseline``: one unmeasured warm-up run each, then ``repeat`` pairs, each pair
+    run back to back in alternating order. The ratios are medians of the pairs' own ratios: a shared
+    machine whose load changes from one second to the next (other tenants compiling, page cache)
+    moves both runs of a pair alike, where medians of each side taken apart could come from
+    different spells."""
     run_once(baseline)
     run_once(cmd)
     ours: list[tuple[float, float]] = []
@@ -61,8 +74,12 @@ def compare(cmd: list[str], baseline: list[str], repeat: int) -> tuple[tuple[flo
         pair = [(cmd, ours), (baseline, base)]
         for c, sink in pair if i % 2 else reversed(pair):
             sink.append(run_once(c))
-    return ((statistics.median(w for w, _ in ours), statistics.median(m for _, m in ours)),
-            (statistics.median(w for w, _ in base), statistics.median(m for _, m in base)))
+    return Comparison(
+        (statistics.median(w for w, _ in ours), statistics.median(m for _, m in ours)),
+        (statistics.median(w for w, _ in base), statistics.median(m for _, m in base)),
+        statistics.median(a[0] / b[0] for a, b in zip(ours, base, strict=True)),
+        statistics.median(a[1] / b[1] for a, b in zip(ours, base, strict=True)),
+    )
 
 
 def measure(cmd: list[str], repeat: int) -> tuple[float, float]:

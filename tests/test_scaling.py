@@ -28,7 +28,7 @@ SESSION = "envoy.filters.http.stateful_session"
 
 # --- Suppressions: the index answers as the plain scan does --------------------------------------
 
-_ID_CHARS = "ab1-_/:.|#"
+_ID_CHARS = "ab1-_/:.|#é"
 _GLOB_CHARS = _ID_CHARS + "*?"
 
 

@@ -399,6 +399,10 @@ def _session_of(r: _Reader, tpfc: sc.PerFilterConfigs | None, where: str, level:
     if tpfc is None or not len(tpfc.stateful_session):
         return None
     raw = tpfc.stateful_session
+    # parse_per_filter_config, with the path for its error messages written only when it parses.
+    found = r.sessions.get((bytes(raw), level))
+    if found is not None:
+        return found
     return parse_per_filter_config(r, raw, f"{where}.typed_per_filter_config[{SESSION_FILTER}]", level)
 
 
