@@ -251,49 +251,6 @@ def sidecar_inbound_header() -> c.ScenarioSpec:
     return c.ScenarioSpec(objs, proxy=proxy, istiod_env=FLAG_ON)
 
 
-def envoyfilter_inbound() -> c.ScenarioSpec:
-    """An EnvoyFilter that adds the session filter to the sidecar's inbound HTTP filters, where
-    it does nothing (envoy issues 21584, 19776): what users try when sessions do not stick."""
-    spec = sidecar_inbound_header()
-    ef = {
-        "apiVersion": "networking.istio.io/v1alpha3",
-        "kind": "EnvoyFilter",
-        "metadata": {"name": "sticky-inbound", "namespace": c.HELLOWORLD},
-        "spec": {
-            "workloadSelector": {"labels": {"app": c.HELLOWORLD}},
-            "configPatches": [{
-                "applyTo": "HTTP_FILTER",
-                "match": {"context": "SIDECAR_INBOUND", "listener": {"filterChain": {"filter": {
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "subFilter": {"name": "envoy.filters.http.router"}}}}},
-                "patch": {"operation": "INSERT_BEFORE", "value": {
-                    "name": "envoy.filters.http.stateful_session",
-                    "typed_config": {
-                        "@type": TYPE + "envoy.extensions.filters.http.stateful_session.v3.StatefulSession",
-                        "session_state": {"name": "envoy.http.stateful_session.header", "typed_config": {
-                            "@type": TYPE + "envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState",
-                            "name": "x-session-header"}}}}},
-            }],
-        },
-    }  # fmt: skip
-    return c.ScenarioSpec([*spec.objects, ef], proxy=spec.proxy, istiod_env=FLAG_ON)
-
-
-def gateway_api_session_persistence() -> c.ScenarioSpec:
-    """Gateway API HTTPRoute with ``sessionPersistence`` and no label: Istio ignores the field
-    (issue 55839), so nothing is sticky."""
-    spec = gateway_api_header()
-    objs = []
-    for o in spec.objects:
-        o = json.loads(json.dumps(o))
-        if o["kind"] == "Service" and o["metadata"]["name"] == c.HELLOWORLD:
-            o["metadata"]["labels"] = {"app": c.HELLOWORLD, "service": c.HELLOWORLD}
-        if o["kind"] == "HTTPRoute":
-            o["spec"]["rules"][0]["sessionPersistence"] = {"sessionName": "session", "type": "Cookie"}
-        objs.append(o)
-    return c.ScenarioSpec(objs, proxy=spec.proxy, istiod_env=FLAG_ON)
-
-
 def label_on_deployment() -> c.ScenarioSpec:
     """The header label on the Deployment and its pods, not the Service: istiod reads Service labels only."""
     pods = c.helloworld_pods(extra_labels=HEADER_LABELS)
