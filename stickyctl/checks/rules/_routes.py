@@ -33,7 +33,7 @@ def sticky_cookie_sessions(ctx: CheckContext) -> Iterator[tuple[RouteFact, Sessi
                 yield fact, eff.state
 
 
-def weighted_pick(fact: RouteFact, d: DestinationFact) -> DestinationFact | None:
+def _weighted_pick(fact: RouteFact, d: DestinationFact) -> DestinationFact | None:
     """The labelled destination whose session config istiod gave this whole weighted route, when
     ``d`` is another labelled destination that asked for a different one.
 
@@ -50,9 +50,19 @@ def weighted_pick(fact: RouteFact, d: DestinationFact) -> DestinationFact | None
     return None
 
 
-def weighted_pick_text(d: DestinationFact, picked: DestinationFact) -> str:
+def _weighted_pick_text(d: DestinationFact, picked: DestinationFact) -> str:
     assert d.expectation is not None and picked.expectation is not None
     return (f"weighted route: istiod gives a route one session config, from its first labelled destination "
             f"({picked.expectation.service_id}, {picked.expectation.mode} {picked.expectation.name!r}), so "
             f"{d.expectation.service_id}'s label ({d.expectation.mode} {d.expectation.name!r}) is not used here; "
             "give the Services of the split one session label value")
+
+
+def mismatch_message(fact: RouteFact, d: DestinationFact, head: str) -> str:
+    """STK0302/STK0303's message after ``head``: istiod's pick on a weighted route, or where the
+    config was set and what the label expects."""
+    picked = _weighted_pick(fact, d)
+    if picked is not None:
+        return f"{head}: {_weighted_pick_text(d, picked)}"
+    assert d.effective is not None
+    return f"{head} (set at {d.effective.level} level) but the {expectation_text(d)}"

@@ -5,12 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stickyctl.checks.context import CheckContext
-from stickyctl.checks.rules._routes import (
-    expectation_text,
-    sticky_destinations_with,
-    weighted_pick,
-    weighted_pick_text,
-)
+from stickyctl.checks.rules._routes import mismatch_message, sticky_destinations_with
 from stickyctl.findings import Finding
 
 CODE = "STK0302"
@@ -19,10 +14,6 @@ CODE = "STK0302"
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for fact, d in sticky_destinations_with(ctx, "name"):
         assert d.effective is not None and d.effective.state is not None
-        picked = weighted_pick(fact, d)
         head = f"route to {d.cluster} uses {d.effective.state.mode} {d.effective.state.name!r}"
-        if picked is not None:
-            message = f"{head}: {weighted_pick_text(d, picked)}"
-        else:
-            message = f"{head} (set at {d.effective.level} level) but the {expectation_text(d)}"
+        message = mismatch_message(fact, d, head)
         yield Finding(CODE, message, fact.resource, {"cluster": d.cluster, "configured": d.effective.state.name})
