@@ -117,3 +117,13 @@ def need_shared() -> Path:
 
 
 os.environ.setdefault("COLUMNS", "120")
+
+
+@pytest.fixture
+def no_ambient_kube(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No ~/.kube/config, $KUBECONFIG, in-cluster environment, proxy or input-size override leaks
+    into a test (the cluster tests' one isolation, shared)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for var in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HTTPS_PROXY", "https_proxy",
+                "HTTP_PROXY", "http_proxy", "STICKYCTL_MAX_INPUT_BYTES"):
+        monkeypatch.delenv(var, raising=False)

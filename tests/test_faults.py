@@ -64,14 +64,6 @@ def _one_line(res: Any) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def no_ambient_kube(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HTTPS_PROXY", "https_proxy",
-                "HTTP_PROXY", "http_proxy", "STICKYCTL_MAX_INPUT_BYTES"):
-        monkeypatch.delenv(var, raising=False)
-
-
 def _why_present() -> bool:
     from tests.test_bad_input_corpus import has_command
 

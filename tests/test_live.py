@@ -47,15 +47,6 @@ from tests.live_support import (
 pytestmark = pytest.mark.usefixtures("no_ambient_kube")
 
 
-@pytest.fixture
-def no_ambient_kube(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No ~/.kube/config, $KUBECONFIG or in-cluster environment leaks into a test."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HTTPS_PROXY", "https_proxy",
-                "HTTP_PROXY", "http_proxy"):
-        monkeypatch.delenv(var, raising=False)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return make_pki(tmp_path_factory.mktemp("pki"))

@@ -146,14 +146,6 @@ def test_why_on_each_kind(envoys: tuple[EnvoyBinary, dict[str, LabEnvoy]], kind:
 # --- live: every kind behind a gateway pod of one namespace, through the fake API server ---------
 
 
-@pytest.fixture
-def no_ambient_kube(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HTTPS_PROXY", "https_proxy",
-                "HTTP_PROXY", "http_proxy"):
-        monkeypatch.delenv(var, raising=False)
-
-
 @pytest.mark.usefixtures("no_ambient_kube")
 def test_live_check_and_why_on_every_kind(envoys: tuple[EnvoyBinary, dict[str, LabEnvoy]], tmp_path: Path,
                                           run_cli: Invoke) -> None:

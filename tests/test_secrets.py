@@ -58,17 +58,13 @@ ADMIN_REQUESTS = [f"/config_dump?{q}" for q in (IDENTITY_QUERY, *(q for q, _ in 
 WHY_REQUESTS = [*ADMIN_REQUESTS, "/clusters?format=json"]
 
 
+# Every test here runs without the machine's kubeconfig, cluster environment or proxies.
+pytestmark = pytest.mark.usefixtures("no_ambient_kube")
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_kube(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HTTPS_PROXY", "https_proxy",
-                "HTTP_PROXY", "http_proxy"):
-        monkeypatch.delenv(var, raising=False)
 
 
 def _why_present() -> bool:

@@ -14,12 +14,6 @@ from stickyctl.lab.scenarios import HEADER
 from tests.live_support import NS, POD, Gateway, lab_cluster, need_envoy, serving
 
 
-@pytest.fixture
-def no_ambient_kube(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-
 def _doc(res: Any) -> dict[str, Any]:
     assert "Traceback" not in res.stdout + res.stderr
     data: dict[str, Any] = json.loads(res.stdout)
