@@ -131,8 +131,9 @@ class _CodeSuppressions:
         # Each glob is filed under its key that the fewest globs share (whole words first, then the
         # longest): a key every glob has ("route_config") would make one bucket of them all.
         shared = Counter(k for _glob, keys in keyed for k in keys)
+        rank = {k: (n, k[0] != _WHOLE, -len(k[1]), k) for k, n in shared.items()}
         for glob, keys in keyed:
-            kind, text = min(keys, key=lambda k: (shared[k], k[0] != _WHOLE, -len(k[1]), k))
+            kind, text = min(keys, key=rank.__getitem__)
             self.index[kind].setdefault(text, []).append(glob)
         self.lengths = (sorted({len(t) for t in self.index[_PREFIX]}), sorted({len(t) for t in self.index[_SUFFIX]}))
 
@@ -148,20 +149,21 @@ class _CodeSuppressions:
         if not (whole or prefix or suffix):
             return False
         starts, ends = self.lengths
+        found: list[list[str]] = []
         for word in _words(resource_id):
             globs = whole.get(word)
-            if globs is not None and any(_glob_matches(resource_id, glob) for glob in globs):
-                return True
+            if globs is not None:
+                found.append(globs)
             for n in starts:
-                if n <= len(word):
-                    globs = prefix.get(word[:n])
-                    if globs is not None and any(_glob_matches(resource_id, glob) for glob in globs):
-                        return True
+                if n <= len(word) and (globs := prefix.get(word[:n])) is not None:
+                    found.append(globs)
             for n in ends:
-                if n <= len(word):
-                    globs = suffix.get(word[-n:])
-                    if globs is not None and any(_glob_matches(resource_id, glob) for glob in globs):
-                        return True
+                if n <= len(word) and (globs := suffix.get(word[-n:])) is not None:
+                    found.append(globs)
+        for globs in found:
+            for glob in globs:
+                if _glob_matches(resource_id, glob):
+                    return True
         return False
 
 
