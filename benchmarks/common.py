@@ -37,10 +37,10 @@ def compile_package() -> None:
     compileall.compile_dir(str(Path(stickyctl.__file__).parent), quiet=1)
 
 
-def run_once(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one run of ``cmd``."""
+def run_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one run of ``cmd`` (``env``: added to the environment)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**ENV, **(env or {})})
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
@@ -66,14 +66,26 @@ def compare(cmd: list[str], baseline: list[str], repeat: int) -> Comparison:
     machine whose load changes from one second to the next (other tenants compiling, page cache)
     moves both runs of a pair alike, where medians of each side taken apart could come from
     different spells."""
-    run_once(baseline)
-    run_once(cmd)
+    return _compare((cmd, None), (baseline, None), repeat)
+
+
+def compare_env(cmd: list[str], env: dict[str, str], baseline_env: dict[str, str], repeat: int) -> Comparison:
+    """One command in two environments (e.g. two copies of the package on PYTHONPATH), as ``compare``."""
+    return _compare((cmd, env), (cmd, baseline_env), repeat)
+
+
+_Run = tuple[list[str], dict[str, str] | None]
+
+
+def _compare(run: _Run, baseline: _Run, repeat: int) -> Comparison:
+    run_once(*baseline)
+    run_once(*run)
     ours: list[tuple[float, float]] = []
     base: list[tuple[float, float]] = []
     for i in range(repeat):
-        pair = [(cmd, ours), (baseline, base)]
-        for c, sink in pair if i % 2 else reversed(pair):
-            sink.append(run_once(c))
+        pair = [(run, ours), (baseline, base)]
+        for r, sink in pair if i % 2 else reversed(pair):
+            sink.append(run_once(*r))
     return Comparison(
         (statistics.median(w for w, _ in ours), statistics.median(m for _, m in ours)),
         (statistics.median(w for w, _ in base), statistics.median(m for _, m in base)),
