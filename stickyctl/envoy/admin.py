@@ -381,8 +381,3 @@ def _status_hint(response: httpx.Response) -> str:
         location = redact_url(response.headers["location"])
         return f" (a redirect to {location}, not followed: give the admin API's own URL)"
     return ""
-
-
-def fetch_admin(url: str, *, timeout: float = 10.0) -> DumpParts:
-    with AdminClient(url, timeout=timeout) as client:
-        return client.fetch_parts()

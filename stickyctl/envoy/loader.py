@@ -30,7 +30,6 @@ import msgspec
 from stickyctl.envoy import schema as s
 from stickyctl.errors import InputError, WrongInputError
 
-ADMIN_V3 = s.ADMIN
 ADMIN_V2 = "type.googleapis.com/envoy.admin.v2alpha."
 STDIN = "-"
 

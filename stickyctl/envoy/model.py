@@ -29,7 +29,6 @@ from stickyctl.errors import InputError
 
 SESSION_FILTER = "envoy.filters.http.stateful_session"
 SESSION_FILTER_TYPE = "envoy.extensions.filters.http.stateful_session.v3.StatefulSession"
-SESSION_PER_ROUTE_TYPE = "envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute"
 FILTER_CONFIG_TYPE = "envoy.config.route.v3.FilterConfig"
 ROUTER_FILTER = "envoy.filters.http.router"
 ROUTER_TYPE = "envoy.extensions.filters.http.router.v3.Router"

@@ -20,7 +20,6 @@ leaves no snapshot at all.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -395,11 +394,3 @@ def _list(manifest: dict[str, Any], key: str, directory: str) -> list[Any]:
     if not isinstance(value, list):
         raise SnapshotError(f"--from {directory}: {MANIFEST}: {key} is not a list: not a stickyctl snapshot")
     return value
-
-
-def cleanup_partial(out_dir: str) -> None:
-    """Remove leftovers of an interrupted dump next to ``out_dir`` (never the snapshot itself)."""
-    target = Path(out_dir)
-    with contextlib.suppress(OSError):
-        for p in target.resolve().parent.glob(f".{target.name}.partial-*"):
-            shutil.rmtree(p, ignore_errors=True)
