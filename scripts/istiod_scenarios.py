@@ -28,8 +28,9 @@ for path in (REPO, REPO / "scripts"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from fixture_cases import expected_exit  # noqa: E402
+
 from stickyctl.lab import cluster as c  # noqa: E402
-from stickyctl.lab.scenarios import exit_code  # noqa: E402
 
 JSON = dict[str, Any]
 
@@ -813,7 +814,7 @@ def write_expected(directory: Path, entry: Entry) -> None:
         i = args.index("--services")
         del args[i : i + 2]
     doc["args"] = args
-    doc["exit_code"] = exit_code(entry.findings)
+    doc["exit_code"] = expected_exit(entry.findings)
     doc["findings"] = [{"code": code, "resource_id": rid} for code, rid in entry.findings]
     (directory / "expected.yaml").write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=200))
 
@@ -884,7 +885,7 @@ def matrix() -> str:
         codes = ", ".join(sorted({code for code, _ in entry.findings})) or "none"
         what = entry.what.replace("*", "\\*").replace("|", "\\|")
         made = made.replace("|", "\\|")
-        lines.append(f"| `{name}` | {what} | {made} | {codes} | {exit_code(entry.findings)} |")
+        lines.append(f"| `{name}` | {what} | {made} | {codes} | {expected_exit(entry.findings)} |")
     return "\n".join(lines) + "\n"
 
 

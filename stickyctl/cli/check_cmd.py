@@ -11,6 +11,7 @@ from stickyctl.catalog import Severity
 from stickyctl.cli import env as envmod
 from stickyctl.cli import live_opts
 from stickyctl.errors import UsageError, check_seconds
+from stickyctl.exitcodes import INPUT_CODES
 from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys
 
 SAMPLES = ("helloworld",)
@@ -177,7 +178,7 @@ def register(app: typer.Typer) -> None:
         # No -f/--admin-url/--sample: the live cluster (or --from DIR); see stickyctl/cli/live_opts.py.
         report = live_opts.run_check(options, run)
         for f in report.findings:
-            if f.code in ("STK0001", "STK0002"):
+            if f.code in INPUT_CODES:
                 env.error(f.message)
         outputs.write_all(report, extra_outputs)
         render(report, output, env, query=query, inputs_on_stderr=True)
