@@ -13,12 +13,12 @@ import contextlib
 import sys
 import time
 from datetime import datetime, timezone
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from stickyctl.cli import env as envmod
+from stickyctl.cli.formats import OutputFormat, TableOrDocument, TextOrDocument, write_document
 from stickyctl.errors import StickyError, UsageError
 from stickyctl.exitcodes import ExitStatus
 
@@ -31,18 +31,6 @@ SCHEMA_VERSION = 1
 
 Endpoints = dict[tuple[str, int], list[dict[str, Any]]]
 """What ``--resolve`` found for each pinned (address, port): endpoint descriptions from the dumps."""
-
-
-class DecodeFormat(str, Enum):
-    table = "table"
-    json = "json"
-    yaml = "yaml"
-
-
-class EncodeFormat(str, Enum):
-    text = "text"
-    json = "json"
-    yaml = "yaml"
 
 
 def register(app: typer.Typer) -> None:
@@ -71,8 +59,8 @@ def decode(
         ),
     ] = None,
     output: Annotated[
-        DecodeFormat, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
-    ] = DecodeFormat.table,
+        TableOrDocument, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
+    ] = OutputFormat.TABLE,
     names: Annotated[
         list[str] | None,
         typer.Option(
@@ -121,21 +109,15 @@ def decode(
 
     if all(isinstance(v, Rejected) and v.not_found for v in decoded):
         # Nothing to tabulate: say so once (rows of "-  invalid" per word would read as values).
-        if output is not DecodeFormat.table:
-            from stickyctl.report.machine import to_json, to_yaml
-
-            document = decode_document(decoded, moment, endpoints)
-            env.write(to_json(document) if output is DecodeFormat.json else to_yaml(document))
+        if output is not OutputFormat.TABLE:
+            write_document(env, decode_document(decoded, moment, endpoints), output)
         for reason in dict.fromkeys(v.reason for v in decoded if isinstance(v, Rejected)):
             env.error(reason)
         raise typer.Exit(int(ExitStatus.FINDINGS))
-    if output is DecodeFormat.table:
+    if output is OutputFormat.TABLE:
         _print_table(env, decoded, moment, endpoints, live=live)
     else:
-        from stickyctl.report.machine import to_json, to_yaml
-
-        document = decode_document(decoded, moment, endpoints)
-        env.write(to_json(document) if output is DecodeFormat.json else to_yaml(document))
+        write_document(env, decode_document(decoded, moment, endpoints), output)
 
     # Envoy ignores an invalid value and an expired cookie alike: the request is re-balanced.
     unusable = [v for v in decoded if not isinstance(v, SessionValue) or v.expired(moment)]
@@ -406,8 +388,8 @@ def encode(
         ),
     ] = None,
     output: Annotated[
-        EncodeFormat, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
-    ] = EncodeFormat.text,
+        TextOrDocument, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
+    ] = OutputFormat.TEXT,
     now: Annotated[
         int | None, typer.Option("--now", metavar="UNIX_TIME", hidden=True, help="Unix time for --ttl (tests).")
     ] = None,
@@ -429,13 +411,11 @@ def encode(
     line = value
     if name is not None:
         line = f"Cookie: {name}={value}" if cookie else f"{name}: {value}"
-    if output is EncodeFormat.text:
+    if output is OutputFormat.TEXT:
         env.write(line + "\n")
         return
 
     from stickyctl.envoy.session_values import SessionValue, decode_cookie_value, decode_header_value
-    from stickyctl.report.machine import to_json, to_yaml
-
     decoded = decode_cookie_value(value) if cookie else decode_header_value(value)
     assert isinstance(decoded, SessionValue), decoded  # what Envoy writes always decodes
     document: dict[str, Any] = {
@@ -447,4 +427,4 @@ def encode(
         "expires_at": _iso(decoded.expires_at) if decoded.expires_at else None,
         "request_header": line if name is not None else None,
     }
-    env.write(to_json(document) if output is EncodeFormat.json else to_yaml(document))
+    write_document(env, document, output)
