@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from stickyctl.checks.engine import CheckOptions
+from stickyctl.checks.snapshot import check_snapshot
 from stickyctl.cli import env as envmod
 from stickyctl.kube import collect as collect_mod
 from stickyctl.kube import snapshot as snap
@@ -175,11 +176,11 @@ def test_fleet_replicas_are_per_cluster() -> None:
         return snap.TargetRecord(label=f"{context}:pod/istio-ingress/{pod}", context=context,
                                  namespace="istio-ingress", pod=pod, configs=_configs(pod))
 
-    one = snap.check_snapshot(_snapshot([target("east", POD_A), target("east", POD_B)]), CheckOptions())
+    one = check_snapshot(_snapshot([target("east", POD_A), target("east", POD_B)]), CheckOptions())
     (fleet,) = [f for f in one.findings if f.code == "STK0501"]
     assert fleet.resource_id == "target:context/east/object:Deployment/istio-ingress/istio-ingressgateway"
     assert "(context east)" in fleet.message
-    two = snap.check_snapshot(_snapshot([target("east", POD_A), target("west", POD_B)]), CheckOptions())
+    two = check_snapshot(_snapshot([target("east", POD_A), target("west", POD_B)]), CheckOptions())
     assert "STK0501" not in {f.code for f in two.findings}
     assert len(two.proxies) == 2
 
@@ -189,15 +190,15 @@ def test_allow_partial_exit_statuses() -> None:
 
     ok = snap.TargetRecord(label="pod/ns/a", context="c", namespace="ns", pod="a", configs=_configs())
     bad = snap.TargetRecord(label="pod/ns/b", context="c", namespace="ns", pod="b", error="connection refused")
-    report = snap.check_snapshot(_snapshot([ok, bad]), CheckOptions())
+    report = check_snapshot(_snapshot([ok, bad]), CheckOptions())
     assert int(report.exit_status) == 3
     partial = allow_partial(report)
     assert int(partial.exit_status) == 1
     assert partial.document()["summary"]["exit_code"] == 1
     assert [f.code for f in partial.findings if f.code == "STK0001"] == ["STK0001"]
-    none = allow_partial(snap.check_snapshot(_snapshot([bad]), CheckOptions()))
+    none = allow_partial(check_snapshot(_snapshot([bad]), CheckOptions()))
     assert int(none.exit_status) == 3  # nothing was checked at all: still "not checked"
-    relaxed = allow_partial(snap.check_snapshot(_snapshot([ok, bad]), CheckOptions(failure_threshold=None)))
+    relaxed = allow_partial(check_snapshot(_snapshot([ok, bad]), CheckOptions(failure_threshold=None)))
     assert int(relaxed.exit_status) == 0
 
 
@@ -213,8 +214,8 @@ def test_snapshot_round_trip_and_atomic_write(tmp_path: Path, monkeypatch: pytes
     back = snap.read_snapshot(str(out))
     assert back.targets[0].configs == ok.configs and back.targets[1].error == "refused"
     assert back.notes == s.notes
-    a = snap.check_snapshot(s, CheckOptions())
-    b = snap.check_snapshot(back, CheckOptions())
+    a = check_snapshot(s, CheckOptions())
+    b = check_snapshot(back, CheckOptions())
     assert a.findings == b.findings and a.not_checked == b.not_checked
 
     # A failure in the middle of writing leaves neither the snapshot nor a partial directory.

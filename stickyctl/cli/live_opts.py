@@ -250,7 +250,8 @@ def run_check(options: CheckOptions, run: Callable[[CheckOptions], CheckReport])
             raise UsageError(f"{cluster_flags[0]} applies to a live check, not to --from DIR (a recorded snapshot)")
         if options.services or options.istiod:
             raise UsageError("--services/--istiod: a snapshot carries the objects it was checked with")
-        from stickyctl.kube.snapshot import check_snapshot, read_snapshot
+        from stickyctl.checks.snapshot import check_snapshot
+        from stickyctl.kube.snapshot import read_snapshot
 
         report = check_snapshot(read_snapshot(from_dir), options)
     elif options.dumps or options.admin_urls:
@@ -264,8 +265,8 @@ def run_check(options: CheckOptions, run: Callable[[CheckOptions], CheckReport])
         if options.services or options.istiod:
             raise UsageError("--services/--istiod: a live check reads the Services and istiod from the cluster")
         require_live_dependencies("checking a live cluster")
+        from stickyctl.checks.snapshot import check_snapshot
         from stickyctl.kube.collect import collect
-        from stickyctl.kube.snapshot import check_snapshot
 
         snapshot = collect(live_options(f, options.timeout), options.keys, env)
         report = check_snapshot(snapshot, options)
