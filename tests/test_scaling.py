@@ -105,7 +105,7 @@ def test_star_globs_match_as_fnmatch_does(glob: str, text: str) -> None:
 # --- A whole check: calls counted at n and 4n ------------------------------------------------------
 
 
-def _dump(n: int) -> dict[str, Any]:
+def sticky_routes_dump(n: int) -> dict[str, Any]:
     """A gateway with ``n`` header-sticky routes (one virtual host and one cluster each)."""
     vhosts = []
     clusters = []
@@ -172,7 +172,7 @@ def _calls(fn: Callable[[], object]) -> int:
 def _check_calls(tmp_path: Path, n: int, *, header: str, suppress: bool = False) -> int:
     dump = tmp_path / f"dump-{n}.json"
     svcs = tmp_path / f"svc-{n}-{header}.json"
-    dump.write_text(json.dumps(_dump(n)))
+    dump.write_text(json.dumps(sticky_routes_dump(n)))
     svcs.write_text(json.dumps(_services(n, header)))
     sups = [Suppression("STK0302", f"*/virtual_host:svc-{i}.*") for i in range(0, n, 3)] if suppress else []
     options = CheckOptions(dumps=[str(dump)], services=[str(svcs)], suppress=sups)

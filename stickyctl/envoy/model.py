@@ -22,6 +22,7 @@ from stickyctl.envoy.loader import (
     ListenerEntry,
     RouteConfigEntry,
     SectionsAbandoned,
+    error_at,
     load_file,
     load_sections,
 )
@@ -74,9 +75,7 @@ class _Reader:
         try:
             return decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            from stickyctl.envoy.loader import _at
-
-            raise InputError(self.source, _at(str(exc), where)) from None
+            raise InputError(self.source, error_at(str(exc), where)) from None
         except RecursionError:
             raise InputError(self.source, f"{where}: nested too deeply") from None
 
