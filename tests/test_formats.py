@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stickyctl.catalog import CATALOG, Severity
-from stickyctl.cli.env import Environment
+from stickyctl.environment import Environment
 from stickyctl.findings import Finding, Resource
 from stickyctl.report import github, junit, sarif
 from stickyctl.report.machine import to_json

@@ -17,7 +17,7 @@ import pytest
 
 from stickyctl.checks.engine import CheckOptions
 from stickyctl.checks.snapshot import check_snapshot
-from stickyctl.cli import env as envmod
+from stickyctl.environment import Environment
 from stickyctl.kube import collect as collect_mod
 from stickyctl.kube import snapshot as snap
 from stickyctl.kube.streams import ExecResult
@@ -131,8 +131,8 @@ def test_progress_only_on_a_terminal() -> None:
         def isatty(self) -> bool:
             return True
 
-    tty = envmod.Environment(stdout=io.StringIO(), stderr=Tty(), color="never")
-    plain = envmod.Environment(stdout=io.StringIO(), stderr=io.StringIO(), color="never")
+    tty = Environment(stdout=io.StringIO(), stderr=Tty(), color="never")
+    plain = Environment(stdout=io.StringIO(), stderr=io.StringIO(), color="never")
     assert isinstance(collect_mod._progress(tty, 3), collect_mod._RichProgress)
     assert isinstance(collect_mod._progress(plain, 3), collect_mod._NoProgress)
     assert isinstance(collect_mod._progress(tty, 1), collect_mod._NoProgress)
@@ -186,19 +186,19 @@ def test_fleet_replicas_are_per_cluster() -> None:
 
 
 def test_allow_partial_exit_statuses() -> None:
-    from stickyctl.cli.live_opts import allow_partial
+    from stickyctl.cli.live_opts import allow_partial_report
 
     ok = snap.TargetRecord(label="pod/ns/a", context="c", namespace="ns", pod="a", configs=_configs())
     bad = snap.TargetRecord(label="pod/ns/b", context="c", namespace="ns", pod="b", error="connection refused")
     report = check_snapshot(_snapshot([ok, bad]), CheckOptions())
     assert int(report.exit_status) == 3
-    partial = allow_partial(report)
+    partial = allow_partial_report(report)
     assert int(partial.exit_status) == 1
     assert partial.document()["summary"]["exit_code"] == 1
     assert [f.code for f in partial.findings if f.code == "STK0001"] == ["STK0001"]
-    none = allow_partial(check_snapshot(_snapshot([bad]), CheckOptions()))
+    none = allow_partial_report(check_snapshot(_snapshot([bad]), CheckOptions()))
     assert int(none.exit_status) == 3  # nothing was checked at all: still "not checked"
-    relaxed = allow_partial(check_snapshot(_snapshot([ok, bad]), CheckOptions(failure_threshold=None)))
+    relaxed = allow_partial_report(check_snapshot(_snapshot([ok, bad]), CheckOptions(failure_threshold=None)))
     assert int(relaxed.exit_status) == 0
 
 

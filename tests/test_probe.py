@@ -318,8 +318,8 @@ class _Clock:
 def test_progress_bar_appears_only_after_two_seconds() -> None:
     import io
 
-    from stickyctl.cli.env import Environment
     from stickyctl.cli.probe_cmd import ProgressBar
+    from stickyctl.environment import Environment
 
     err = io.StringIO()
     clock = _Clock()

@@ -12,7 +12,7 @@ import yaml
 from rich.console import Console
 
 from stickyctl.catalog import CATALOG, Severity
-from stickyctl.cli.env import Environment
+from stickyctl.environment import Environment
 from stickyctl.errors import UsageError
 from stickyctl.findings import Finding, Resource
 from stickyctl.report.machine import to_json

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from stickyctl.catalog import CATALOG, RETIRED, CheckSpec
-from stickyctl.cli import env as envmod
 from stickyctl.cli.formats import OutputFormat, TableOrDocument, TextOrDocument, write_document
+from stickyctl.environment import Environment
 from stickyctl.exitcodes import ExitStatus
 
 CHECKS_COLUMNS_MIN_WIDTH = 120
@@ -63,6 +63,7 @@ def register(app: typer.Typer) -> None:
 
 
 def explain(
+    ctx: typer.Context,
     code: Annotated[
         str, typer.Argument(metavar="CODE", help="A check code (STK0301, any case) or its name.")
     ],
@@ -71,7 +72,7 @@ def explain(
     ] = OutputFormat.TEXT,
 ) -> None:
     """Explain a check code: what it looks at, why it breaks sessions, how to fix it."""
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     spec = find_spec(code)
     if spec is None:
         retired = RETIRED.get(code.strip().upper())
@@ -96,12 +97,13 @@ def explain(
 
 
 def checks(
+    ctx: typer.Context,
     output: Annotated[
         TableOrDocument, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
     ] = OutputFormat.TABLE,
 ) -> None:
     """List every check code stickyctl can report."""
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     specs = sorted(CATALOG.values(), key=lambda s: s.code)
     if output is not OutputFormat.TABLE:
         write_document(env, [spec_document(s) for s in specs], output)

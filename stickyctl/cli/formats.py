@@ -12,7 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from stickyctl.cli.env import Environment
+    from stickyctl.environment import Environment
 
 
 class OutputFormat(str, Enum):
