@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import typer
@@ -49,6 +49,13 @@ class Captured:
 
 
 Invoke = Callable[..., Captured]
+
+
+class RunCli(Protocol):
+    """:func:`invoke`, as the ``run_cli`` fixture gives it."""
+
+    def __call__(self, *args: str, stdin: str | bytes | None = None, env: dict[str, str] | None = None) -> Captured:
+        ...
 
 
 @contextlib.contextmanager
@@ -99,9 +106,9 @@ def invoke(*args: str, stdin: str | bytes | None = None, env: dict[str, str] | N
 
 
 @pytest.fixture
-def run_cli() -> Iterator[object]:
+def run_cli() -> RunCli:
     """Run `stickyctl ARGS` in-process through main(), capturing stdout/stderr via Environment."""
-    yield invoke
+    return invoke
 
 
 def need_shared() -> Path:

@@ -17,12 +17,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from stickyctl.envoy.admin import IDENTITY_QUERY
 from stickyctl.lab.scenarios import HEADER
+from tests.conftest import Captured, RunCli
 from tests.fake_apiserver import wait_for
 from tests.live_support import ADMIN_TOKEN, NS, POD, ROOT, TOKEN, Gateway, as_json, findings, lab_cluster, serving
 from tests.loopback import FAULTS, fault_server
@@ -56,7 +56,7 @@ def _no_credentials(*texts: str) -> None:
         assert TOKEN not in text and ADMIN_TOKEN not in text
 
 
-def _one_line(res: Any) -> str:
+def _one_line(res: Captured) -> str:
     _no_credentials(res.stdout, res.stderr)
     assert "Traceback" not in res.stdout + res.stderr and "internal error" not in res.stderr, res.stderr
     lines = res.stderr.splitlines()
@@ -75,7 +75,7 @@ def _why_present() -> bool:
 
 @pytest.mark.usefixtures("no_ambient_kube")
 @pytest.mark.parametrize("mode", FAULTS)
-def test_admin_url_fault(run_cli: Any, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+def test_admin_url_fault(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     if mode in LIMITED:
         monkeypatch.setenv("STICKYCTL_MAX_INPUT_BYTES", str(1 << 20))
     with fault_server("html", host="127.0.0.2") as elsewhere, \
@@ -100,7 +100,7 @@ def test_admin_url_fault(run_cli: Any, monkeypatch: pytest.MonkeyPatch, mode: st
 
 
 @pytest.mark.usefixtures("no_ambient_kube")
-def test_admin_url_faults_do_not_hide_a_good_target(run_cli: Any, tmp_path: Path) -> None:
+def test_admin_url_faults_do_not_hide_a_good_target(run_cli: RunCli, tmp_path: Path) -> None:
     """Several --admin-url, one of them a slow-loris: the good one is checked, the run is exit 3."""
     with lab_cluster([Gateway(POD, HEADER)]) as lab, fault_server("loris-body") as loris:
         started = time.monotonic()
@@ -120,7 +120,7 @@ LIVE_FAULTS = ("loris-body", "loris-headers", "html", "status-500", "redirect", 
 
 @pytest.mark.usefixtures("no_ambient_kube")
 @pytest.mark.parametrize("via", ["port-forward", "exec"])
-def test_live_faults_behind_pods(run_cli: Any, tmp_path: Path, via: str) -> None:
+def test_live_faults_behind_pods(run_cli: RunCli, tmp_path: Path, via: str) -> None:
     """One healthy gateway and one pod per fault: each faulty pod is STK0001 naming its fault, the
     healthy one is checked, the slow ones cost one --timeout each, all in parallel."""
     pods = {mode: f"gw-{mode}-7d9c5b6f8-x{i}" for i, mode in enumerate(LIVE_FAULTS)}
@@ -156,7 +156,7 @@ def test_live_faults_behind_pods(run_cli: Any, tmp_path: Path, via: str) -> None
 
 
 @pytest.mark.usefixtures("no_ambient_kube")
-def test_dump_with_a_slow_loris_pod(run_cli: Any, tmp_path: Path) -> None:
+def test_dump_with_a_slow_loris_pod(run_cli: RunCli, tmp_path: Path) -> None:
     """dump: the snapshot is written with the slow pod recorded as not read (exit 3), within the
     timeout; check --from then reports it as STK0001."""
     slow = "gw-loris-7d9c5b6f8-abcde"

@@ -240,8 +240,8 @@ def test_seed_flow_as_a_user_runs_it(tmp_path: Path) -> None:
         assert summary["error"] == 0 and summary["warning"] == 1, check.stdout
         assert {f["code"] for f in check.json()["findings"] if f["severity"] == "warning"} == {"STK0404"}
 
-        again = stickyctl_process("lab", "up", "--state-dir", d)
-        assert again.exit_code == 2 and "already running" in again.stderr and again.stderr.count("\n") == 1
+        second = stickyctl_process("lab", "up", "--state-dir", d)
+        assert second.exit_code == 2 and "already running" in second.stderr and second.stderr.count("\n") == 1
         assert stickyctl_process("lab", "status", "--state-dir", d, "-o", "json").json()["pid"] == info["pid"]
     finally:
         down = stickyctl_process("lab", "down", "--state-dir", d)
@@ -316,7 +316,7 @@ def _drain_pinned(info: dict[str, Any], tmp_path: Path, client: tuple[str, str])
     }  # fmt: skip
     result = probe_json(url, *client, "--session", session["value"], "--count", "10", "--baseline", "0",
                     "--expect", "sticky")  # fmt: skip
-    doc = result.json()
+    doc: dict[str, Any] = result.json()
     doc["pinned_backend"] = pinned
     doc["exit"] = result.exit_code
     doc["lab_eds"] = {p["upstream"]: p["eds_health_status"] for p in drained["pods"]}[pinned]

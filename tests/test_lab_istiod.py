@@ -127,7 +127,7 @@ def assert_follows_istiod(state_dir: Path, out: Path, step: str) -> JSON:
 
 
 def _pod(info: JSON, status: str = "serving") -> str:
-    return next(p["name"] for p in info["pods"] if p["status"] == status)
+    return next(str(p["name"]) for p in info["pods"] if p["status"] == status)
 
 
 @pytest.mark.parametrize("mode", ["header", "cookie", "consistent-hash"])

@@ -20,8 +20,9 @@ from stickyctl.checks.snapshot import check_snapshot
 from stickyctl.environment import Environment
 from stickyctl.kube import collect as collect_mod
 from stickyctl.kube import snapshot as snap
+from stickyctl.kube.client import Cluster
 from stickyctl.kube.streams import ExecResult
-from tests.conftest import CASES
+from tests.conftest import CASES, RunCli
 from tests.fake_apiserver import field_match, label_match
 
 DRIFT = CASES / "STK0501-override-status-drift"
@@ -64,7 +65,7 @@ def _without_session_filter(dump: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_replicas_disagree_names_each_difference(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_replicas_disagree_names_each_difference(run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                  ) -> None:
     a = json.loads((DRIFT / f"{POD_A}.json").read_text())
     b = _without_session_filter(json.loads((DRIFT / f"{POD_B}.json").read_text()))
@@ -83,7 +84,7 @@ def test_replicas_disagree_names_each_difference(run_cli: Any, tmp_path: Path, m
     assert "version_info" not in json.dumps(details) and "last_updated" not in json.dumps(details)
 
 
-def test_identical_replicas_do_not_disagree(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_identical_replicas_do_not_disagree(run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = json.loads((DRIFT / f"{POD_A}.json").read_text())
     b = copy.deepcopy(a)
     node = next(s for s in b["configs"] if "Bootstrap" in s["@type"])["bootstrap"]["node"]
@@ -270,7 +271,10 @@ def test_exec_transport_maps_pilot_agent_answers(monkeypatch: pytest.MonkeyPatch
         return answers.pop(0)
 
     monkeypatch.setattr(streams, "exec_command", fake_exec)
-    transport = collect_mod.ExecTransport(object(), "ns", "p", port=15001, timeout=1).build()  # type: ignore[arg-type]
+    from kubernetes.client import ApiClient
+
+    cluster = Cluster(ApiClient(), context="c", namespace="ns", timeout=1)  # never dialled: exec_command is faked
+    transport = collect_mod.ExecTransport(cluster, "ns", "p", port=15001, timeout=1).build()
     client = AdminClient("http://localhost:15001", transport=transport, label="pod/ns/p")
     assert client.get_json("config_dump?resource=dynamic_listeners") == {"configs": []}
     assert seen[0] == ["pilot-agent", "request", "GET", "config_dump?resource=dynamic_listeners", "--debug-port",
@@ -337,7 +341,7 @@ def test_fake_api_server_speaks_like_one() -> None:
      " certificate-authority-data: '!!x'}\nusers:\n- name: a\n  user: {token: x}\ncontexts:\n- name: a\n  context: "
      "{cluster: a, user: a}\n", "kubeconfig context a: Invalid base64"),
 ])
-def test_broken_kubeconfig_is_one_line(run_cli: Any, tmp_path: Path, text: str, message: str) -> None:
+def test_broken_kubeconfig_is_one_line(run_cli: RunCli, tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "kc").write_text(text)
     res = run_cli("check", "-n", "x", "--kubeconfig", str(tmp_path / "kc"))
     assert res.exit_code == 3 and res.stderr.count("\n") == 1 and message in res.stderr

@@ -239,7 +239,7 @@ def test_resource_and_finding_init_are_the_dataclass_ones() -> None:
     assert list(r.__dict__) == [f.name for f in dataclasses.fields(Resource)]
     assert r == Resource(None, None, "gw", route="r") and hash(r) == hash(Resource(proxy="gw", route="r"))
     assert dataclasses.replace(r, route="s") == Resource(proxy="gw", route="s")
-    f = Finding("STK0302", "m", r)
-    assert f.details == {} and f.details is not Finding("STK0302", "m", r).details
-    assert f == Finding("STK0302", "m", r, {"x": "y"})  # details are not compared
-    assert dataclasses.replace(f, message="n").message == "n"
+    finding = Finding("STK0302", "m", r)
+    assert finding.details == {} and finding.details is not Finding("STK0302", "m", r).details
+    assert finding == Finding("STK0302", "m", r, {"x": "y"})  # details are not compared
+    assert dataclasses.replace(finding, message="n").message == "n"

@@ -261,9 +261,15 @@ def _envoy_text(seen: Seen, case: Case) -> str:
     return text
 
 
+def _connection(url: str) -> http.client.HTTPConnection:
+    """A connection to ``http://HOST:PORT`` (the lab's admin or gateway URL)."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=5)
+
+
 def run_case(lab: Lab, case: Case) -> Row:
     dump_path = Path(tempfile.gettempdir()) / f"stickyctl-why-dump-{os.getpid()}.json"
-    dump = http.client.HTTPConnection(*lab.admin.split("//", 1)[1].rsplit(":", 1), timeout=5)
+    dump = _connection(lab.admin)
     try:
         dump.request("GET", "/config_dump?include_eds")
         dump_path.write_bytes(dump.getresponse().read())
@@ -322,7 +328,7 @@ def test_cookie_sessions(tmp_path: Path) -> None:
         a, b, _ = lab.pods.values()
         run_case(lab, Case("healthy pod", cookies=((COOKIE, cookie_value(a)),), pinned=a))
         # A cookie as Envoy itself issues it (with the TTL the config says).
-        conn = http.client.HTTPConnection(*lab.gateway.split("//", 1)[1].rsplit(":", 1), timeout=5)
+        conn = _connection(lab.gateway)
         conn.request("GET", "/hello")
         set_cookie = conn.getresponse().getheader("set-cookie") or ""
         conn.close()
