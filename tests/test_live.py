@@ -9,11 +9,9 @@ healthy lab and a broken one; `dump` then `check --from` reproduces them.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,14 +28,15 @@ from tests.live_support import (
     POD,
     POD_B,
     RBAC,
-    ROOT,
     STRICT,
     TOKEN,
     Context,
     Gateway,
     as_json,
+    child_env,
     exec_plugin,
     findings,
+    interruptible_stickyctl,
     lab_cluster,
     make_pki,
     need_envoy,
@@ -402,21 +401,14 @@ def test_api_that_never_answers_times_out(run_cli: RunCli, tmp_path: Path) -> No
     assert seconds < 4
 
 
-def _subprocess_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "PYTEST"))}
-    env.update(HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT), NO_COLOR="1")
-    return env
-
-
 @pytest.mark.parametrize("command", ["check", "dump"])
 def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path: Path, command: str) -> None:
     with lab_cluster([Gateway(POD, HEADER, fault="hang")]) as lab, serving(lab, tmp_path) as (server, kc):
         out = tmp_path / "snap"
-        args = [sys.executable, "-m", "stickyctl", command, "-n", NS, "--kubeconfig", str(kc), "--timeout", "60"]
+        args = [command, "-n", NS, "--kubeconfig", str(kc), "--timeout", "60"]
         if command == "dump":
             args += ["--out-dir", str(out)]
-        proc = subprocess.Popen(args, cwd=tmp_path, env=_subprocess_env(tmp_path), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = interruptible_stickyctl(args, tmp_path)
         try:
             wait_for(lambda: any(e.resource == "pods/portforward" for e in server.requests()), 20, "the port-forward")
             time.sleep(0.2)
@@ -446,10 +438,10 @@ def test_kubectl_reads_the_fake(tmp_path: Path, pki: Any) -> None:
         pytest.skip("kubectl is not on PATH")
     with lab_cluster([Gateway(POD, HEADER)]) as lab, serving(lab, tmp_path, pki=pki) as (server, kc):
         res = subprocess.run([kubectl, "--kubeconfig", str(kc), "get", "pods", "-n", NS], capture_output=True,
-                             text=True, timeout=60, env=_subprocess_env(tmp_path))
+                             text=True, timeout=60, env=child_env(tmp_path))
         direct = subprocess.run([kubectl, "--server", server.url, "--certificate-authority", str(pki.ca),
                                  "--token", TOKEN, "get", "svc", "-A", "-o", "name"], capture_output=True, text=True,
-                                timeout=60, env=_subprocess_env(tmp_path))
+                                timeout=60, env=child_env(tmp_path))
     assert res.returncode == 0, res.stderr
     assert POD in res.stdout and "Running" in res.stdout
     assert direct.returncode == 0, direct.stderr
