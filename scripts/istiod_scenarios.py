@@ -28,8 +28,9 @@ for path in (REPO, REPO / "scripts"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from fixture_cases import expected_exit  # noqa: E402
+
 from stickyctl.lab import cluster as c  # noqa: E402
-from stickyctl.lab.scenarios import exit_code  # noqa: E402
 
 JSON = dict[str, Any]
 
@@ -42,7 +43,7 @@ HEADER_LABELS = {c.HEADER_LABEL: "x-session-header"}
 COOKIE_LABELS = {c.COOKIE_LABEL: "sticky"}
 
 
-def _gateway_seed(service_labels: dict[str, str], pods: list[c.Workload] | None = None) -> list[c.JSON]:
+def gateway_seed(service_labels: dict[str, str], pods: list[c.Workload] | None = None) -> list[c.JSON]:
     """The seed: helloworld x6 behind an Istio Gateway + VirtualService on hosts ``*``."""
     return [
         *c.ingress_gateway(),
@@ -54,25 +55,25 @@ def _gateway_seed(service_labels: dict[str, str], pods: list[c.Workload] | None 
 
 
 def seed_header() -> c.ScenarioSpec:
-    return c.ScenarioSpec(_gateway_seed(HEADER_LABELS), istiod_env=FLAG_ON)
+    return c.ScenarioSpec(gateway_seed(HEADER_LABELS), istiod_env=FLAG_ON)
 
 
 def seed_cookie() -> c.ScenarioSpec:
-    return c.ScenarioSpec(_gateway_seed(COOKIE_LABELS), istiod_env=FLAG_ON)
+    return c.ScenarioSpec(gateway_seed(COOKIE_LABELS), istiod_env=FLAG_ON)
 
 
 def flag_off_header() -> c.ScenarioSpec:
-    return c.ScenarioSpec(_gateway_seed(HEADER_LABELS), istiod_env={})
+    return c.ScenarioSpec(gateway_seed(HEADER_LABELS), istiod_env={})
 
 
 def terminating_header() -> c.ScenarioSpec:
     pods = c.with_state(c.helloworld_pods(), 0, "terminating")
-    return c.ScenarioSpec(_gateway_seed(HEADER_LABELS, pods), istiod_env=FLAG_ON)
+    return c.ScenarioSpec(gateway_seed(HEADER_LABELS, pods), istiod_env=FLAG_ON)
 
 
 def terminating_cookie() -> c.ScenarioSpec:
     pods = c.with_state(c.helloworld_pods(), 0, "terminating")
-    return c.ScenarioSpec(_gateway_seed(COOKIE_LABELS, pods), istiod_env=FLAG_ON)
+    return c.ScenarioSpec(gateway_seed(COOKIE_LABELS, pods), istiod_env=FLAG_ON)
 
 
 def subsets_cookie() -> c.ScenarioSpec:
@@ -138,7 +139,7 @@ def gateway_api_header() -> c.ScenarioSpec:
 
 
 def _seed(labels: dict[str, str], env: dict[str, str] | None = None, **kw: Any) -> c.ScenarioSpec:
-    return c.ScenarioSpec(_gateway_seed(labels, **kw), istiod_env=FLAG_ON if env is None else env)
+    return c.ScenarioSpec(gateway_seed(labels, **kw), istiod_env=FLAG_ON if env is None else env)
 
 
 def _versions(v1_labels: dict[str, str] | None, v2_labels: dict[str, str] | None,
@@ -254,7 +255,7 @@ def sidecar_inbound_header() -> c.ScenarioSpec:
 def label_on_deployment() -> c.ScenarioSpec:
     """The header label on the Deployment and its pods, not the Service: istiod reads Service labels only."""
     pods = c.helloworld_pods(extra_labels=HEADER_LABELS)
-    objs = _gateway_seed({}, pods)
+    objs = gateway_seed({}, pods)
     objs.append(c.deployment("helloworld-v1", c.HELLOWORLD, {"app": c.HELLOWORLD, **HEADER_LABELS},
                              {"app": c.HELLOWORLD, "version": "v1", **HEADER_LABELS}))  # fmt: skip
     return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
@@ -295,7 +296,7 @@ def two_sticky_same_name() -> c.ScenarioSpec:
 def consistent_hash_header() -> c.ScenarioSpec:
     """The header label plus a DestinationRule consistentHash on a request header: both decide
     the host; the session wins while its host lives (STK0309)."""
-    objs = [*_gateway_seed(HEADER_LABELS), c.consistent_hash_rule(c.HELLOWORLD, "x-user")]
+    objs = [*gateway_seed(HEADER_LABELS), c.consistent_hash_rule(c.HELLOWORLD, "x-user")]
     return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
 
 
@@ -320,7 +321,7 @@ def envoyfilter_after_router() -> c.ScenarioSpec:
             }],
         },
     }  # fmt: skip
-    return c.ScenarioSpec([*_gateway_seed(HEADER_LABELS), ef], istiod_env=FLAG_ON)
+    return c.ScenarioSpec([*gateway_seed(HEADER_LABELS), ef], istiod_env=FLAG_ON)
 
 
 BENCH_TEMPLATE = "three-hosts"
@@ -813,7 +814,7 @@ def write_expected(directory: Path, entry: Entry) -> None:
         i = args.index("--services")
         del args[i : i + 2]
     doc["args"] = args
-    doc["exit_code"] = exit_code(entry.findings)
+    doc["exit_code"] = expected_exit(entry.findings)
     doc["findings"] = [{"code": code, "resource_id": rid} for code, rid in entry.findings]
     (directory / "expected.yaml").write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=200))
 
@@ -884,7 +885,7 @@ def matrix() -> str:
         codes = ", ".join(sorted({code for code, _ in entry.findings})) or "none"
         what = entry.what.replace("*", "\\*").replace("|", "\\|")
         made = made.replace("|", "\\|")
-        lines.append(f"| `{name}` | {what} | {made} | {codes} | {exit_code(entry.findings)} |")
+        lines.append(f"| `{name}` | {what} | {made} | {codes} | {expected_exit(entry.findings)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -32,7 +32,7 @@ DROPPED = ("STK0404", f"{GW}/cluster:{_cluster(HW)}")
 
 
 def flag_off_unlabelled() -> c.ScenarioSpec:
-    return c.ScenarioSpec(base._gateway_seed({}), istiod_env={})
+    return c.ScenarioSpec(base.gateway_seed({}), istiod_env={})
 
 
 SLEEP = c.Workload("sleep-6c9f8d7b5-s1e2p", NS, "10.244.0.20", {"app": "sleep", "security.istio.io/tlsMode": "istio"},
@@ -180,7 +180,7 @@ def gateway_api_session_persistence() -> c.ScenarioSpec:
 def gateway_api_other_controller() -> c.ScenarioSpec:
     """The seed (header label) plus an Envoy Gateway Gateway whose HTTPRoute sets sessionPersistence."""
     objs = [
-        *base._gateway_seed(HEADER_LABELS),
+        *base.gateway_seed(HEADER_LABELS),
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "eg"},
          "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}},
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "eg", "namespace": NS},
@@ -202,7 +202,7 @@ def header_behind_waypoint() -> c.ScenarioSpec:
     asking gateways to use it. istiod runs without PILOT_ENABLE_AMBIENT here (the harness serves no
     ambient index), so its EDS still lists the pods: the verdict rests on the manifests."""
     objs = []
-    for o in base._gateway_seed({**HEADER_LABELS, "istio.io/ingress-use-waypoint": "true"}):
+    for o in base.gateway_seed({**HEADER_LABELS, "istio.io/ingress-use-waypoint": "true"}):
         if o["kind"] == "Namespace" and o["metadata"]["name"] == NS:
             o = copy.deepcopy(o)
             o["metadata"]["labels"] = {"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}

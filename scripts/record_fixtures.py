@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts.fixture_cases import CASES_DIR, generated_by, select, write_expected  # noqa: E402
+from scripts.fixture_cases import CASES_DIR, expected_exit, generated_by, select, write_expected  # noqa: E402
 from stickyctl.lab import xds  # noqa: E402
 from stickyctl.lab.envoy import LabError, dump_section, envoy_binary, start_gateway  # noqa: E402
 from stickyctl.lab.manifests import write_yaml  # noqa: E402
-from stickyctl.lab.scenarios import CASES, SCENARIOS, Case, Scenario, exit_code  # noqa: E402
+from stickyctl.lab.scenarios import CASES, SCENARIOS, Case, Scenario  # noqa: E402
 from stickyctl.lab.xds import JSON  # noqa: E402
 
 MANAGED_FILES = ("dump.json", "services.yaml", "istiod.yaml", "expected.yaml")
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dump = DERIVE[case.derive](dump)
         write_case(case, dump)
         codes = ", ".join(code for code, _ in case.findings)
-        print(f"  wrote fixtures/cases/{case.name} [{codes}] exit {exit_code(case.findings)}")
+        print(f"  wrote fixtures/cases/{case.name} [{codes}] exit {expected_exit(case.findings)}")
     print(f"{len(selected)} case(s), {len(recordings)} Envoy run(s), {time.monotonic() - total:.1f}s")
     return 0
 

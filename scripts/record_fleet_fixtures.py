@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts.fixture_cases import CASES_DIR, generated_by, select, write_expected  # noqa: E402
+from scripts.fixture_cases import CASES_DIR, expected_exit, generated_by, select, write_expected  # noqa: E402
 from stickyctl.lab import xds  # noqa: E402
 from stickyctl.lab.envoy import LabError, envoy_binary, start_gateway  # noqa: E402
-from stickyctl.lab.scenarios import HEADER, Design, exit_code  # noqa: E402
+from stickyctl.lab.scenarios import HEADER, Design  # noqa: E402
 from stickyctl.lab.xds import JSON, GatewayIdentity  # noqa: E402
 
 SCRIPT = "scripts/record_fleet_fixtures.py"
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dumps = [record(d, r) for d, r in zip(case.designs, REPLICAS, strict=True)]
         write_case(case, dumps)
         codes = ", ".join(code for code, _ in case.findings)
-        print(f"wrote fixtures/cases/{case.name} [{codes}] exit {exit_code(case.findings)}")
+        print(f"wrote fixtures/cases/{case.name} [{codes}] exit {expected_exit(case.findings)}")
     print(f"done in {time.monotonic() - started:.1f}s ({xds.DEFAULT_ISTIO_VERSION} designs on a real Envoy)")
     return 0
 

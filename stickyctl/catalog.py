@@ -774,7 +774,3 @@ CATALOG: dict[str, CheckSpec] = {spec.code: spec for spec in _SPECS}
 
 RETIRED: dict[str, str] = {}
 """Codes that were once emitted and must never be reused: code -> why it was retired."""
-
-
-def get(code: str) -> CheckSpec:
-    return CATALOG[code]

@@ -181,7 +181,7 @@ def _suppressions(value: Any, where: str) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where}: suppress: expected a list of 'CODE' or 'CODE=GLOB' strings")
-    from stickyctl.report.model import INPUT_CODES
+    from stickyctl.exitcodes import INPUT_CODES
 
     for entry in value:
         code = entry.partition("=")[0].strip().upper()

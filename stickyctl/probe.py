@@ -32,6 +32,7 @@ from stickyctl.envoy.session_values import (
 )
 from stickyctl.errors import StickyError, UsageError
 from stickyctl.sanitize import redact_url
+from stickyctl.urls import UrlError, parse_http_url
 
 if TYPE_CHECKING:
     import httpx
@@ -390,24 +391,12 @@ class ProbeReport:
 
 
 def check_url(url: str) -> urllib.parse.SplitResult:
-    """``url`` split, or a usage error: http/https only, a host, a valid port, no spaces or control
-    characters (which would otherwise end up in the request line)."""
-    shown = redact_url(url)
-    if any(c.isspace() or not c.isprintable() for c in url):
-        raise UsageError(f"{shown!r}: a URL cannot contain spaces or control characters")
+    """``url`` split, or a usage error (stickyctl.urls: http/https only, a host, a valid port, no
+    spaces or control characters). No scheme is assumed: a probe sends real requests."""
     try:
-        parts = urllib.parse.urlsplit(url)
-        hostname, port = parts.hostname, parts.port
-    except ValueError as exc:
-        raise UsageError(f"{shown!r}: not a URL ({exc})") from None
-    if parts.scheme not in ("http", "https"):
-        scheme = parts.scheme or "none"
-        raise UsageError(f"{shown!r}: only http:// and https:// URLs can be probed (scheme: {scheme})")
-    if not hostname:
-        raise UsageError(f"{shown!r}: no host in the URL")
-    if port == 0:
-        raise UsageError(f"{shown!r}: port 0 is not a TCP port")
-    return parts
+        return parse_http_url(url, add_scheme=False, purpose=" can be probed").parts
+    except UrlError as exc:
+        raise UsageError(f"{redact_url(url)!r}: {exc}") from None
 
 
 def _origin(parts: urllib.parse.SplitResult) -> tuple[str, str, int | None] | None:

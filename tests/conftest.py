@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from stickyctl.cli import env as envmod
+from stickyctl.environment import Environment
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -51,31 +51,33 @@ class Captured:
 Invoke = Callable[..., Captured]
 
 
+class RunCli(Protocol):
+    """:func:`invoke`, as the ``run_cli`` fixture gives it."""
+
+    def __call__(self, *args: str, stdin: str | bytes | None = None, env: dict[str, str] | None = None) -> Captured:
+        ...
+
+
 @contextlib.contextmanager
 def module_app(register: Callable[[typer.Typer], None]) -> Iterator[Invoke]:
     """Run the commands one CLI module registers, on a Typer app holding only them (80 columns,
     output captured through the Environment, never a traceback in any output)."""
     app = typer.Typer()
     register(app)
-    previous = envmod.current()
 
     def run(*args: str, stdin: str | bytes | None = None) -> Captured:
-        env = envmod.Environment(stdout=io.StringIO(), stderr=io.StringIO(), color="never")
-        envmod.use(env)
-        result = CliRunner().invoke(app, list(args), input=stdin)
+        out, err = io.StringIO(), io.StringIO()
+        env = Environment(stdout=out, stderr=err, color="never")
+        result = CliRunner().invoke(app, list(args), input=stdin, obj=env)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
-        out, err = env.stdout.getvalue(), env.stderr.getvalue()  # type: ignore[attr-defined]
-        for text in (out, err, result.output):
+        for text in (out.getvalue(), err.getvalue(), result.output):
             assert "Traceback" not in text
-        return Captured(result.exit_code, out, err, result.output)
+        return Captured(result.exit_code, out.getvalue(), err.getvalue(), result.output)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COLUMNS", "80")
-        try:
-            yield run
-        finally:
-            envmod.use(previous)
+        yield run
 
 
 def invoke(*args: str, stdin: str | bytes | None = None, env: dict[str, str] | None = None) -> Captured:
@@ -89,7 +91,6 @@ def invoke(*args: str, stdin: str | bytes | None = None, env: dict[str, str] | N
     data = stdin.encode() if isinstance(stdin, str) else stdin or b""
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(envmod, "ENV", envmod.Environment(stdout=out, stderr=err, color="never"))
         mp.setattr("sys.argv", ["stickyctl", *args])
         mp.setattr("sys.stdout", out)
         mp.setattr("sys.stderr", err)
@@ -98,16 +99,16 @@ def invoke(*args: str, stdin: str | bytes | None = None, env: dict[str, str] | N
             mp.setenv(key, value)
         code = 0
         try:
-            main()
+            main(Environment(stdout=out, stderr=err, color="never"))
         except SystemExit as exc:
             code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return Captured(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
-def run_cli() -> Iterator[object]:
+def run_cli() -> RunCli:
     """Run `stickyctl ARGS` in-process through main(), capturing stdout/stderr via Environment."""
-    yield invoke
+    return invoke
 
 
 def need_shared() -> Path:

@@ -475,7 +475,7 @@ class _Server(ThreadingHTTPServer):
                 request.close()
                 return
             request.settimeout(None)
-        self.RequestHandlerClass(request, client_address, self)
+        super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that went away mid-request is not a test failure
@@ -511,10 +511,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.fake.cert_users and isinstance(self.connection, ssl.SSLSocket):
             cert = self.connection.getpeercert()
             if cert:
-                for rdn in cert.get("subject", ()):
-                    for key, value in rdn:
-                        if key == "commonName":
-                            return str(value)
+                subject = cert.get("subject", ())
+                # ((("commonName", "alice"),), ...): relative distinguished names of (key, value)
+                for rdn in subject if isinstance(subject, tuple) else ():
+                    for attribute in rdn:
+                        if isinstance(attribute, tuple) and attribute[0] == "commonName":
+                            return str(attribute[1])
         return None
 
     # -- dispatch ----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -258,3 +260,26 @@ BROKEN = broken(HEADER, "STK0201", "STK0301")
 """istiod's flag off: no session filter, no per-route session config (with istiod flag off: STK0101)."""
 
 STRICT = dataclasses.replace(HEADER, strict=True)
+
+
+def child_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a child process started as a user would: no kube, pytest or stickyctl
+    settings from the test run, its own HOME, this checkout first on the path, no colour."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "PYTEST", "STICKYCTL"))}
+    env.update(HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT), NO_COLOR="1")
+    return env
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interruptible_stickyctl(args: Sequence[str], tmp_path: Path) -> subprocess.Popen[str]:
+    """`python -m stickyctl ARGS` in ``tmp_path``, for a test that sends it SIGINT (Ctrl-C).
+
+    The child gets SIGINT's default action back before it starts: a pytest started in the
+    background (`pytest &`, nohup, some CI runners) runs with SIGINT ignored, a child inherits
+    SIG_IGN, and Python then installs no KeyboardInterrupt handler, so the child would never
+    notice the signal and the test would time out."""
+    return subprocess.Popen([sys.executable, "-m", "stickyctl", *args], cwd=tmp_path, env=child_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)

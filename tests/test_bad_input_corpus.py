@@ -474,6 +474,7 @@ def escape_cases(base: Path) -> list[Case]:
 def other_cases(base: Path, has_why: bool) -> list[Case]:
     cases: list[Case] = []
     add = cases.append
+    args: tuple[str, ...]  # the loops below give it command lines of every length
     good = ("check", "-f", str(DUMP))
     out = base / "out"
     out.mkdir(parents=True)
@@ -560,7 +561,9 @@ def other_cases(base: Path, has_why: bool) -> list[Case]:
             add(Case("bad kubeconfig", (*command, "--kubeconfig", usable, "--timeout", value), 2, where="--timeout"))
 
     # decode: values Envoy would ignore (exit 1, one line), and a bad command line (2)
-    b64 = lambda t: base64.b64encode(t.encode()).decode()  # noqa: E731
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
     for value in ("", "%%%", "MTAuMC4wLjE6ODA", VALUE + "!!", VALUE[:-1], "MTAuMC4wLjE6ODB=", "x" * 100_000,
                   b64("hello"), b64("10.0.0.1:0"), b64("[fd00::1]"), b64("fd00::1:80"), b64("127.0.0.012:80"),
                   b64("10.0.0.1:" + "9" * 5000), "\x1b[2J" + VALUE, "\u202e" + VALUE, VALUE + ";UV:%%",
@@ -587,8 +590,8 @@ def other_cases(base: Path, has_why: bool) -> list[Case]:
         add(Case("bad address", ("encode", *args), 2, usage_block=usage))
 
     # explain
-    for code in ("XYZ", "STK9999", "STK", "../../etc/passwd", "STK03O1", "S" * 10_000, "", "\x1b[2J"):
-        add(Case("bad check code", ("explain", code), 2))
+    for text in ("XYZ", "STK9999", "STK", "../../etc/passwd", "STK03O1", "S" * 10_000, "", "\x1b[2J"):
+        add(Case("bad check code", ("explain", text), 2))
     add(Case("bad check code", ("explain",), 2, usage_block=True))
 
     # why

@@ -26,7 +26,7 @@ try:
     app.main()
 except SystemExit:
     pass
-loaded = sorted(m for m in sys.modules if m.startswith("stickyctl.cli.") and m.rsplit(".", 1)[1] in app._MODULES)
+loaded = sorted(m for m in sys.modules if m.startswith("stickyctl.cli.") and m.rsplit(".", 1)[1] in app.MODULES)
 sys.stderr.write("LOADED:" + ",".join(loaded) + "\\n")
 """
 
@@ -44,9 +44,9 @@ def test_root_help_is_the_full_apps_without_importing_commands() -> None:
     lazy, loaded = _run("lazy", "--help")
     full, _ = _run("full", "--help")
     assert loaded == "", f"root help imported {loaded}"
-    assert lazy == full  # COMMAND_SUMMARIES must say what the commands say, in their order
-    for name in appmod.COMMAND_SUMMARIES:
-        assert f" {name} " in lazy
+    assert lazy == full  # COMMANDS' summaries must say what the commands say, in their order
+    for entry in appmod.COMMANDS:
+        assert f" {entry.name} " in lazy
 
 
 def test_no_command_shows_the_same_list() -> None:
@@ -54,7 +54,7 @@ def test_no_command_shows_the_same_list() -> None:
     full, _ = _run("full")
     assert loaded == ""
     assert lazy == full
-    assert all(f" {name} " in lazy for name in appmod.COMMAND_SUMMARIES)
+    assert all(f" {entry.name} " in lazy for entry in appmod.COMMANDS)
 
 
 def test_a_command_imports_only_its_module() -> None:
@@ -66,8 +66,8 @@ def test_in_process_root_help_after_a_command_lists_every_command() -> None:
     # The test suite runs many commands in one process: root help must then list all of them.
     assert invoke("decode", "MTAuMjQ0LjEuNDo1MDAw").exit_code == 0
     out = invoke("--help").stdout
-    for name in appmod.COMMAND_SUMMARIES:
-        assert f" {name} " in out
+    for entry in appmod.COMMANDS:
+        assert f" {entry.name} " in out
     assert invoke("encode", "10.244.1.4:5000").exit_code == 0
 
 

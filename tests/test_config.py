@@ -9,6 +9,7 @@ import pytest
 
 from stickyctl import config
 from stickyctl.errors import UsageError
+from tests.conftest import RunCli
 
 SAMPLE = ("check", "--sample", "helloworld")
 """The bundled sample has one info finding (STK0601) and passes at the default threshold."""
@@ -125,7 +126,7 @@ def test_an_explicit_pyproject_needs_the_table(project: Path) -> None:
 # --- the CLI -----------------------------------------------------------------------------------
 
 
-def test_config_threshold_applies_and_the_flag_overrides_it(project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_config_threshold_applies_and_the_flag_overrides_it(project: Path, run_cli: RunCli) -> None:
     assert run_cli(*SAMPLE).exit_code == 0
     _write(project / "pyproject.toml", '[tool.stickyctl]\nfailure-threshold = "info"\n')
     assert run_cli(*SAMPLE).exit_code == 1
@@ -133,40 +134,40 @@ def test_config_threshold_applies_and_the_flag_overrides_it(project: Path, run_c
     assert run_cli(*SAMPLE, "--isolated").exit_code == 0
 
 
-def test_config_is_found_from_a_subdirectory(project: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_config_is_found_from_a_subdirectory(project: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(project / ".stickyctl.yaml", "failure-threshold: info\n")
     monkeypatch.chdir(project / "sub" / "deeper")
     assert run_cli(*SAMPLE).exit_code == 1
 
 
-def test_explicit_config_path(project: Path, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_explicit_config_path(project: Path, run_cli: RunCli, tmp_path: Path) -> None:
     elsewhere = _write(tmp_path / "ci" / "gate.yaml", "failure-threshold: info\n")
     assert run_cli(*SAMPLE, "--config", str(elsewhere)).exit_code == 1
     missing = run_cli(*SAMPLE, "--config", str(tmp_path / "none.yaml"))
     assert missing.exit_code == 2 and "no such file" in missing.stderr
 
 
-def test_config_and_isolated_conflict(project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_config_and_isolated_conflict(project: Path, run_cli: RunCli) -> None:
     path = _write(project / ".stickyctl.yaml", "output: json\n")
     result = run_cli(*SAMPLE, "--config", str(path), "--isolated")
     assert result.exit_code == 2 and "cannot be used together" in result.stderr
 
 
-def test_config_output_and_flag_override(project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_config_output_and_flag_override(project: Path, run_cli: RunCli) -> None:
     _write(project / ".stickyctl.yaml", "output: json\n")
     doc = json.loads(run_cli(*SAMPLE).stdout)
     assert doc["schema_version"] == 1
     assert "fix: " in run_cli(*SAMPLE, "-o", "table").stdout
 
 
-def test_config_suppressions_add_to_the_flags(project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_config_suppressions_add_to_the_flags(project: Path, run_cli: RunCli) -> None:
     _write(project / ".stickyctl.yaml", "suppress: [STK0601, STK0404]\nfailure-threshold: info\n")
     doc = json.loads(run_cli(*SAMPLE, "-o", "json").stdout)
     assert doc["findings"] == [] and doc["summary"]["suppressed"] == 2
     assert run_cli(*SAMPLE).exit_code == 0
 
 
-def test_config_label_keys_and_flag_override(project: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_config_label_keys_and_flag_override(project: Path, run_cli: RunCli) -> None:
     _write(project / ".stickyctl.yaml", "header-label: example.com/sticky\n")
     codes = json.loads(run_cli(*SAMPLE, "-o", "json").stdout)["findings"]
     # The sample's Service uses the default key, which istiod (configured as above) would not read.
@@ -183,7 +184,7 @@ def test_config_label_keys_and_flag_override(project: Path, run_cli) -> None:  #
          "pyproject.toml [tool.stickyctl]: failure-threshold = 'fatal'"),
     ],
 )
-def test_bad_config_is_one_line_and_exit_2(project: Path, run_cli, name: str, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_config_is_one_line_and_exit_2(project: Path, run_cli: RunCli, name: str, text: str, message: str) -> None:
     _write(project / name, text)
     result = run_cli(*SAMPLE)
     assert result.exit_code == 2

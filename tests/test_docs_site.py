@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from stickyctl.catalog import CATALOG, RETIRED
-from tests.conftest import ROOT, load_script
+from tests.conftest import ROOT, RunCli, load_script
 
 DOCS = ROOT / "docs"
 CONSOLE_BLOCK = re.compile(r"^```console\n(.*?)^```", re.S | re.M)
@@ -46,7 +46,7 @@ def test_the_quickstart_has_tested_commands() -> None:
 
 @pytest.mark.parametrize(("page", "command", "shown"), COMMANDS,
                          ids=[f"{p.name}:{c[:60]}" for p, c, _ in COMMANDS])
-def test_console_commands_print_what_the_docs_show(page: Path, command: str, shown: list[str], run_cli,  # type: ignore[no-untyped-def]
+def test_console_commands_print_what_the_docs_show(page: Path, command: str, shown: list[str], run_cli: RunCli,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("COLUMNS", "100")

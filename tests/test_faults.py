@@ -11,20 +11,29 @@ fake API server (port-forward and exec) for the live path. Ctrl-C during a fleet
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from stickyctl.envoy.admin import IDENTITY_QUERY
 from stickyctl.lab.scenarios import HEADER
+from tests.conftest import Captured, RunCli
 from tests.fake_apiserver import wait_for
-from tests.live_support import ADMIN_TOKEN, NS, POD, ROOT, TOKEN, Gateway, as_json, findings, lab_cluster, serving
+from tests.live_support import (
+    ADMIN_TOKEN,
+    NS,
+    POD,
+    ROOT,
+    TOKEN,
+    Gateway,
+    as_json,
+    findings,
+    interruptible_stickyctl,
+    lab_cluster,
+    serving,
+)
 from tests.loopback import FAULTS, fault_server
 
 TIMEOUT = 0.6
@@ -56,7 +65,7 @@ def _no_credentials(*texts: str) -> None:
         assert TOKEN not in text and ADMIN_TOKEN not in text
 
 
-def _one_line(res: Any) -> str:
+def _one_line(res: Captured) -> str:
     _no_credentials(res.stdout, res.stderr)
     assert "Traceback" not in res.stdout + res.stderr and "internal error" not in res.stderr, res.stderr
     lines = res.stderr.splitlines()
@@ -75,7 +84,7 @@ def _why_present() -> bool:
 
 @pytest.mark.usefixtures("no_ambient_kube")
 @pytest.mark.parametrize("mode", FAULTS)
-def test_admin_url_fault(run_cli: Any, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+def test_admin_url_fault(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     if mode in LIMITED:
         monkeypatch.setenv("STICKYCTL_MAX_INPUT_BYTES", str(1 << 20))
     with fault_server("html", host="127.0.0.2") as elsewhere, \
@@ -100,7 +109,7 @@ def test_admin_url_fault(run_cli: Any, monkeypatch: pytest.MonkeyPatch, mode: st
 
 
 @pytest.mark.usefixtures("no_ambient_kube")
-def test_admin_url_faults_do_not_hide_a_good_target(run_cli: Any, tmp_path: Path) -> None:
+def test_admin_url_faults_do_not_hide_a_good_target(run_cli: RunCli, tmp_path: Path) -> None:
     """Several --admin-url, one of them a slow-loris: the good one is checked, the run is exit 3."""
     with lab_cluster([Gateway(POD, HEADER)]) as lab, fault_server("loris-body") as loris:
         started = time.monotonic()
@@ -120,7 +129,7 @@ LIVE_FAULTS = ("loris-body", "loris-headers", "html", "status-500", "redirect", 
 
 @pytest.mark.usefixtures("no_ambient_kube")
 @pytest.mark.parametrize("via", ["port-forward", "exec"])
-def test_live_faults_behind_pods(run_cli: Any, tmp_path: Path, via: str) -> None:
+def test_live_faults_behind_pods(run_cli: RunCli, tmp_path: Path, via: str) -> None:
     """One healthy gateway and one pod per fault: each faulty pod is STK0001 naming its fault, the
     healthy one is checked, the slow ones cost one --timeout each, all in parallel."""
     pods = {mode: f"gw-{mode}-7d9c5b6f8-x{i}" for i, mode in enumerate(LIVE_FAULTS)}
@@ -156,7 +165,7 @@ def test_live_faults_behind_pods(run_cli: Any, tmp_path: Path, via: str) -> None
 
 
 @pytest.mark.usefixtures("no_ambient_kube")
-def test_dump_with_a_slow_loris_pod(run_cli: Any, tmp_path: Path) -> None:
+def test_dump_with_a_slow_loris_pod(run_cli: RunCli, tmp_path: Path) -> None:
     """dump: the snapshot is written with the slow pod recorded as not read (exit 3), within the
     timeout; check --from then reports it as STK0001."""
     slow = "gw-loris-7d9c5b6f8-abcde"
@@ -180,12 +189,6 @@ def test_dump_with_a_slow_loris_pod(run_cli: Any, tmp_path: Path) -> None:
 # --- Ctrl-C during a fleet fetch ---------------------------------------------------------------------
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "PYTEST", "STICKYCTL"))}
-    env.update(HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT), NO_COLOR="1")
-    return env
-
-
 @pytest.mark.parametrize("command", ["check", "dump"])
 def test_ctrl_c_during_a_fleet_fetch(tmp_path: Path, command: str) -> None:
     """Five gateways, two read at a time, all stuck (two hang, three dribble): SIGINT while their
@@ -198,12 +201,10 @@ def test_ctrl_c_during_a_fleet_fetch(tmp_path: Path, command: str) -> None:
         for gw in gateways[2:]:
             lab.cluster.backends[(NS, gw.pod)].admin = loris.address
         out = tmp_path / "snap"
-        args = [sys.executable, "-m", "stickyctl", command, "-n", NS, "--kubeconfig", str(kc), "--timeout", "60",
-                "--concurrency", "2"]
+        args = [command, "-n", NS, "--kubeconfig", str(kc), "--timeout", "60", "--concurrency", "2"]
         if command == "dump":
             args += ["--out-dir", str(out)]
-        proc = subprocess.Popen(args, cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = interruptible_stickyctl(args, tmp_path)
         try:
             wait_for(lambda: server.open_streams() >= 2, 20, "two port-forwards")
             time.sleep(0.3)
@@ -219,6 +220,25 @@ def test_ctrl_c_during_a_fleet_fetch(tmp_path: Path, command: str) -> None:
     assert stdout == ""
     assert 2 <= len(forwarded) < len(gateways)  # interrupted mid-fleet, not after it
     assert not out.exists() and not list(tmp_path.glob(".snap.partial-*"))
+
+
+def test_ctrl_c_reaches_stickyctl_when_pytest_ignores_it(tmp_path: Path) -> None:
+    """As under `pytest &` or nohup: SIGINT is ignored in this process. The interrupt tests' child
+    gets Ctrl-C's default action back, so they test stickyctl, not how pytest was started."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with fault_server("silent") as server:
+            proc = interruptible_stickyctl(["check", "--admin-url", server.url, "--timeout", "60"], tmp_path)
+            try:
+                wait_for(lambda: bool(server.requests), 20, "the admin request")
+                proc.send_signal(signal.SIGINT)
+                stdout, stderr = proc.communicate(timeout=10)
+            finally:
+                proc.kill()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert stderr == "stickyctl: error: interrupted\n" and stdout == ""
 
 
 def test_fault_matrix_is_documented() -> None:

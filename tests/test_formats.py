@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stickyctl.catalog import CATALOG, Severity
-from stickyctl.cli.env import Environment
+from stickyctl.environment import Environment
 from stickyctl.findings import Finding, Resource
 from stickyctl.report import github, junit, sarif
 from stickyctl.report.machine import to_json
 from stickyctl.report.model import CheckReport, ProxySummary, StickyService
 from stickyctl.report.render import FORMATS, MACHINE_FORMATS, render
-from tests.conftest import CASES, ROOT, SHARED
+from tests.conftest import CASES, ROOT, SHARED, RunCli
 
 SARIF_SCHEMA = SHARED / "schemas" / "sarif-schema-2.1.0.json"
 FILTER_MISSING = CASES / "STK0201-filter-missing"
@@ -49,8 +50,12 @@ def _case_args(case: Path) -> list[str]:
     return [str(a) for a in _expected(case).get("args") or ["-f", "dump.json", "--services", "services.yaml"]]
 
 
+EnterCase = Callable[[Path], list[str]]
+"""``in_case``: change into a fixture case's directory and return its `check` arguments."""
+
+
 @pytest.fixture
-def in_case(monkeypatch: pytest.MonkeyPatch) -> Any:
+def in_case(monkeypatch: pytest.MonkeyPatch) -> EnterCase:
     def enter(case: Path) -> list[str]:
         monkeypatch.chdir(case)
         return _case_args(case)
@@ -76,7 +81,7 @@ def _validator() -> Any:
 # --- SARIF -------------------------------------------------------------------------------------
 
 
-def test_sarif_for_a_missing_filter_validates_with_one_result_per_finding(run_cli, in_case) -> None:  # type: ignore[no-untyped-def]
+def test_sarif_for_a_missing_filter_validates_with_one_result_per_finding(run_cli: RunCli, in_case: EnterCase) -> None:
     args = in_case(FILTER_MISSING)
     result = run_cli("check", *args, "-o", "sarif")
     assert result.exit_code == 1
@@ -106,7 +111,7 @@ def test_sarif_for_a_missing_filter_validates_with_one_result_per_finding(run_cl
     assert [ll["kind"] for ll in stk0201["locations"][0]["logicalLocations"]] == ["proxy"]
 
 
-def test_sarif_rules_carry_the_catalog(run_cli, in_case) -> None:  # type: ignore[no-untyped-def]
+def test_sarif_rules_carry_the_catalog(run_cli: RunCli, in_case: EnterCase) -> None:
     doc = json.loads(run_cli("check", *in_case(FILTER_MISSING), "-o", "sarif").stdout)
     rules = {r["id"]: r for r in doc["runs"][0]["tool"]["driver"]["rules"]}
     for code, spec in CATALOG.items():
@@ -120,7 +125,7 @@ def test_sarif_rules_carry_the_catalog(run_cli, in_case) -> None:  # type: ignor
 
 
 @pytest.mark.parametrize("case", CASE_DIRS, ids=[p.name for p in CASE_DIRS])
-def test_sarif_validates_for_every_recorded_case(case: Path, run_cli, in_case) -> None:  # type: ignore[no-untyped-def]
+def test_sarif_validates_for_every_recorded_case(case: Path, run_cli: RunCli, in_case: EnterCase) -> None:
     validator = _validator()
     result = run_cli("check", *in_case(case), "-o", "sarif")
     doc = json.loads(result.stdout)  # stdout is the document alone, whatever the exit status
@@ -141,7 +146,7 @@ def test_sarif_fingerprints_are_stable_and_depend_on_code_and_resource_only() ->
     assert re.fullmatch(r"[0-9a-f]{64}", sarif.fingerprint(a))
 
 
-def test_sarif_is_byte_stable(run_cli, in_case) -> None:  # type: ignore[no-untyped-def]
+def test_sarif_is_byte_stable(run_cli: RunCli, in_case: EnterCase) -> None:
     args = in_case(FILTER_MISSING)
     first = run_cli("check", *args, "-o", "sarif").stdout
     assert first == run_cli("check", *args, "-o", "sarif").stdout
@@ -220,7 +225,7 @@ def _junit(text: str) -> ET.Element:
     return ET.fromstring(text.encode("utf-8"))
 
 
-def test_junit_for_a_missing_filter_has_a_failing_testcase(run_cli, in_case) -> None:  # type: ignore[no-untyped-def]
+def test_junit_for_a_missing_filter_has_a_failing_testcase(run_cli: RunCli, in_case: EnterCase) -> None:
     result = run_cli("check", *in_case(FILTER_MISSING), "-o", "junit")
     assert result.exit_code == 1
     root = _junit(result.stdout)
@@ -243,7 +248,7 @@ def test_junit_for_a_missing_filter_has_a_failing_testcase(run_cli, in_case) -> 
 
 
 @pytest.mark.parametrize("case", CASE_DIRS, ids=[p.name for p in CASE_DIRS])
-def test_junit_parses_with_unique_names_for_every_case(case: Path, run_cli, in_case) -> None:  # type: ignore[no-untyped-def]
+def test_junit_parses_with_unique_names_for_every_case(case: Path, run_cli: RunCli, in_case: EnterCase) -> None:
     result = run_cli("check", *in_case(case), "-o", "junit")
     root = _junit(result.stdout)
     for suite in root.iter("testsuite"):
@@ -284,7 +289,7 @@ def test_junit_survives_characters_xml_cannot_hold() -> None:
 # --- github ------------------------------------------------------------------------------------
 
 
-def test_github_prints_an_error_annotation_naming_stk0201(run_cli, in_case) -> None:  # type: ignore[no-untyped-def]
+def test_github_prints_an_error_annotation_naming_stk0201(run_cli: RunCli, in_case: EnterCase) -> None:
     result = run_cli("check", *in_case(FILTER_MISSING), "-o", "github")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
@@ -320,7 +325,7 @@ def test_github_output_cannot_be_split_into_commands_by_a_message() -> None:
 # --- --output-file -----------------------------------------------------------------------------
 
 
-def test_output_file_writes_sarif_and_prints_the_table(run_cli, in_case, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_output_file_writes_sarif_and_prints_the_table(run_cli: RunCli, in_case: EnterCase, tmp_path: Path) -> None:
     args = in_case(FILTER_MISSING)
     target = tmp_path / "out.sarif"
     xml = tmp_path / "out.xml"
@@ -334,7 +339,7 @@ def test_output_file_writes_sarif_and_prints_the_table(run_cli, in_case, tmp_pat
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
 
 
-def test_output_file_table_has_no_colour(run_cli, in_case, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_output_file_table_has_no_colour(run_cli: RunCli, in_case: EnterCase, tmp_path: Path) -> None:
     target = tmp_path / "table.txt"
     run_cli("check", *in_case(FILTER_MISSING), "--color", "always", "--output-file", f"table={target}")
     text = target.read_text(encoding="utf-8")
@@ -350,26 +355,26 @@ def test_output_file_table_has_no_colour(run_cli, in_case, tmp_path: Path) -> No
         ("json=-", "stdout"),
     ],
 )
-def test_output_file_usage_errors(run_cli, in_case, spec: str, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_output_file_usage_errors(run_cli: RunCli, in_case: EnterCase, spec: str, message: str) -> None:
     result = run_cli("check", *in_case(FILTER_MISSING), "--output-file", spec)
     assert result.exit_code == 2
     assert message in result.stderr and result.stdout == ""
 
 
-def test_output_file_given_twice_is_an_error(run_cli, in_case, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_output_file_given_twice_is_an_error(run_cli: RunCli, in_case: EnterCase, tmp_path: Path) -> None:
     result = run_cli("check", *in_case(FILTER_MISSING), "--output-file", f"json={tmp_path}/a",
                      "--output-file", f"yaml={tmp_path}/a")
     assert result.exit_code == 2 and "given twice" in result.stderr
 
 
-def test_output_file_in_a_missing_directory_writes_nothing(run_cli, in_case, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_output_file_in_a_missing_directory_writes_nothing(run_cli: RunCli, in_case: EnterCase, tmp_path: Path) -> None:
     result = run_cli("check", *in_case(FILTER_MISSING), "--output-file", f"sarif={tmp_path}/nope/out.sarif")
     assert result.exit_code == 2
     assert "cannot write" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "nope").exists()
 
 
-def test_output_file_failure_leaves_the_old_file_whole(run_cli, in_case, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_output_file_failure_leaves_the_old_file_whole(run_cli: RunCli, in_case: EnterCase, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "out.sarif"
     target.write_text("previous run\n", encoding="utf-8")
@@ -384,7 +389,7 @@ def test_output_file_failure_leaves_the_old_file_whole(run_cli, in_case, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.sarif"]
 
 
-def test_output_file_keeps_an_existing_files_mode(run_cli, in_case, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_output_file_keeps_an_existing_files_mode(run_cli: RunCli, in_case: EnterCase, tmp_path: Path) -> None:
     target = tmp_path / "out.json"
     target.write_text("{}", encoding="utf-8")
     target.chmod(0o640)
@@ -397,7 +402,7 @@ def test_output_file_keeps_an_existing_files_mode(run_cli, in_case, tmp_path: Pa
 
 
 @pytest.mark.parametrize("fmt", sorted(MACHINE_FORMATS))
-def test_machine_formats_print_only_the_document(fmt: str, run_cli, in_case,  # type: ignore[no-untyped-def]
+def test_machine_formats_print_only_the_document(fmt: str, run_cli: RunCli, in_case: EnterCase,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORCE_COLOR", "1")
     args = in_case(FILTER_MISSING)
@@ -441,8 +446,8 @@ def test_every_format_is_registered() -> None:
         ("always", {}, True),
     ],
 )
-def test_color_flag_and_environment(color: str, env: dict[str, str], coloured: bool, run_cli, in_case,  # type: ignore[no-untyped-def]
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_color_flag_and_environment(color: str, env: dict[str, str], coloured: bool, run_cli: RunCli,
+                                    in_case: EnterCase, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     result = run_cli("check", *in_case(FILTER_MISSING), "--color", color)
@@ -450,7 +455,7 @@ def test_color_flag_and_environment(color: str, env: dict[str, str], coloured: b
     assert "STK0201" in result.stdout
 
 
-def test_bad_color_value_is_a_usage_error(run_cli, in_case) -> None:  # type: ignore[no-untyped-def]
+def test_bad_color_value_is_a_usage_error(run_cli: RunCli, in_case: EnterCase) -> None:
     result = run_cli("check", *in_case(FILTER_MISSING), "--color", "sometimes")
     assert result.exit_code == 2 and "--color" in result.stderr
 
@@ -516,7 +521,7 @@ def test_action_check_step_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert doc["runs"][0]["properties"]["suppressed"] == 1
 
 
-def test_pre_commit_hook_runs(run_cli, in_case) -> None:  # type: ignore[no-untyped-def]
+def test_pre_commit_hook_runs(run_cli: RunCli, in_case: EnterCase) -> None:
     (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     assert hook["id"] == "stickyctl-check" and hook["language"] == "python"
     assert hook["pass_filenames"] is False  # dumps and Services are told apart by the args

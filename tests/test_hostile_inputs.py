@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stickyctl.checks.engine import CheckOptions, check
-from tests.conftest import CASES
+from tests.conftest import CASES, RunCli
 
 HEALTHY = CASES / "pass-helloworld-header"
 DUMP = HEALTHY / "dump.json"
@@ -34,19 +34,19 @@ def _one_error_line(res: Any, *needles: str) -> None:
     assert "Traceback" not in res.stdout + res.stderr
 
 
-def test_deeply_nested_json(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_deeply_nested_json(run_cli: RunCli, tmp_path: Path) -> None:
     p = tmp_path / "deep.json"
     p.write_text('{"configs": ' + "[" * 100_000 + "]" * 100_000 + "}")
     _one_error_line(run_cli("check", "-f", str(p)), str(p), "nested too deeply")
 
 
-def test_deeply_nested_yaml(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_deeply_nested_yaml(run_cli: RunCli, tmp_path: Path) -> None:
     p = tmp_path / "deep.yaml"
     p.write_text("configs: " + "[" * 20_000 + "]" * 20_000 + "\n")
     _one_error_line(run_cli("check", "-f", str(p)), str(p), "nested too deeply")
 
 
-def test_yaml_alias_bomb_is_refused_without_expanding(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_yaml_alias_bomb_is_refused_without_expanding(run_cli: RunCli, tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 12):  # 10**12 nodes if expanded
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
@@ -57,7 +57,7 @@ def test_yaml_alias_bomb_is_refused_without_expanding(run_cli, tmp_path: Path) -
         _one_error_line(run_cli(*args), str(p), "alias bomb")
 
 
-def test_yaml_custom_tags_are_not_constructed(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_yaml_custom_tags_are_not_constructed(run_cli: RunCli, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     p = tmp_path / "tag.yaml"
     p.write_text(f"configs: !!python/object/apply:os.system ['touch {marker}']\n")
@@ -65,7 +65,7 @@ def test_yaml_custom_tags_are_not_constructed(run_cli, tmp_path: Path) -> None: 
     assert not marker.exists()
 
 
-def test_nul_bytes_and_bom(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_nul_bytes_and_bom(run_cli: RunCli, tmp_path: Path) -> None:
     p = tmp_path / "nul.json"
     p.write_bytes(b'{"configs": [\x00]}')
     _one_error_line(run_cli("check", "-f", str(p)), str(p), "not UTF-8")
@@ -108,7 +108,7 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
     assert "larger than 1024 MiB" in stderr and len(stderr.strip().splitlines()) == 1
 
 
-def test_oversized_pipe_is_refused(run_cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_pipe_is_refused(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STICKYCTL_MAX_INPUT_BYTES", "1000")
     res = run_cli("check", "-f", "-", stdin=DUMP.read_text())
     _one_error_line(res, "stdin", "larger than 1000 bytes")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import FIXTURES, Captured, load_script
+from tests.conftest import FIXTURES, Captured, RunCli, load_script
 
 ISTIOD = FIXTURES / "istiod"
 DIRS = sorted(p for p in ISTIOD.iterdir() if (p / "expected.yaml").is_file())
@@ -41,7 +41,7 @@ def _want(expected: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("case", DIRS, ids=[p.name for p in DIRS])
-def test_scenario_verdict(case: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_scenario_verdict(case: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = _expected(case)
     monkeypatch.chdir(case)
     result = run_cli("check", *expected["args"], "-o", "json")
@@ -109,7 +109,7 @@ def rerecorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("name", [p.name for p in DIRS])
-def test_rerecorded_verdict_is_unchanged(name: str, rerecorded: Path, run_cli,  # type: ignore[no-untyped-def]
+def test_rerecorded_verdict_is_unchanged(name: str, rerecorded: Path, run_cli: RunCli,
                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     expected = _expected(ISTIOD / name)
     monkeypatch.chdir(rerecorded / name)

@@ -112,7 +112,7 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
         conn.close()
 
 
-def _probe(*args: str) -> Result:
+def probe_json(*args: str) -> Result:
     return stickyctl("probe", *args, "--rate", "1000", "-o", "json")
 
 
@@ -240,8 +240,8 @@ def test_seed_flow_as_a_user_runs_it(tmp_path: Path) -> None:
         assert summary["error"] == 0 and summary["warning"] == 1, check.stdout
         assert {f["code"] for f in check.json()["findings"] if f["severity"] == "warning"} == {"STK0404"}
 
-        again = stickyctl_process("lab", "up", "--state-dir", d)
-        assert again.exit_code == 2 and "already running" in again.stderr and again.stderr.count("\n") == 1
+        second = stickyctl_process("lab", "up", "--state-dir", d)
+        assert second.exit_code == 2 and "already running" in second.stderr and second.stderr.count("\n") == 1
         assert stickyctl_process("lab", "status", "--state-dir", d, "-o", "json").json()["pid"] == info["pid"]
     finally:
         down = stickyctl_process("lab", "down", "--state-dir", d)
@@ -255,13 +255,13 @@ def test_seed_flow_as_a_user_runs_it(tmp_path: Path) -> None:
 def test_scale_6_to_8_stateful_sessions_do_not_move(mode: str, tmp_path: Path) -> None:
     with lab(tmp_path / "lab", "--mode", mode) as info:
         url = info["gateway_url"] + "/hello"
-        before = _probe(url, "--sessions", "40", "--count", "1", "--baseline", "0")
+        before = probe_json(url, "--sessions", "40", "--count", "1", "--baseline", "0")
         assert before.exit_code == 0
         assert before.json()["totals"]["sessions"] == 40
         (tmp_path / "before.json").write_text(before.stdout)
         scaled = stickyctl("lab", "scale", "8", "--state-dir", info["state_dir"], "-o", "json").json()
         assert [p["status"] for p in scaled["pods"]] == ["serving"] * 8
-        after = _probe(url, "--compare", str(tmp_path / "before.json"), "--count", "3", "--baseline", "40",
+        after = probe_json(url, "--compare", str(tmp_path / "before.json"), "--count", "3", "--baseline", "40",
                        "--expect", "sticky")  # fmt: skip
         doc = after.json()
         moved, compared = doc["compare"]["moved"], doc["compare"]["compared"]
@@ -279,12 +279,12 @@ def test_scale_6_to_8_consistent_hash_moves_keys(tmp_path: Path) -> None:
     with lab(tmp_path / "lab", "--mode", "consistent-hash") as info:
         url = info["gateway_url"] + "/hello"
         common = ("--hash-header", "x-session-header", "--count", "1", "--backend-from", BACKEND_FROM)
-        before = _probe(url, *common, "--keys", "400", "--expect", "sticky")
+        before = probe_json(url, *common, "--keys", "400", "--expect", "sticky")
         assert before.exit_code == 0, before.json()["expect"]
         (tmp_path / "before.json").write_text(before.stdout)
         scaled = stickyctl("lab", "scale", "8", "--state-dir", info["state_dir"], "-o", "json").json()
         new = {p["name"] for p in scaled["pods"][6:]}
-        after = _probe(url, *common, "--compare", str(tmp_path / "before.json"))
+        after = probe_json(url, *common, "--compare", str(tmp_path / "before.json"))
         assert after.exit_code == 0
         doc = after.json()
         moved = [k for k in doc["keys"] if k["moved"]]
@@ -303,7 +303,7 @@ def test_scale_6_to_8_consistent_hash_moves_keys(tmp_path: Path) -> None:
 
 def _drain_pinned(info: dict[str, Any], tmp_path: Path, client: tuple[str, str]) -> dict[str, Any]:
     url = info["gateway_url"] + "/hello"
-    first = _probe(url, *client, "--count", "1", "--baseline", "0").json()
+    first = probe_json(url, *client, "--count", "1", "--baseline", "0").json()
     (session,) = first["sessions"]
     pinned = session["backend"]
     drained = stickyctl("lab", "drain", pinned.split(":")[0], "--state-dir", info["state_dir"], "-o", "json").json()
@@ -314,9 +314,9 @@ def _drain_pinned(info: dict[str, Any], tmp_path: Path, client: tuple[str, str])
             h["health_status"].get("eds_health_status")
         for c in clusters for h in c.get("host_statuses", [])
     }  # fmt: skip
-    result = _probe(url, *client, "--session", session["value"], "--count", "10", "--baseline", "0",
+    result = probe_json(url, *client, "--session", session["value"], "--count", "10", "--baseline", "0",
                     "--expect", "sticky")  # fmt: skip
-    doc = result.json()
+    doc: dict[str, Any] = result.json()
     doc["pinned_backend"] = pinned
     doc["exit"] = result.exit_code
     doc["lab_eds"] = {p["upstream"]: p["eds_health_status"] for p in drained["pods"]}[pinned]
@@ -383,13 +383,13 @@ def test_drain_strict_without_draining_is_503(tmp_path: Path) -> None:
 def test_kill_moves_sessions_without_errors(tmp_path: Path) -> None:
     with lab(tmp_path / "lab", "--replicas", "3") as info:
         url = info["gateway_url"] + "/hello"
-        (session,) = _probe(url, "--count", "1", "--baseline", "0").json()["sessions"]
+        (session,) = probe_json(url, "--count", "1", "--baseline", "0").json()["sessions"]
         pinned = session["backend"]
         killed = stickyctl("lab", "kill", pinned, "--keep-endpoint", "--state-dir", info["state_dir"], "-o", "json")
         assert {p["upstream"]: p["status"] for p in killed.json()["pods"]}[pinned] == "killed"
         # The endpoint is still in EDS: the connection fails, Istio's retry policy picks another
         # host, and Envoy re-issues the session for it: the user sees no error.
-        doc = _probe(url, "--header", "x-session-header", "--session", session["value"], "--count", "3",
+        doc = probe_json(url, "--header", "x-session-header", "--session", session["value"], "--count", "3",
                      "--baseline", "0").json()  # fmt: skip
         assert doc["totals"]["errors"] == 0 and doc["totals"]["repinned"] == 1
         gone = stickyctl("lab", "kill", pinned, "--state-dir", info["state_dir"], "-o", "json").json()
@@ -412,7 +412,7 @@ def test_break_is_reported_and_felt(code: str, tmp_path: Path) -> None:
         # The client the Service's label promises: that header or cookie name.
         client = ["--header" if design.label_kind == "header" else "--cookie", str(design.label_name)]
         count = "100" if spec.loses_sessions == "sometimes" else "10"
-        probe = _probe(info["gateway_url"] + "/hello", *client, "--count", count, "--baseline", "0",
+        probe = probe_json(info["gateway_url"] + "/hello", *client, "--count", count, "--baseline", "0",
                        "--expect", "sticky")  # fmt: skip
         verdict = probe.json()["expect"]
         if spec.loses_sessions in ("always", "sometimes", "no-traffic"):

@@ -22,7 +22,7 @@ import pytest
 
 from stickyctl.lab import state as st
 from tests.conftest import ROOT
-from tests.test_lab_e2e import _probe, lab, stickyctl
+from tests.test_lab_e2e import lab, probe_json, stickyctl
 
 JSON = dict[str, Any]
 SESSION_FILTER = "envoy.filters.http.stateful_session"
@@ -127,7 +127,7 @@ def assert_follows_istiod(state_dir: Path, out: Path, step: str) -> JSON:
 
 
 def _pod(info: JSON, status: str = "serving") -> str:
-    return next(p["name"] for p in info["pods"] if p["status"] == status)
+    return next(str(p["name"]) for p in info["pods"] if p["status"] == status)
 
 
 @pytest.mark.parametrize("mode", ["header", "cookie", "consistent-hash"])
@@ -175,10 +175,11 @@ def test_header_sessions_move_on_a_rollout_cookie_sessions_hold(tmp_path: Path) 
         state_dir = tmp_path / mode
         with lab(state_dir, "--mode", mode, "--replicas", "3") as lab_info:
             url = lab_info["gateway_url"] + "/hello"
-            (session,) = _probe(url, "--count", "1", "--baseline", "0", *session_args).json()["sessions"]
+            (session,) = probe_json(url, "--count", "1", "--baseline", "0", *session_args).json()["sessions"]
             pinned = session["backend"]
             stickyctl("lab", "drain", pinned.split(":")[0], "--state-dir", str(state_dir))
-            doc = _probe(url, *session_args, "--session", session["value"], "--count", "5", "--baseline", "0").json()
+            doc = probe_json(url, *session_args, "--session", session["value"], "--count", "5",
+                             "--baseline", "0").json()
             (after,) = doc["sessions"]
             outcomes[mode] = (pinned, after)
     header_pinned, header = outcomes["header"]

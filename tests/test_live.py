@@ -9,11 +9,9 @@ healthy lab and a broken one; `dump` then `check --from` reproduces them.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import pytest
 import yaml
 
 from stickyctl.lab.scenarios import HEADER
+from tests.conftest import RunCli
 from tests.fake_apiserver import Rule, istiod, plain_pod, rules_from_manifest, wait_for
 from tests.live_support import (
     BROKEN,
@@ -29,14 +28,15 @@ from tests.live_support import (
     POD,
     POD_B,
     RBAC,
-    ROOT,
     STRICT,
     TOKEN,
     Context,
     Gateway,
     as_json,
+    child_env,
     exec_plugin,
     findings,
+    interruptible_stickyctl,
     lab_cluster,
     make_pki,
     need_envoy,
@@ -56,7 +56,7 @@ def _no_traceback(res: Any) -> None:
     assert "Traceback" not in res.stdout + res.stderr, res.stderr
 
 
-def _admin_check(run_cli: Any, lab: Any, tmp_path: Path, pod: str = POD) -> dict[str, Any]:
+def _admin_check(run_cli: RunCli, lab: Any, tmp_path: Path, pod: str = POD) -> dict[str, Any]:
     objects, ist = lab.write_manifests(tmp_path)
     res = run_cli("check", "--admin-url", lab.admin_url(pod), "--services", str(objects), "--istiod", str(ist),
                   "-o", "json")
@@ -71,7 +71,7 @@ def _admin_check(run_cli: Any, lab: Any, tmp_path: Path, pod: str = POD) -> dict
     (HEADER, True, {"STK0404", "STK0601"}),
     (BROKEN, False, {"STK0101", "STK0201", "STK0301", "STK0404"}),
 ], ids=["healthy", "broken"])
-def test_live_check_equals_admin_url_and_snapshot(run_cli: Any, tmp_path: Path, pki: Any, design: Any, flag: bool,
+def test_live_check_equals_admin_url_and_snapshot(run_cli: RunCli, tmp_path: Path, pki: Any, design: Any, flag: bool,
                                                    extras_codes: set[str]) -> None:
     with lab_cluster([Gateway(POD, design)], flag=flag) as lab, serving(lab, tmp_path, pki=pki) as (server, kc):
         started = time.monotonic()
@@ -102,7 +102,7 @@ def test_live_check_equals_admin_url_and_snapshot(run_cli: Any, tmp_path: Path, 
     assert live_seconds < 10
 
 
-def test_snapshot_content_and_no_secrets(run_cli: Any, tmp_path: Path) -> None:
+def test_snapshot_content_and_no_secrets(run_cli: RunCli, tmp_path: Path) -> None:
     with lab_cluster([Gateway(POD, HEADER)], flag=True) as lab, serving(lab, tmp_path) as (_server, kc):
         out = tmp_path / "snap"
         res = run_cli("dump", "-n", NS, "--kubeconfig", str(kc), "--out-dir", str(out))
@@ -138,7 +138,7 @@ def test_snapshot_content_and_no_secrets(run_cli: Any, tmp_path: Path) -> None:
 # --- authentication as users have it ---------------------------------------------------------------
 
 
-def test_client_certificate_auth(run_cli: Any, tmp_path: Path, pki: Any) -> None:
+def test_client_certificate_auth(run_cli: RunCli, tmp_path: Path, pki: Any) -> None:
     with lab_cluster([Gateway(POD, HEADER)]) as lab, serving(
         lab, tmp_path, pki=pki, user={"client-certificate": str(pki.client_cert), "client-key": str(pki.client_key)},
         grants={"ci-cert-reader": rules_from_manifest(RBAC)},
@@ -150,7 +150,7 @@ def test_client_certificate_auth(run_cli: Any, tmp_path: Path, pki: Any) -> None
         assert {e.user for e in server.requests()} == {"ci-cert-reader"}
 
 
-def test_exec_credential_plugin(run_cli: Any, tmp_path: Path, pki: Any) -> None:
+def test_exec_credential_plugin(run_cli: RunCli, tmp_path: Path, pki: Any) -> None:
     with lab_cluster([Gateway(POD, HEADER)]) as lab, serving(
         lab, tmp_path, pki=pki, user=exec_plugin(tmp_path, TOKEN),
     ) as (server, kc):
@@ -161,7 +161,7 @@ def test_exec_credential_plugin(run_cli: Any, tmp_path: Path, pki: Any) -> None:
         assert TOKEN not in res.stdout + res.stderr
 
 
-def test_rejected_token_is_one_line_and_never_shown(run_cli: Any, tmp_path: Path, pki: Any) -> None:
+def test_rejected_token_is_one_line_and_never_shown(run_cli: RunCli, tmp_path: Path, pki: Any) -> None:
     bad = "t0k3n-expired-0123456789"
     with lab_cluster([Gateway(POD, HEADER)]) as lab, serving(lab, tmp_path, pki=pki, user={"token": bad}) as (_s, kc):
         res = run_cli("check", "-n", NS, "--kubeconfig", str(kc))
@@ -174,7 +174,7 @@ def test_rejected_token_is_one_line_and_never_shown(run_cli: Any, tmp_path: Path
     assert not (tmp_path / "snap").exists()
 
 
-def test_in_cluster_service_account(run_cli: Any, tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_cluster_service_account(run_cli: RunCli, tmp_path: Path, pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from kubernetes.config import incluster_config
 
     sa = tmp_path / "serviceaccount"
@@ -212,7 +212,7 @@ def test_rbac_manifest_is_read_only() -> None:
     assert bound == {"stickyctl-reader", "stickyctl-portforward"}
 
 
-def test_rbac_manifest_is_enough(run_cli: Any, tmp_path: Path) -> None:
+def test_rbac_manifest_is_enough(run_cli: RunCli, tmp_path: Path) -> None:
     """The fake enforces exactly docs/rbac.yaml's bound roles: a full check (ServiceEntries, Gateway API,
     workloads all installed) and a dump pass with nothing denied and nothing skipped."""
     extras = [plain_pod("legacy", "helloworld", ip="10.244.3.3",
@@ -238,7 +238,7 @@ def test_rbac_manifest_is_enough(run_cli: Any, tmp_path: Path) -> None:
     assert ("STK0104", "object:Pod/helloworld/legacy") in {(f[0], f[2]) for f in findings(doc)}
 
 
-def test_optional_reads_forbidden_are_warnings(run_cli: Any, tmp_path: Path) -> None:
+def test_optional_reads_forbidden_are_warnings(run_cli: RunCli, tmp_path: Path) -> None:
     core = [Rule(frozenset({"get", "list"}), frozenset({""}), frozenset({"pods", "services"})),
             Rule(frozenset({"list"}), frozenset({"apps"}), frozenset({"deployments"}), "istio-system"),
             Rule(frozenset({"create"}), frozenset({""}), frozenset({"pods/portforward"}), NS)]
@@ -256,7 +256,7 @@ def test_optional_reads_forbidden_are_warnings(run_cli: Any, tmp_path: Path) -> 
     assert len(doc["summary"]["not_checked"]) == 6
 
 
-def test_missing_required_permission_names_it(run_cli: Any, tmp_path: Path) -> None:
+def test_missing_required_permission_names_it(run_cli: RunCli, tmp_path: Path) -> None:
     no_services = [Rule(frozenset({"get", "list"}), frozenset({""}), frozenset({"pods"}))]
     with lab_cluster([Gateway(POD, HEADER)]) as lab, serving(lab, tmp_path,
                                                              grants={"ci-reader": no_services}) as (_s, kc):
@@ -268,7 +268,7 @@ def test_missing_required_permission_names_it(run_cli: Any, tmp_path: Path) -> N
     assert "docs/rbac.yaml" in res.stderr
 
 
-def test_port_forward_forbidden_is_stk0001_per_pod(run_cli: Any, tmp_path: Path) -> None:
+def test_port_forward_forbidden_is_stk0001_per_pod(run_cli: RunCli, tmp_path: Path) -> None:
     reader = rules_from_manifest(RBAC, "stickyctl-reader")
     with lab_cluster([Gateway(POD, HEADER), Gateway(POD_B, HEADER, ip="10.244.1.9")]) as lab, serving(
         lab, tmp_path, grants={"ci-reader": reader},
@@ -282,7 +282,7 @@ def test_port_forward_forbidden_is_stk0001_per_pod(run_cli: Any, tmp_path: Path)
     assert all(needs in f[3] for f in got)
 
 
-def test_via_exec_needs_the_exec_role_and_gives_the_same_findings(run_cli: Any, tmp_path: Path) -> None:
+def test_via_exec_needs_the_exec_role_and_gives_the_same_findings(run_cli: RunCli, tmp_path: Path) -> None:
     read_only = rules_from_manifest(RBAC)
     with_exec = read_only + rules_from_manifest(RBAC, "stickyctl-exec", namespace=NS)
     with lab_cluster([Gateway(POD, BROKEN)], flag=False) as lab:
@@ -304,7 +304,7 @@ def test_via_exec_needs_the_exec_role_and_gives_the_same_findings(run_cli: Any, 
 # --- faults: each affected target is STK0001, the others are still checked --------------------------
 
 
-def test_faults_each_target_reported_others_checked(run_cli: Any, tmp_path: Path) -> None:
+def test_faults_each_target_reported_others_checked(run_cli: RunCli, tmp_path: Path) -> None:
     gateways = [
         Gateway(POD, HEADER),
         Gateway("gw-refused-7d9c5b6f8-abcde", None, ip="10.244.0.20"),
@@ -345,7 +345,7 @@ def test_faults_each_target_reported_others_checked(run_cli: Any, tmp_path: Path
     assert "no such pod" in got[f"target:pod/{NS}/nope"]
 
 
-def test_no_gateways_in_namespace(run_cli: Any, tmp_path: Path) -> None:
+def test_no_gateways_in_namespace(run_cli: RunCli, tmp_path: Path) -> None:
     with lab_cluster([Gateway(POD, HEADER)]) as lab, serving(lab, tmp_path, namespace=None) as (_s, kc):
         res = run_cli("check", "--kubeconfig", str(kc))
         labelled = run_cli("check", "-n", NS, "-l", "app=nothing", "--kubeconfig", str(kc))
@@ -357,7 +357,7 @@ def test_no_gateways_in_namespace(run_cli: Any, tmp_path: Path) -> None:
     assert everywhere.exit_code == 0 and {f[0] for f in findings(as_json(everywhere.stdout))} == {"STK0404", "STK0601"}
 
 
-def test_absent_crds_are_skipped_with_a_warning(run_cli: Any, tmp_path: Path) -> None:
+def test_absent_crds_are_skipped_with_a_warning(run_cli: RunCli, tmp_path: Path) -> None:
     with lab_cluster([Gateway(POD, HEADER)], installed=()) as lab, serving(lab, tmp_path) as (server, kc):
         res = run_cli("check", "-n", NS, "--kubeconfig", str(kc), "-o", "json")
         assert not [e for e in server.requests() if e.status == 404]
@@ -367,7 +367,7 @@ def test_absent_crds_are_skipped_with_a_warning(run_cli: Any, tmp_path: Path) ->
     assert "gateway.networking.k8s.io is not installed" in res.stderr
 
 
-def test_api_unreachable_fails_fast_with_one_line(run_cli: Any, tmp_path: Path) -> None:
+def test_api_unreachable_fails_fast_with_one_line(run_cli: RunCli, tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as s:  # a port nothing listens on
@@ -384,7 +384,7 @@ def test_api_unreachable_fails_fast_with_one_line(run_cli: Any, tmp_path: Path) 
     assert TOKEN not in res.stderr
 
 
-def test_api_that_never_answers_times_out(run_cli: Any, tmp_path: Path) -> None:
+def test_api_that_never_answers_times_out(run_cli: RunCli, tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as s:  # accepts TCP, never speaks (TLS handshake hangs)
@@ -401,21 +401,14 @@ def test_api_that_never_answers_times_out(run_cli: Any, tmp_path: Path) -> None:
     assert seconds < 4
 
 
-def _subprocess_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "PYTEST"))}
-    env.update(HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT), NO_COLOR="1")
-    return env
-
-
 @pytest.mark.parametrize("command", ["check", "dump"])
 def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path: Path, command: str) -> None:
     with lab_cluster([Gateway(POD, HEADER, fault="hang")]) as lab, serving(lab, tmp_path) as (server, kc):
         out = tmp_path / "snap"
-        args = [sys.executable, "-m", "stickyctl", command, "-n", NS, "--kubeconfig", str(kc), "--timeout", "60"]
+        args = [command, "-n", NS, "--kubeconfig", str(kc), "--timeout", "60"]
         if command == "dump":
             args += ["--out-dir", str(out)]
-        proc = subprocess.Popen(args, cwd=tmp_path, env=_subprocess_env(tmp_path), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = interruptible_stickyctl(args, tmp_path)
         try:
             wait_for(lambda: any(e.resource == "pods/portforward" for e in server.requests()), 20, "the port-forward")
             time.sleep(0.2)
@@ -429,7 +422,7 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path: Path, command: str) -> No
     assert not out.exists() and not list(tmp_path.glob(".snap.partial-*"))
 
 
-def test_dump_refuses_a_non_empty_directory(run_cli: Any, tmp_path: Path) -> None:
+def test_dump_refuses_a_non_empty_directory(run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / "snap").mkdir()
     (tmp_path / "snap" / "keep.txt").write_text("mine")
     with lab_cluster([Gateway(POD, HEADER)]) as lab, serving(lab, tmp_path) as (_s, kc):
@@ -445,10 +438,10 @@ def test_kubectl_reads_the_fake(tmp_path: Path, pki: Any) -> None:
         pytest.skip("kubectl is not on PATH")
     with lab_cluster([Gateway(POD, HEADER)]) as lab, serving(lab, tmp_path, pki=pki) as (server, kc):
         res = subprocess.run([kubectl, "--kubeconfig", str(kc), "get", "pods", "-n", NS], capture_output=True,
-                             text=True, timeout=60, env=_subprocess_env(tmp_path))
+                             text=True, timeout=60, env=child_env(tmp_path))
         direct = subprocess.run([kubectl, "--server", server.url, "--certificate-authority", str(pki.ca),
                                  "--token", TOKEN, "get", "svc", "-A", "-o", "name"], capture_output=True, text=True,
-                                timeout=60, env=_subprocess_env(tmp_path))
+                                timeout=60, env=child_env(tmp_path))
     assert res.returncode == 0, res.stderr
     assert POD in res.stdout and "Running" in res.stdout
     assert direct.returncode == 0, direct.stderr
@@ -458,7 +451,7 @@ def test_kubectl_reads_the_fake(tmp_path: Path, pki: Any) -> None:
 # --- fleet checks, revisions, several clusters -----------------------------------------------------
 
 
-def test_fleet_checks_live(run_cli: Any, tmp_path: Path) -> None:
+def test_fleet_checks_live(run_cli: RunCli, tmp_path: Path) -> None:
     import dataclasses
 
     drift = dataclasses.replace(HEADER, override_host_status=("HEALTHY", "DRAINING"))
@@ -477,7 +470,7 @@ def test_fleet_checks_live(run_cli: Any, tmp_path: Path) -> None:
     assert {f["code"] for f in as_json(one.stdout)["findings"]} == {"STK0404", "STK0601"}
 
 
-def test_istiod_of_the_revision_the_gateway_follows(run_cli: Any, tmp_path: Path) -> None:
+def test_istiod_of_the_revision_the_gateway_follows(run_cli: RunCli, tmp_path: Path) -> None:
     istiods = [istiod(flag=False), istiod(flag=True, revision="canary")]
     with lab_cluster([Gateway(POD, HEADER, revision="canary")], istiods=istiods) as lab, \
             serving(lab, tmp_path) as (_s, kc):
@@ -491,7 +484,7 @@ def test_istiod_of_the_revision_the_gateway_follows(run_cli: Any, tmp_path: Path
                for n in notes)
 
 
-def test_several_contexts_one_unreachable(run_cli: Any, tmp_path: Path) -> None:
+def test_several_contexts_one_unreachable(run_cli: RunCli, tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as s:
@@ -516,7 +509,7 @@ def test_several_contexts_one_unreachable(run_cli: Any, tmp_path: Path) -> None:
 # --- decode --resolve against the API ----------------------------------------------------------------
 
 
-def test_decode_resolve_live(run_cli: Any, tmp_path: Path) -> None:
+def test_decode_resolve_live(run_cli: RunCli, tmp_path: Path) -> None:
     from stickyctl.envoy.session_values import encode_header
 
     need_envoy()
@@ -543,7 +536,7 @@ def test_decode_resolve_live(run_cli: Any, tmp_path: Path) -> None:
     assert "10.9.9.9:5000: no pod in the cluster has this IP: a stale session" in stale.stderr
 
 
-def test_live_flags_do_not_mix_with_files(run_cli: Any, tmp_path: Path) -> None:
+def test_live_flags_do_not_mix_with_files(run_cli: RunCli, tmp_path: Path) -> None:
     sample = ["--sample", "helloworld"]
     res = run_cli("check", *sample, "-n", NS)
     assert res.exit_code == 2 and "-n/--namespace applies to a live check" in res.stderr
@@ -557,7 +550,7 @@ def test_live_flags_do_not_mix_with_files(run_cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 2
 
 
-def test_exec_and_dump_with_an_unreadable_pod(run_cli: Any, tmp_path: Path) -> None:
+def test_exec_and_dump_with_an_unreadable_pod(run_cli: RunCli, tmp_path: Path) -> None:
     gateways = [Gateway(POD, HEADER), Gateway("gw-refused-7d9c5b6f8-abcde", None, ip="10.244.0.20")]
     with lab_cluster(gateways) as lab, serving(lab, tmp_path) as (_s, kc):
         via_exec = run_cli("check", "-n", NS, "--kubeconfig", str(kc), "--via", "exec", "-o", "json")

@@ -16,11 +16,13 @@ import httpx
 import pytest
 
 from stickyctl.checks.engine import CheckOptions
-from stickyctl.cli import env as envmod
+from stickyctl.checks.snapshot import check_snapshot
+from stickyctl.environment import Environment
 from stickyctl.kube import collect as collect_mod
 from stickyctl.kube import snapshot as snap
+from stickyctl.kube.client import Cluster
 from stickyctl.kube.streams import ExecResult
-from tests.conftest import CASES
+from tests.conftest import CASES, RunCli
 from tests.fake_apiserver import field_match, label_match
 
 DRIFT = CASES / "STK0501-override-status-drift"
@@ -63,7 +65,7 @@ def _without_session_filter(dump: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_replicas_disagree_names_each_difference(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_replicas_disagree_names_each_difference(run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                  ) -> None:
     a = json.loads((DRIFT / f"{POD_A}.json").read_text())
     b = _without_session_filter(json.loads((DRIFT / f"{POD_B}.json").read_text()))
@@ -82,7 +84,7 @@ def test_replicas_disagree_names_each_difference(run_cli: Any, tmp_path: Path, m
     assert "version_info" not in json.dumps(details) and "last_updated" not in json.dumps(details)
 
 
-def test_identical_replicas_do_not_disagree(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_identical_replicas_do_not_disagree(run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = json.loads((DRIFT / f"{POD_A}.json").read_text())
     b = copy.deepcopy(a)
     node = next(s for s in b["configs"] if "Bootstrap" in s["@type"])["bootstrap"]["node"]
@@ -130,8 +132,8 @@ def test_progress_only_on_a_terminal() -> None:
         def isatty(self) -> bool:
             return True
 
-    tty = envmod.Environment(stdout=io.StringIO(), stderr=Tty(), color="never")
-    plain = envmod.Environment(stdout=io.StringIO(), stderr=io.StringIO(), color="never")
+    tty = Environment(stdout=io.StringIO(), stderr=Tty(), color="never")
+    plain = Environment(stdout=io.StringIO(), stderr=io.StringIO(), color="never")
     assert isinstance(collect_mod._progress(tty, 3), collect_mod._RichProgress)
     assert isinstance(collect_mod._progress(plain, 3), collect_mod._NoProgress)
     assert isinstance(collect_mod._progress(tty, 1), collect_mod._NoProgress)
@@ -175,29 +177,29 @@ def test_fleet_replicas_are_per_cluster() -> None:
         return snap.TargetRecord(label=f"{context}:pod/istio-ingress/{pod}", context=context,
                                  namespace="istio-ingress", pod=pod, configs=_configs(pod))
 
-    one = snap.check_snapshot(_snapshot([target("east", POD_A), target("east", POD_B)]), CheckOptions())
+    one = check_snapshot(_snapshot([target("east", POD_A), target("east", POD_B)]), CheckOptions())
     (fleet,) = [f for f in one.findings if f.code == "STK0501"]
     assert fleet.resource_id == "target:context/east/object:Deployment/istio-ingress/istio-ingressgateway"
     assert "(context east)" in fleet.message
-    two = snap.check_snapshot(_snapshot([target("east", POD_A), target("west", POD_B)]), CheckOptions())
+    two = check_snapshot(_snapshot([target("east", POD_A), target("west", POD_B)]), CheckOptions())
     assert "STK0501" not in {f.code for f in two.findings}
     assert len(two.proxies) == 2
 
 
 def test_allow_partial_exit_statuses() -> None:
-    from stickyctl.cli.live_opts import allow_partial
+    from stickyctl.cli.live_opts import allow_partial_report
 
     ok = snap.TargetRecord(label="pod/ns/a", context="c", namespace="ns", pod="a", configs=_configs())
     bad = snap.TargetRecord(label="pod/ns/b", context="c", namespace="ns", pod="b", error="connection refused")
-    report = snap.check_snapshot(_snapshot([ok, bad]), CheckOptions())
+    report = check_snapshot(_snapshot([ok, bad]), CheckOptions())
     assert int(report.exit_status) == 3
-    partial = allow_partial(report)
+    partial = allow_partial_report(report)
     assert int(partial.exit_status) == 1
     assert partial.document()["summary"]["exit_code"] == 1
     assert [f.code for f in partial.findings if f.code == "STK0001"] == ["STK0001"]
-    none = allow_partial(snap.check_snapshot(_snapshot([bad]), CheckOptions()))
+    none = allow_partial_report(check_snapshot(_snapshot([bad]), CheckOptions()))
     assert int(none.exit_status) == 3  # nothing was checked at all: still "not checked"
-    relaxed = allow_partial(snap.check_snapshot(_snapshot([ok, bad]), CheckOptions(failure_threshold=None)))
+    relaxed = allow_partial_report(check_snapshot(_snapshot([ok, bad]), CheckOptions(failure_threshold=None)))
     assert int(relaxed.exit_status) == 0
 
 
@@ -213,8 +215,8 @@ def test_snapshot_round_trip_and_atomic_write(tmp_path: Path, monkeypatch: pytes
     back = snap.read_snapshot(str(out))
     assert back.targets[0].configs == ok.configs and back.targets[1].error == "refused"
     assert back.notes == s.notes
-    a = snap.check_snapshot(s, CheckOptions())
-    b = snap.check_snapshot(back, CheckOptions())
+    a = check_snapshot(s, CheckOptions())
+    b = check_snapshot(back, CheckOptions())
     assert a.findings == b.findings and a.not_checked == b.not_checked
 
     # A failure in the middle of writing leaves neither the snapshot nor a partial directory.
@@ -269,7 +271,10 @@ def test_exec_transport_maps_pilot_agent_answers(monkeypatch: pytest.MonkeyPatch
         return answers.pop(0)
 
     monkeypatch.setattr(streams, "exec_command", fake_exec)
-    transport = collect_mod.ExecTransport(object(), "ns", "p", port=15001, timeout=1).build()  # type: ignore[arg-type]
+    from kubernetes.client import ApiClient
+
+    cluster = Cluster(ApiClient(), context="c", namespace="ns", timeout=1)  # never dialled: exec_command is faked
+    transport = collect_mod.ExecTransport(cluster, "ns", "p", port=15001, timeout=1).build()
     client = AdminClient("http://localhost:15001", transport=transport, label="pod/ns/p")
     assert client.get_json("config_dump?resource=dynamic_listeners") == {"configs": []}
     assert seen[0] == ["pilot-agent", "request", "GET", "config_dump?resource=dynamic_listeners", "--debug-port",
@@ -336,7 +341,7 @@ def test_fake_api_server_speaks_like_one() -> None:
      " certificate-authority-data: '!!x'}\nusers:\n- name: a\n  user: {token: x}\ncontexts:\n- name: a\n  context: "
      "{cluster: a, user: a}\n", "kubeconfig context a: Invalid base64"),
 ])
-def test_broken_kubeconfig_is_one_line(run_cli: Any, tmp_path: Path, text: str, message: str) -> None:
+def test_broken_kubeconfig_is_one_line(run_cli: RunCli, tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "kc").write_text(text)
     res = run_cli("check", "-n", "x", "--kubeconfig", str(tmp_path / "kc"))
     assert res.exit_code == 3 and res.stderr.count("\n") == 1 and message in res.stderr

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import CASES
+from tests.conftest import CASES, RunCli
 
 HEALTHY = CASES / "pass-helloworld-header"
 
@@ -18,7 +18,8 @@ HEALTHY = CASES / "pass-helloworld-header"
 def _dump() -> dict[str, Any]:
     if not (HEALTHY / "dump.json").is_file():
         pytest.skip("fixtures not recorded")
-    return json.loads((HEALTHY / "dump.json").read_text())
+    dump: dict[str, Any] = json.loads((HEALTHY / "dump.json").read_text())
+    return dump
 
 
 # Map fields: protojson keeps their keys as they are.
@@ -50,7 +51,7 @@ def _bare_lists(dump: dict[str, Any]) -> dict[str, list[Any]]:
     return {"listeners": listeners, "routes": routes, "clusters": clusters}
 
 
-def test_yaml_dump_gives_the_same_findings(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_yaml_dump_gives_the_same_findings(run_cli: RunCli, tmp_path: Path) -> None:
     dump = _dump()
     (tmp_path / "dump.yaml").write_text(yaml.safe_dump(dump))
     a = run_cli("check", "-f", str(HEALTHY / "dump.json"), "--services", str(HEALTHY / "services.yaml"), "-o", "json")
@@ -60,7 +61,7 @@ def test_yaml_dump_gives_the_same_findings(run_cli, tmp_path: Path) -> None:  # 
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
-def test_istioctl_camelcase_lists_form_one_proxy(run_cli, tmp_path: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
+def test_istioctl_camelcase_lists_form_one_proxy(run_cli: RunCli, tmp_path: Path, fmt: str) -> None:
     lists = _bare_lists(_dump())
     files = []
     for kind, items in lists.items():
@@ -80,7 +81,7 @@ def test_istioctl_camelcase_lists_form_one_proxy(run_cli, tmp_path: Path, fmt: s
     ]
 
 
-def test_camelcase_without_filter_is_still_caught(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_camelcase_without_filter_is_still_caught(run_cli: RunCli, tmp_path: Path) -> None:
     lists = _bare_lists(_dump())
     for lst in lists["listeners"]:
         for ch in lst.get("filter_chains", []):
@@ -102,7 +103,7 @@ def test_camelcase_without_filter_is_still_caught(run_cli, tmp_path: Path) -> No
     assert "http.8080 used by its listeners are not in the input" in " ".join(doc["summary"]["not_checked"])
 
 
-def test_flat_resource_configs(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_flat_resource_configs(run_cli: RunCli, tmp_path: Path) -> None:
     """`config_dump?resource=…` returns bare DynamicListener / DynamicRouteConfig / DynamicCluster entries."""
     dump = _dump()
     boot = _section(dump, "BootstrapConfigDump")
@@ -121,7 +122,7 @@ def test_flat_resource_configs(run_cli, tmp_path: Path) -> None:  # type: ignore
     assert [f["code"] for f in json.loads(res.stdout)["findings"]] == ["STK0404", "STK0601"]
 
 
-def test_stdin(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_stdin(run_cli: RunCli) -> None:
     text = (HEALTHY / "dump.json").read_text() if (HEALTHY / "dump.json").is_file() else pytest.skip("no fixtures")
     res = run_cli("check", "-f", "-", "-o", "json", stdin=text)
     assert res.exit_code == 0
@@ -129,7 +130,7 @@ def test_stdin(run_cli) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("cut", [1, 10, 100, 1000, 5000, -2])
-def test_truncated_dump_is_one_line_exit_3(run_cli, tmp_path: Path, cut: int) -> None:  # type: ignore[no-untyped-def]
+def test_truncated_dump_is_one_line_exit_3(run_cli: RunCli, tmp_path: Path, cut: int) -> None:
     data = (HEALTHY / "dump.json").read_bytes() if (HEALTHY / "dump.json").is_file() else pytest.skip("no fixtures")
     p = tmp_path / "cut.json"
     p.write_bytes(data[:cut])
@@ -140,7 +141,7 @@ def test_truncated_dump_is_one_line_exit_3(run_cli, tmp_path: Path, cut: int) ->
     assert "Traceback" not in res.stdout + res.stderr
 
 
-def test_wrong_type_names_the_field(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_type_names_the_field(run_cli: RunCli, tmp_path: Path) -> None:
     dump = _dump()
     lst = _section(dump, "ListenersConfigDump")["dynamic_listeners"][0]["active_state"]["listener"]
     lst["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"] = "oops"
@@ -164,7 +165,7 @@ def test_wrong_type_names_the_field(run_cli, tmp_path: Path) -> None:  # type: i
         (b'"just a string"', "a string"),
     ],
 )
-def test_not_a_dump(run_cli, tmp_path: Path, content: bytes, needle: str) -> None:  # type: ignore[no-untyped-def]
+def test_not_a_dump(run_cli: RunCli, tmp_path: Path, content: bytes, needle: str) -> None:
     p = tmp_path / "x.json"
     p.write_bytes(content)
     res = run_cli("check", "-f", str(p))
@@ -184,7 +185,7 @@ def test_not_a_dump(run_cli, tmp_path: Path, content: bytes, needle: str) -> Non
          b"{name: y}}\n", "item [0] is a Kubernetes Service, not an Envoy resource"),
     ],
 )
-def test_a_manifest_given_to_f_is_a_usage_error(run_cli, tmp_path: Path, content: bytes,  # type: ignore[no-untyped-def]
+def test_a_manifest_given_to_f_is_a_usage_error(run_cli: RunCli, tmp_path: Path, content: bytes,
                                                 needle: str) -> None:
     p = tmp_path / "x.yaml"
     p.write_bytes(content)
@@ -197,7 +198,7 @@ def test_a_manifest_given_to_f_is_a_usage_error(run_cli, tmp_path: Path, content
 
 @pytest.mark.parametrize("option", ["--services", "--istiod"])
 @pytest.mark.parametrize("form", ["admin", "resource", "istioctl-list", "yaml"])
-def test_a_config_dump_given_to_services_is_a_usage_error(run_cli, tmp_path: Path, option: str,  # type: ignore[no-untyped-def]
+def test_a_config_dump_given_to_services_is_a_usage_error(run_cli: RunCli, tmp_path: Path, option: str,
                                                           form: str) -> None:
     """A dump in --services/--istiod is named as what it is, exit 2, and no finding is made from it
     (before: STK0002 plus an invented STK0305 and "0 sticky Services")."""
@@ -226,7 +227,7 @@ def test_a_config_dump_given_to_services_is_a_usage_error(run_cli, tmp_path: Pat
     (b"# nothing but a comment\n", "empty input, expected Kubernetes manifests"),
     (None, "no such file"),
 ])
-def test_empty_or_missing_manifests_are_named_as_manifests(run_cli, tmp_path: Path, option: str,  # type: ignore[no-untyped-def]
+def test_empty_or_missing_manifests_are_named_as_manifests(run_cli: RunCli, tmp_path: Path, option: str,
                                                            content: bytes | None, needle: str) -> None:
     p = tmp_path / "svc.yaml"
     if content is not None:
@@ -245,7 +246,7 @@ def test_empty_or_missing_manifests_are_named_as_manifests(run_cli, tmp_path: Pa
         assert "label agreement: a --services input could not be read" in doc["summary"]["not_checked"]
 
 
-def test_istiod_file_without_istiod_says_the_flag_was_not_checked(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_istiod_file_without_istiod_says_the_flag_was_not_checked(run_cli: RunCli, tmp_path: Path) -> None:
     case = CASES / "pass-helloworld-header"
     # A Services file passed as --istiod: it reads, but holds no istiod Deployment.
     res = run_cli("check", "-f", str(case / "dump.json"), "--services", str(case / "services.yaml"),
@@ -264,7 +265,7 @@ def test_istiod_file_without_istiod_says_the_flag_was_not_checked(run_cli, tmp_p
     assert not any("persistent-session flag" in n for n in doc["summary"]["not_checked"])
 
 
-def test_directory_and_missing_file(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_directory_and_missing_file(run_cli: RunCli, tmp_path: Path) -> None:
     res = run_cli("check", "-f", str(tmp_path), "-f", str(tmp_path / "nope.json"), "-o", "json")
     assert res.exit_code == 3
     codes = [f["code"] for f in json.loads(res.stdout)["findings"]]
@@ -272,7 +273,7 @@ def test_directory_and_missing_file(run_cli, tmp_path: Path) -> None:  # type: i
     assert "is a directory" in res.stderr and "no such file" in res.stderr
 
 
-def test_one_bad_file_does_not_hide_the_others(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_one_bad_file_does_not_hide_the_others(run_cli: RunCli, tmp_path: Path) -> None:
     _dump()
     p = tmp_path / "bad.json"
     p.write_text("{")
@@ -282,7 +283,7 @@ def test_one_bad_file_does_not_hide_the_others(run_cli, tmp_path: Path) -> None:
     assert sorted(f["code"] for f in doc["findings"]) == ["STK0002", "STK0404", "STK0601"]
 
 
-def test_threshold_and_suppress(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_and_suppress(run_cli: RunCli) -> None:
     case = CASES / "STK0401-no-draining"
     if not case.is_dir():
         pytest.skip("fixtures not recorded")
@@ -301,7 +302,7 @@ def test_threshold_and_suppress(run_cli) -> None:  # type: ignore[no-untyped-def
     assert run_cli(*base, "--suppress", "STK9999").exit_code == 2
 
 
-def test_query(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_query(run_cli: RunCli) -> None:
     _dump()
     res = run_cli("check", "--sample", "helloworld", "-o", "json", "--query", "findings[].code")
     assert res.exit_code == 0
@@ -310,7 +311,7 @@ def test_query(run_cli) -> None:  # type: ignore[no-untyped-def]
     assert run_cli("check", "--sample", "helloworld", "-o", "json", "--query", "[[").exit_code == 2
 
 
-def test_no_input_is_usage_error(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_no_input_is_usage_error(run_cli: RunCli) -> None:
     res = run_cli("check")
     assert res.exit_code == 2 and "no input" in res.stderr
 

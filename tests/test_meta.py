@@ -7,7 +7,10 @@ file fails, naming the code, when one of them is forgotten (as kube-linter's che
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +18,13 @@ import pytest
 import yaml
 
 from stickyctl.catalog import CATALOG, RETIRED, CheckSpec
-from tests.conftest import ROOT, load_script
+from stickyctl.checks import engine
+from stickyctl.checks.rules import RULES
+from stickyctl.envoy.loader import load_file
+from stickyctl.errors import InputError
+from tests.conftest import FIXTURES, ROOT, invoke, load_script
 
 RULES_DIR = ROOT / "stickyctl" / "checks" / "rules"
-LOADER = ROOT / "stickyctl" / "envoy" / "loader.py"
 CASES_DIR = ROOT / "fixtures" / "cases"
 ISTIOD_DIR = ROOT / "fixtures" / "istiod"
 """Scenarios recorded from istiod's own code (scripts/istiod_scenarios.py) count as fixtures too."""
@@ -33,6 +39,7 @@ INPUT_CODES = [c for c in CODES if CATALOG[c].scope == "input"]
 
 
 GEN_DOCS = load_script("gen_docs")
+REGISTERED = {module.CODE: module for module in RULES}
 
 
 def rule_path(spec: CheckSpec) -> Path:
@@ -65,6 +72,12 @@ def _fixture_cases() -> dict[str, list[dict[str, Any]]]:
 FIXTURE_CASES = _fixture_cases()
 
 
+def fixture_args(case: Path) -> list[str]:
+    """The `check` arguments of a fixture case (as tests/test_fixtures.py runs it), from its directory."""
+    doc = yaml.safe_load((case / "expected.yaml").read_text(encoding="utf-8")) or {}
+    return [str(a) for a in doc.get("args") or ["-f", "dump.json", "--services", "services.yaml"]]
+
+
 # --- (a) docs pages ----------------------------------------------------------------------------
 
 
@@ -81,25 +94,59 @@ def test_docs_dir_has_nothing_stale_missing_or_extra() -> None:
     assert GEN_DOCS.problems() == [], "run python scripts/gen_docs.py"
 
 
-def test_docs_generation_is_deterministic() -> None:
-    assert GEN_DOCS.generate() == load_script("gen_docs").generate()
+@pytest.mark.parametrize("seed", ["0", "1", "4242"])
+def test_docs_on_disk_are_what_any_run_generates(seed: str) -> None:
+    """The pages on disk are what scripts/gen_docs.py writes in a fresh interpreter under another
+    hash seed: nothing in them depends on set or dict order that varies between runs."""
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 # --- (b) a rule (or the loader) for every code -------------------------------------------------
 
 
 @pytest.mark.parametrize("code", RULE_CODES)
-def test_rule_module_exists(code: str) -> None:
+def test_a_registered_rule_emits_the_code(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule module named after the code is in RULES, and run alone over a fixture that shows
+    the code, it reports the code (and no other)."""
     spec = CATALOG[code]
     path = rule_path(spec)
     assert path.is_file(), f"{code} ({spec.name}): no rule module {path.relative_to(ROOT)}"
-    assert module_code(path) == code, f'{path.relative_to(ROOT)} must define CODE = "{code}"'
+    module = REGISTERED.get(code)
+    assert module is not None, f"{code}: no module in stickyctl.checks.rules.RULES has CODE = {code!r}"
+    assert Path(str(module.__file__)) == path, f"{code} is registered from {module.__file__}, not {path}"
+    case = next((name for name, findings in FIXTURE_CASES.items() if any(f.get("code") == code for f in findings)),
+                None)
+    assert case is not None, f"{code}: no fixture shows it"
+    monkeypatch.setattr(engine, "RULES", (module,))
+    monkeypatch.chdir(FIXTURES / case)
+    result = invoke("check", *fixture_args(FIXTURES / case), "-o", "json")
+    emitted = {f["code"] for f in result.json()["findings"]}
+    assert code in emitted, f"{path.name} alone reports {sorted(emitted)} on fixtures/{case}"
+    assert emitted <= {code}, f"{path.name} reports codes that are not its own: {sorted(emitted - {code})}"
+
+
+def _input_that_is_not_a_dump(tmp_path: Path) -> str:
+    """A v2alpha dump: Envoy's admin API before v3, which stickyctl does not read."""
+    return str(CASES_DIR / "STK0002-legacy-v2alpha" / "dump.json")
+
+
+def _input_that_cannot_be_read(tmp_path: Path) -> str:
+    return str(tmp_path / "missing.json")
+
+
+INPUTS = {"STK0001": _input_that_cannot_be_read, "STK0002": _input_that_is_not_a_dump}
 
 
 @pytest.mark.parametrize("code", INPUT_CODES)
-def test_input_code_is_emitted_by_the_loader(code: str) -> None:
-    assert LOADER.is_file(), f"{LOADER.relative_to(ROOT)} is missing"
-    assert code in LOADER.read_text(encoding="utf-8"), f"{code}: not mentioned in {LOADER.relative_to(ROOT)}"
+def test_input_code_is_emitted_by_the_loader(code: str, tmp_path: Path) -> None:
+    """Input codes come from the loader, not from a rule: it refuses an input with the code."""
+    assert code in INPUTS, f"{code}: add an input the loader refuses with it to INPUTS"
+    with pytest.raises(InputError) as refused:
+        load_file(INPUTS[code](tmp_path))
+    assert refused.value.code == code
 
 
 def test_every_rule_module_belongs_to_a_catalog_code() -> None:

@@ -7,6 +7,7 @@ session header); end-to-end tests probe real labs (real Envoy, real sockets) thr
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import socket
@@ -109,11 +110,11 @@ def test_a_session_under_another_name_is_named() -> None:
 
 
 def test_spread_without_sessions() -> None:
-    def plain(request: httpx.Request) -> httpx.Response:
-        plain.n += 1  # type: ignore[attr-defined]
-        return httpx.Response(200, headers={"x-served-by": f"pod-{plain.n % 3}"})  # type: ignore[attr-defined]
+    answered = itertools.count(1)
 
-    plain.n = 0  # type: ignore[attr-defined]
+    def plain(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"x-served-by": f"pod-{next(answered) % 3}"})
+
     doc = _run(plain, count=3, baseline=6, expect="spread", backend_from=BackendFrom.parse("header:x-served-by"))
     assert doc["sessions"] == [] and doc["expect"]["met"] and doc["baseline"]["distinct"] == 3
 
@@ -318,8 +319,8 @@ class _Clock:
 def test_progress_bar_appears_only_after_two_seconds() -> None:
     import io
 
-    from stickyctl.cli.env import Environment
     from stickyctl.cli.probe_cmd import ProgressBar
+    from stickyctl.environment import Environment
 
     err = io.StringIO()
     clock = _Clock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import time
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from stickyctl import probe as pr
 from stickyctl.errors import UsageError
 from stickyctl.probe import ProbeError, ProbeOptions, run_probe
+from tests.conftest import RunCli
 
 HOST = "10.0.0.1:5000"
 VALUE = base64.b64encode(HOST.encode()).decode()
@@ -40,8 +42,8 @@ class FakeClock:
 
 def test_defaults_cap_count_and_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
-    monkeypatch.setattr(pr.time, "monotonic", clock.monotonic)
-    monkeypatch.setattr(pr.time, "sleep", clock.sleep)
+    monkeypatch.setattr(time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(time, "sleep", clock.sleep)
     seen: list[float] = []
 
     def timed(request: httpx.Request) -> httpx.Response:
@@ -63,7 +65,7 @@ def test_defaults_cap_count_and_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     (["--sessions", "20", "--count", "1000"], "a probe sends at most 10000"),
     (["--hash-header", "k", "--keys", "1000", "--count", "11"], "a probe sends at most 10000"),
 ])
-def test_caps_cannot_be_exceeded(run_cli: Any, args: list[str], message: str) -> None:
+def test_caps_cannot_be_exceeded(run_cli: RunCli, args: list[str], message: str) -> None:
     res = run_cli("probe", "http://gw.test/hello", *args)
     assert res.exit_code == 2 and message in res.stderr and res.stderr.count("\n") == 1
 
@@ -127,7 +129,7 @@ def test_redirect_loops_end() -> None:
     assert len(hits) == pr.MAX_REDIRECTS + 1
 
 
-def test_userinfo_is_never_shown(run_cli: Any) -> None:
+def test_userinfo_is_never_shown(run_cli: RunCli) -> None:
     import socket
 
     with socket.socket() as s:

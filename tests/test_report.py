@@ -6,13 +6,14 @@ import io
 import json
 import re
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import yaml
 from rich.console import Console
 
 from stickyctl.catalog import CATALOG, Severity
-from stickyctl.cli.env import Environment
+from stickyctl.environment import Environment
 from stickyctl.errors import UsageError
 from stickyctl.findings import Finding, Resource
 from stickyctl.report.machine import to_json
@@ -84,7 +85,7 @@ PROXIES = (
 STICKY = (StickyService("default/hello", "Service", "header", "x-session", "label"),)
 
 
-def make_report(**changes: object) -> CheckReport:
+def make_report(**changes: Any) -> CheckReport:
     report = CheckReport(
         findings=FINDINGS,
         proxies=PROXIES,
@@ -93,7 +94,7 @@ def make_report(**changes: object) -> CheckReport:
         not_checked=(f"clusters of {SIDECAR}: the input carried no clusters",),
         suppressed=(Finding("STK0105", "default/other is unrouted.", Resource(service="default/other")),),
     )
-    return replace(report, **changes)  # type: ignore[arg-type]
+    return replace(report, **changes)
 
 
 def plain(text: str) -> str:
@@ -313,9 +314,9 @@ def test_severity_is_coloured_on_a_terminal() -> None:
 
 
 def test_color_never_has_no_escape_codes() -> None:
-    env = Environment(stdout=io.StringIO(), color="never")
-    render(make_report(), "table", env)
-    assert "\x1b" not in env.stdout.getvalue()  # type: ignore[attr-defined]
+    out = io.StringIO()
+    render(make_report(), "table", Environment(stdout=out, color="never"))
+    assert "\x1b" not in out.getvalue()
 
 
 def test_no_findings_says_so() -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from stickyctl.checks.rules.cookie_path_not_covering_route import cookie_path_matches, not_covered
+from stickyctl.checks.rules.cookie_path_not_covering_route import not_covered
 from stickyctl.checks.rules.cookie_ttl_pitfall import ttl_problem
+from stickyctl.envoy.cookie_path import cookie_path_matches
 from stickyctl.envoy.model import RouteMatcher
+from stickyctl.istio.labels import LabelKeys
 from stickyctl.istio.manifests import (
-    LabelKeys,
     ServiceIndex,
     istiod_settings,
     label_value_problem,

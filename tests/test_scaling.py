@@ -105,7 +105,7 @@ def test_star_globs_match_as_fnmatch_does(glob: str, text: str) -> None:
 # --- A whole check: calls counted at n and 4n ------------------------------------------------------
 
 
-def _dump(n: int) -> dict[str, Any]:
+def sticky_routes_dump(n: int) -> dict[str, Any]:
     """A gateway with ``n`` header-sticky routes (one virtual host and one cluster each)."""
     vhosts = []
     clusters = []
@@ -172,7 +172,7 @@ def _calls(fn: Callable[[], object]) -> int:
 def _check_calls(tmp_path: Path, n: int, *, header: str, suppress: bool = False) -> int:
     dump = tmp_path / f"dump-{n}.json"
     svcs = tmp_path / f"svc-{n}-{header}.json"
-    dump.write_text(json.dumps(_dump(n)))
+    dump.write_text(json.dumps(sticky_routes_dump(n)))
     svcs.write_text(json.dumps(_services(n, header)))
     sups = [Suppression("STK0302", f"*/virtual_host:svc-{i}.*") for i in range(0, n, 3)] if suppress else []
     options = CheckOptions(dumps=[str(dump)], services=[str(svcs)], suppress=sups)
@@ -239,7 +239,7 @@ def test_resource_and_finding_init_are_the_dataclass_ones() -> None:
     assert list(r.__dict__) == [f.name for f in dataclasses.fields(Resource)]
     assert r == Resource(None, None, "gw", route="r") and hash(r) == hash(Resource(proxy="gw", route="r"))
     assert dataclasses.replace(r, route="s") == Resource(proxy="gw", route="s")
-    f = Finding("STK0302", "m", r)
-    assert f.details == {} and f.details is not Finding("STK0302", "m", r).details
-    assert f == Finding("STK0302", "m", r, {"x": "y"})  # details are not compared
-    assert dataclasses.replace(f, message="n").message == "n"
+    finding = Finding("STK0302", "m", r)
+    assert finding.details == {} and finding.details is not Finding("STK0302", "m", r).details
+    assert finding == Finding("STK0302", "m", r, {"x": "y"})  # details are not compared
+    assert dataclasses.replace(finding, message="n").message == "n"

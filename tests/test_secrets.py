@@ -29,6 +29,7 @@ from stickyctl.envoy.admin import IDENTITY_QUERY, RESOURCE_QUERIES
 from stickyctl.lab.envoy import LabEnvoy, LabError, allocate_ports
 from stickyctl.lab.scenarios import HEADER
 from stickyctl.lab.xds import GatewayIdentity, XdsLayout, bootstrap
+from tests.conftest import RunCli
 from tests.fake_apiserver import deployment, plain_pod, rules_from_manifest
 from tests.live_support import (
     ADMIN_TOKEN,
@@ -127,7 +128,7 @@ def _no_traceback(res: Any) -> None:
 # --- 1. what stickyctl asks an Envoy admin API for ------------------------------------------------------
 
 
-def test_every_admin_request_is_a_get_and_never_for_secrets(run_cli: Any, tmp_path: Path, pki: Any) -> None:
+def test_every_admin_request_is_a_get_and_never_for_secrets(run_cli: RunCli, tmp_path: Path, pki: Any) -> None:
     with bait_envoy(pki) as envoy, RecordingProxy(envoy.admin_address) as proxy:
         full = envoy.get("/config_dump").decode()
         # The bait is real: a full config dump carries it (SecretsConfigDump, the inline certificate).
@@ -200,7 +201,7 @@ def _bait_objects(pki: Any) -> list[dict[str, Any]]:
     return [secret, app, pod]
 
 
-def test_dump_output_holds_no_key_certificate_or_token(run_cli: Any, tmp_path: Path, pki: Any) -> None:
+def test_dump_output_holds_no_key_certificate_or_token(run_cli: RunCli, tmp_path: Path, pki: Any) -> None:
     client_key_b64 = base64.b64encode(pki.client_key.read_bytes()).decode()
     client_cert_b64 = base64.b64encode(pki.client_cert.read_bytes()).decode()
     outputs: list[str] = []
@@ -256,7 +257,7 @@ def _plugin(tmp_path: Path) -> dict[str, Any]:
                      "env": [{"name": "API_KEY", "value": PLUGIN_SECRET}], "interactiveMode": "Never"}}
 
 
-def test_messages_never_show_credentials(run_cli: Any, tmp_path: Path) -> None:
+def test_messages_never_show_credentials(run_cli: RunCli, tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as s:

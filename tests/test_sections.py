@@ -19,7 +19,7 @@ from stickyctl.envoy.model import PartBuilder, Proxy, assemble_proxies, convert_
 from stickyctl.errors import InputError
 from tests.conftest import CASES
 from tests.test_loader import camel
-from tests.test_scaling import ADMIN, _dump
+from tests.test_scaling import ADMIN, sticky_routes_dump
 
 CASE_DUMPS = sorted(CASES.glob("*/dump*.json"))
 
@@ -37,7 +37,7 @@ def _sectioned(path: Path) -> list[Proxy] | None:
 def _gateway(n: int = 6) -> dict[str, Any]:
     """The test gateway plus what a route table section can also hold: a static route configuration,
     a second dynamic one, one without virtual hosts, and an inline one in a listener."""
-    dump = _dump(n)
+    dump = sticky_routes_dump(n)
     routes = dump["configs"][3]
     vhosts = routes["dynamic_route_configs"][0]["route_config"]["virtual_hosts"]
     routes["static_route_configs"] = [{"route_config": {"name": "static", "virtual_hosts": vhosts[:2]}}]
@@ -83,7 +83,7 @@ def test_indented_dumps_load_the_same_by_sections(tmp_path: Path, indent: int | 
 def test_virtual_hosts_come_in_batches_and_no_piece_is_the_whole_file(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "dump.json"
-    path.write_text(json.dumps(_dump(1500), indent=1))
+    path.write_text(json.dumps(sticky_routes_dump(1500), indent=1))
     monkeypatch.setattr(loader, "_SECTION_CHUNK", 1 << 14)
     pieces: list[int] = []
 
@@ -164,7 +164,7 @@ def test_a_session_config_that_cannot_be_read_is_reported_with_its_path(tmp_path
 def test_an_input_that_cannot_be_converted_leaves_the_others_whole(tmp_path: Path) -> None:
     """The input is dropped (STK0002) and the others are checked as if it had not been given: building
     them again must not find them consumed by the first attempt."""
-    good, bad = _dump(3), _dump(2)
+    good, bad = sticky_routes_dump(3), sticky_routes_dump(2)
     bad["configs"][0]["bootstrap"]["node"]["id"] = bad["configs"][0]["bootstrap"]["node"]["id"].replace("gw", "gw2")
     vh = bad["configs"][3]["dynamic_route_configs"][0]["route_config"]["virtual_hosts"][0]
     vh["routes"][0]["typed_per_filter_config"]["envoy.filters.http.stateful_session"]["stateful_session"] = 5

@@ -365,7 +365,7 @@ def test_words_of_a_sentence_are_no_values(text: str) -> None:
     """`echo "just some text" | stickyctl decode -` decoded each word into junk before."""
     (value,) = parse_session_input(text)
     assert rejected(value).not_found
-    assert value.reason.startswith("no session value found")
+    assert rejected(value).reason.startswith("no session value found")
 
 
 def test_a_sentence_around_a_value_gives_the_value() -> None:

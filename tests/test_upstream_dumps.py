@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import UPSTREAM, need_shared
+from tests.conftest import UPSTREAM, RunCli, need_shared
 
 DUMPS = sorted(p for p in UPSTREAM.glob("istio/*") if p.suffix in (".json", ".yaml")) if UPSTREAM.is_dir() else []
 OPENSHIFT = UPSTREAM / "openshift-istio-playground" / "ingresspod-config-dump.json"
 
 
 @pytest.mark.parametrize("dump", DUMPS, ids=[p.name for p in DUMPS])
-def test_istio_testdata_checks_cleanly(run_cli, dump: Path) -> None:  # type: ignore[no-untyped-def]
+def test_istio_testdata_checks_cleanly(run_cli: RunCli, dump: Path) -> None:
     need_shared()
     res = run_cli("check", "-f", str(dump), "-o", "json")
     assert "Traceback" not in res.stdout + res.stderr
@@ -28,13 +28,13 @@ def test_istio_testdata_checks_cleanly(run_cli, dump: Path) -> None:  # type: ig
     assert any("nothing is known to be sticky" in n for n in doc["summary"]["not_checked"])
 
 
-def test_real_istio_1_20_gateway_nothing_sticky_passes(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_real_istio_1_20_gateway_nothing_sticky_passes(run_cli: RunCli) -> None:
     need_shared()
     res = run_cli("check", "-f", str(OPENSHIFT), "-o", "json")
     assert res.exit_code == 0 and json.loads(res.stdout)["findings"] == []
 
 
-def test_waypoint_dump_is_not_expected_to_carry_the_filter(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_waypoint_dump_is_not_expected_to_carry_the_filter(run_cli: RunCli) -> None:
     need_shared()
     res = run_cli("check", "-f", str(UPSTREAM / "istio" / "proxyconfig__testdata__config_dump.json"), "-o", "json")
     doc = json.loads(res.stdout)
@@ -43,7 +43,7 @@ def test_waypoint_dump_is_not_expected_to_carry_the_filter(run_cli) -> None:  # 
     assert any("waypoint" in n for n in doc["summary"]["not_checked"])
 
 
-def test_real_istio_1_20_gateway_flag_off_with_labelled_service(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_real_istio_1_20_gateway_flag_off_with_labelled_service(run_cli: RunCli, tmp_path: Path) -> None:
     need_shared()
     svc = tmp_path / "svc.yaml"
     svc.write_text(
@@ -69,7 +69,7 @@ def test_real_istio_1_20_gateway_flag_off_with_labelled_service(run_cli, tmp_pat
     assert doc["proxies"][0]["kind"] == "router"
 
 
-def test_envoy_gateway_session_persistence_xds(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_envoy_gateway_session_persistence_xds(run_cli: RunCli) -> None:
     """Envoy Gateway: filter `disabled: true` on the HCM, enabled per route (ISTIO-NOTES)."""
     need_shared()
     eg = UPSTREAM / "envoy-gateway"

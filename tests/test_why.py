@@ -21,7 +21,7 @@ from stickyctl.lab import xds
 from stickyctl.why import matchers as mt
 from stickyctl.why.hosts import effective_status
 from stickyctl.why.request import RequestError, build_request
-from tests.conftest import CASES
+from tests.conftest import CASES, RunCli
 
 ADMIN = "type.googleapis.com/envoy.admin.v3."
 CLUSTER = xds.helloworld_cluster_name()
@@ -34,7 +34,7 @@ def _v(upstream: str = POD) -> str:
     return encode_header(ip, int(port))
 
 
-def why(run_cli: Any, *args: str) -> tuple[int, dict[str, Any]]:
+def why(run_cli: RunCli, *args: str) -> tuple[int, dict[str, Any]]:
     result = run_cli("why", *args, "-o", "json")
     assert "Traceback" not in result.stdout + result.stderr
     assert result.exit_code in (0, 1), result.stderr
@@ -49,7 +49,7 @@ def fixture(case: str) -> str:
 # --- recorded fixtures (a real Envoy's dumps, with EDS) ------------------------------------------
 
 
-def test_sticks_on_the_seed(run_cli: Any) -> None:
+def test_sticks_on_the_seed(run_cli: RunCli) -> None:
     code, doc = why(run_cli, "-f", fixture("pass-helloworld-header"), "--url", "http://gw/hello",
                     "--header", f"x-session-header:{_v()}")
     assert code == 0
@@ -65,7 +65,7 @@ def test_sticks_on_the_seed(run_cli: Any) -> None:
     assert doc["host_source"] == "EDS in the dump"
 
 
-def test_table_output_names_each_step(run_cli: Any) -> None:
+def test_table_output_names_each_step(run_cli: RunCli) -> None:
     result = run_cli("why", "-f", fixture("pass-helloworld-header"), "--url", "http://gw/hello",
                      "--header", f"x-session-header:{_v()}")
     assert result.exit_code == 0
@@ -75,7 +75,7 @@ def test_table_output_names_each_step(run_cli: Any) -> None:
     assert "sticks to 127.0.0.12:5000 (helloworld-v2)" in lines
 
 
-def test_no_session_value_names_the_new_one(run_cli: Any) -> None:
+def test_no_session_value_names_the_new_one(run_cli: RunCli) -> None:
     code, doc = why(run_cli, "-f", fixture("pass-helloworld-cookie"), "--url", "http://gw:8080/hello")
     assert code == 0 and doc["verdict"] == "rebalanced" and not doc["value_given"]
     assert doc["new_value"] == {"mode": "cookie", "name": "sticky", "path": "/", "ttl_seconds": None}
@@ -93,7 +93,7 @@ def test_no_session_value_names_the_new_one(run_cli: Any) -> None:
     ("STK0203-ecds", [], "sticks", "override_host_status"),
     ("STK0202-STK0204-filter-after-router", [], "sticks", "override_host_status"),
 ])
-def test_fixture_verdicts(run_cli: Any, case: str, args: list[str], verdict: str, words: str) -> None:
+def test_fixture_verdicts(run_cli: RunCli, case: str, args: list[str], verdict: str, words: str) -> None:
     ip, port = POD.split(":")
     cookie = encode_cookie(ip, int(port), None, 0)
     args = [a.replace("{c}", cookie) for a in args] or ["--header", f"x-session-header:{_v()}"]
@@ -106,7 +106,7 @@ def test_fixture_verdicts(run_cli: Any, case: str, args: list[str], verdict: str
         assert shares == {"helloworld-v1": (0.9, "rebalanced"), "helloworld-v2": (0.1, "sticks")}
 
 
-def test_dump_cannot_tell_draining_from_unhealthy(run_cli: Any, tmp_path: Path) -> None:
+def test_dump_cannot_tell_draining_from_unhealthy(run_cli: RunCli, tmp_path: Path) -> None:
     dump = json.loads(Path(fixture("pass-helloworld-header")).read_text())
     for section in dump["configs"]:
         for entry in section.get("dynamic_endpoint_configs", []):
@@ -121,7 +121,7 @@ def test_dump_cannot_tell_draining_from_unhealthy(run_cli: Any, tmp_path: Path) 
     assert any("DRAINING" in c and "--admin-url" in c for c in doc["caveats"])
 
 
-def test_a_dump_without_endpoints_cannot_be_checked(run_cli: Any, tmp_path: Path) -> None:
+def test_a_dump_without_endpoints_cannot_be_checked(run_cli: RunCli, tmp_path: Path) -> None:
     dump = json.loads(Path(fixture("pass-helloworld-header")).read_text())
     dump["configs"] = [c for c in dump["configs"] if "Endpoints" not in c["@type"]]
     path = tmp_path / "dump.json"
@@ -132,7 +132,7 @@ def test_a_dump_without_endpoints_cannot_be_checked(run_cli: Any, tmp_path: Path
     assert run_cli("why", "-f", str(path), "--url", "http://gw/nope").exit_code == 1
 
 
-def test_expired_cookie(run_cli: Any) -> None:
+def test_expired_cookie(run_cli: RunCli) -> None:
     ip, port = POD.split(":")
     cookie = encode_cookie(ip, int(port), 120, 1_800_000_000)
     args = ["-f", fixture("pass-helloworld-cookie"), "--url", "http://gw/hello", "--cookie", f"sticky={cookie}"]
@@ -143,7 +143,7 @@ def test_expired_cookie(run_cli: Any) -> None:
     assert doc["value"]["expired"] is True and doc["new_value"]["name"] == "sticky"
 
 
-def test_rejected_value_says_why(run_cli: Any) -> None:
+def test_rejected_value_says_why(run_cli: RunCli) -> None:
     value = encode_header("127.0.0.1", 5000)  # 14 bytes: padded
     code, doc = why(run_cli, "-f", fixture("pass-helloworld-header"), "--url", "http://gw/hello",
                     "--header", f"x-session-header:{value.rstrip('=')}")
@@ -225,7 +225,7 @@ HOSTS = [
     ("ported.example.com", False, None),
     ("nowhere.test", False, None),
 ])
-def test_virtual_host_selection(run_cli: Any, tmp_path: Path, host: str, ignore_port: bool,
+def test_virtual_host_selection(run_cli: RunCli, tmp_path: Path, host: str, ignore_port: bool,
                                 vhost: str | None) -> None:
     path = tmp_path / "dump.json"
     path.write_text(json.dumps(_dump(HOSTS, ignore_port=ignore_port)))
@@ -280,7 +280,7 @@ ROUTES = [
     ("/m", [], "GET", "rest"),
     ("/e", [], "GET", "missing-empty"),
 ])
-def test_route_selection(run_cli: Any, tmp_path: Path, path: str, headers: list[str], method: str,
+def test_route_selection(run_cli: RunCli, tmp_path: Path, path: str, headers: list[str], method: str,
                          route: str) -> None:
     file = tmp_path / "routes.json"
     # istioctl proxy-config all -o json style: protojson, camelCase
@@ -292,7 +292,7 @@ def test_route_selection(run_cli: Any, tmp_path: Path, path: str, headers: list[
     assert doc["route"] == route, doc["reason"]
 
 
-def test_unsupported_regex_is_not_guessed(run_cli: Any, tmp_path: Path) -> None:
+def test_unsupported_regex_is_not_guessed(run_cli: RunCli, tmp_path: Path) -> None:
     file = tmp_path / "dump.json"
     file.write_text(json.dumps(_dump([_vh("any", ["*"], [_route("posix", {"safe_regex": {"regex": "/[[:alpha:]]+"}}),
                                                          _route("rest", {"prefix": "/"})])])))
@@ -300,7 +300,7 @@ def test_unsupported_regex_is_not_guessed(run_cli: Any, tmp_path: Path) -> None:
     assert result.exit_code == 3 and result.stderr.count("\n") == 1 and "POSIX classes" in result.stderr
 
 
-def test_case_sensitive_path_hint(run_cli: Any) -> None:
+def test_case_sensitive_path_hint(run_cli: RunCli) -> None:
     code, doc = why(run_cli, "-f", fixture("pass-helloworld-header"), "--url", "http://gw/Hello")
     assert code == 1 and doc["verdict"] == "no_route" and "only in another case" in doc["reason"]
 
@@ -317,7 +317,7 @@ def _chain(name: str, route_config: str, **match: Any) -> dict[str, Any]:
     return chain
 
 
-def test_sni_picks_the_filter_chain(run_cli: Any, tmp_path: Path) -> None:
+def test_sni_picks_the_filter_chain(run_cli: RunCli, tmp_path: Path) -> None:
     chains = [_chain("plain", "missing-rc", transport_protocol="raw_buffer"),
               _chain("shop", "http.8080", server_names=["*.example.com"], transport_protocol="tls"),
               _chain("exact", "other-rc", server_names=["api.example.com"], transport_protocol="tls")]
@@ -332,7 +332,7 @@ def test_sni_picks_the_filter_chain(run_cli: Any, tmp_path: Path) -> None:
     assert doc["filter_chain"] == "plain"
 
 
-def test_listener_selection(run_cli: Any) -> None:
+def test_listener_selection(run_cli: RunCli) -> None:
     _, doc = why(run_cli, "-f", fixture("pass-helloworld-header"), "--url", "http://gw:9999/hello")
     assert doc["verdict"] == "no_route" and doc["status"] is None and "no listener on port 9999" in doc["reason"]
     _, doc = why(run_cli, "-f", fixture("pass-helloworld-header"), "--url", "http://gw:9999/hello",
@@ -345,7 +345,7 @@ def test_listener_selection(run_cli: Any) -> None:
 # --- runtime host state (/clusters) --------------------------------------------------------------
 
 
-def test_runtime_status_from_admin_clusters(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runtime_status_from_admin_clusters(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     from stickyctl.envoy import admin
 
     dump = json.loads(Path(fixture("pass-helloworld-header")).read_text())
@@ -396,18 +396,18 @@ def test_effective_status_follows_envoy() -> None:
     (["-f", "x.json", "--url", "http://gw/", "-X", "get me"], "not an HTTP method"),
     (["-f", "x.json", "--url", "http://gw/", "-o", "yaml"], "table or json"),
 ])
-def test_usage_errors_are_one_line(run_cli: Any, args: list[str], words: str) -> None:
+def test_usage_errors_are_one_line(run_cli: RunCli, args: list[str], words: str) -> None:
     result = run_cli("why", *args)
     assert result.exit_code == 2, result.stderr
     assert words in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
-def test_missing_url_is_a_usage_error(run_cli: Any) -> None:
+def test_missing_url_is_a_usage_error(run_cli: RunCli) -> None:
     result = run_cli("why", "-f", "x.json")
     assert result.exit_code == 2 and "--url" in result.stderr
 
 
-def test_unreadable_inputs_exit_3(run_cli: Any, tmp_path: Path) -> None:
+def test_unreadable_inputs_exit_3(run_cli: RunCli, tmp_path: Path) -> None:
     missing = run_cli("why", "-f", str(tmp_path / "nope.json"), "--url", "http://gw/")
     assert missing.exit_code == 3 and missing.stderr.count("\n") == 1 and "no such file" in missing.stderr
     (tmp_path / "bad.json").write_text("{not json")
@@ -417,7 +417,7 @@ def test_unreadable_inputs_exit_3(run_cli: Any, tmp_path: Path) -> None:
     assert unreachable.exit_code == 3 and unreachable.stderr.count("\n") == 1
 
 
-def test_two_proxies_are_refused(run_cli: Any, tmp_path: Path) -> None:
+def test_two_proxies_are_refused(run_cli: RunCli, tmp_path: Path) -> None:
     dump = json.loads(Path(fixture("pass-helloworld-header")).read_text())
     for section in dump["configs"]:
         if "Bootstrap" in section["@type"]:
@@ -485,7 +485,7 @@ def test_header_matcher_semantics() -> None:
     assert mt.header_matches(h(suffix_match="c"), ["abc"])
 
 
-def test_envoy_gateway_enables_a_disabled_filter_per_route(run_cli: Any, tmp_path: Path) -> None:
+def test_envoy_gateway_enables_a_disabled_filter_per_route(run_cli: RunCli, tmp_path: Path) -> None:
     """Envoy Gateway's xDS: the HCM's stateful_session filter is ``disabled: true`` and each route
     with session persistence enables it with its own config (istioctl-style camelCase YAML)."""
     from tests.conftest import need_shared

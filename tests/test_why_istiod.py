@@ -19,7 +19,7 @@ import yaml
 
 from stickyctl.lab.backends import Backend, BackendSpec
 from tests.conftest import FIXTURES, load_script
-from tests.test_why_matrix import Case, Lab, _c, _h, run_case
+from tests.test_why_matrix import Case, Lab, cookie_value, header_value, run_case
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("go") is None, reason="no Go toolchain (CI runs these where Go is present)"),
@@ -76,7 +76,7 @@ def istiod_gateway(name: str, tmp: Path) -> Iterator[Lab]:
 
 def test_seed_header(tmp_path: Path) -> None:
     with istiod_gateway("seed-header", tmp_path) as lab:
-        run_case(lab, Case("pinned to .12", headers=(("x-session-header", _h("127.0.0.12:5000")),),
+        run_case(lab, Case("pinned to .12", headers=(("x-session-header", header_value("127.0.0.12:5000")),),
                            pinned="127.0.0.12:5000"))  # fmt: skip
         run_case(lab, Case("no session value"))
         run_case(lab, Case("a value Envoy does not honour", headers=(("x-session-header", "not-base64!"),)))
@@ -84,21 +84,23 @@ def test_seed_header(tmp_path: Path) -> None:
 
 def test_seed_cookie(tmp_path: Path) -> None:
     with istiod_gateway("seed-cookie", tmp_path) as lab:
-        run_case(lab, Case("pinned to .13", cookies=(("sticky", _c("127.0.0.13:5000")),), pinned="127.0.0.13:5000"))
+        run_case(lab, Case("pinned to .13", cookies=(("sticky", cookie_value("127.0.0.13:5000")),),
+                           pinned="127.0.0.13:5000"))
 
 
 def test_terminating_pod_of_a_header_service_loses_its_sessions(tmp_path: Path) -> None:
     """istiod dropped the terminating pod 127.0.0.11 from EDS (header label): the session moves,
     although the pod still serves."""
     with istiod_gateway("terminating-header", tmp_path) as lab:
-        run_case(lab, Case("pinned to the terminating .11", headers=(("x-session-header", _h("127.0.0.11:5000")),),
+        run_case(lab, Case("pinned to the terminating .11",
+                           headers=(("x-session-header", header_value("127.0.0.11:5000")),),
                            pinned="127.0.0.11:5000"))  # fmt: skip
 
 
 def test_terminating_pod_of_a_cookie_service_keeps_its_sessions(tmp_path: Path) -> None:
     """istiod kept 127.0.0.11 as DRAINING (cookie label) and DRAINING is in override_host_status."""
     with istiod_gateway("terminating-cookie", tmp_path) as lab:
-        row = run_case(lab, Case("pinned to the draining .11", cookies=(("sticky", _c("127.0.0.11:5000")),),
+        row = run_case(lab, Case("pinned to the draining .11", cookies=(("sticky", cookie_value("127.0.0.11:5000")),),
                                  pinned="127.0.0.11:5000"))  # fmt: skip
         assert row.envoy.startswith("200, pinned pod 12/12")
 
@@ -106,24 +108,27 @@ def test_terminating_pod_of_a_cookie_service_keeps_its_sessions(tmp_path: Path) 
 def test_subset_route(tmp_path: Path) -> None:
     """The route goes to subset v1 (.11-.13): a session on a v2 pod cannot be honoured there."""
     with istiod_gateway("subsets-cookie", tmp_path) as lab:
-        run_case(lab, Case("pinned to v1 .12", cookies=(("sticky", _c("127.0.0.12:5000")),), pinned="127.0.0.12:5000"))
-        run_case(lab, Case("pinned to v2 .15", cookies=(("sticky", _c("127.0.0.15:5000")),), pinned="127.0.0.15:5000"))
+        run_case(lab, Case("pinned to v1 .12", cookies=(("sticky", cookie_value("127.0.0.12:5000")),),
+                           pinned="127.0.0.12:5000"))
+        run_case(lab, Case("pinned to v2 .15", cookies=(("sticky", cookie_value("127.0.0.15:5000")),),
+                           pinned="127.0.0.15:5000"))
 
 
 def test_flag_off(tmp_path: Path) -> None:
     with istiod_gateway("flag-off-header", tmp_path) as lab:
-        run_case(lab, Case("pinned to .12, no filter", headers=(("x-session-header", _h("127.0.0.12:5000")),),
+        run_case(lab, Case("pinned to .12, no filter", headers=(("x-session-header", header_value("127.0.0.12:5000")),),
                            pinned="127.0.0.12:5000"))  # fmt: skip
 
 
 def test_consistent_hash_beside_the_session(tmp_path: Path) -> None:
     with istiod_gateway("consistent-hash-header", tmp_path) as lab:
-        run_case(lab, Case("pinned to .16", headers=(("x-session-header", _h("127.0.0.16:5000")), ("x-user", "alice")),
+        run_case(lab, Case("pinned to .16",
+                           headers=(("x-session-header", header_value("127.0.0.16:5000")), ("x-user", "alice")),
                            pinned="127.0.0.16:5000"))  # fmt: skip
 
 
 def test_weighted_route_with_a_zero_weight(tmp_path: Path) -> None:
     """100/0: Envoy never picks the weight-0 cluster, so a session on a v1 pod holds (no STK0306)."""
     with istiod_gateway("weighted-zero", tmp_path) as lab:
-        run_case(lab, Case("pinned to v1 .12", headers=(("x-session-header", _h("127.0.0.12:5000")),),
+        run_case(lab, Case("pinned to v1 .12", headers=(("x-session-header", header_value("127.0.0.12:5000")),),
                            pinned="127.0.0.12:5000"))  # fmt: skip

@@ -11,6 +11,7 @@ import pytest
 
 from stickyctl.envoy.session_values import encode_header
 from stickyctl.lab.scenarios import HEADER
+from tests.conftest import RunCli
 from tests.live_support import NS, POD, Gateway, lab_cluster, need_envoy, serving
 
 
@@ -21,7 +22,7 @@ def _doc(res: Any) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("no_ambient_kube")
-def test_why_live_equals_admin_url(run_cli: Any, tmp_path: Path) -> None:
+def test_why_live_equals_admin_url(run_cli: RunCli, tmp_path: Path) -> None:
     need_envoy()
     pinned = encode_header("127.0.0.12", 5000)
     stale = encode_header("10.9.9.9", 5000)
@@ -43,6 +44,6 @@ def test_why_live_equals_admin_url(run_cli: Any, tmp_path: Path) -> None:
     assert len(missing.stderr.strip().splitlines()) == 1 and "not found" in missing.stderr
 
 
-def test_why_live_flags_do_not_mix_with_files(run_cli: Any) -> None:
+def test_why_live_flags_do_not_mix_with_files(run_cli: RunCli) -> None:
     res = run_cli("why", "-f", "dump.json", "-n", NS, "--url", "http://gw/hello")
     assert res.exit_code == 2 and "not with -f" in res.stderr

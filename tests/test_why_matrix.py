@@ -261,9 +261,15 @@ def _envoy_text(seen: Seen, case: Case) -> str:
     return text
 
 
+def _connection(url: str) -> http.client.HTTPConnection:
+    """A connection to ``http://HOST:PORT`` (the lab's admin or gateway URL)."""
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=5)
+
+
 def run_case(lab: Lab, case: Case) -> Row:
     dump_path = Path(tempfile.gettempdir()) / f"stickyctl-why-dump-{os.getpid()}.json"
-    dump = http.client.HTTPConnection(*lab.admin.split("//", 1)[1].rsplit(":", 1), timeout=5)
+    dump = _connection(lab.admin)
     try:
         dump.request("GET", "/config_dump?include_eds")
         dump_path.write_bytes(dump.getresponse().read())
@@ -281,12 +287,12 @@ def run_case(lab: Lab, case: Case) -> Row:
     return row
 
 
-def _h(upstream: str) -> str:
+def header_value(upstream: str) -> str:
     ip, port = upstream.rsplit(":", 1)
     return encode_header(ip, int(port))
 
 
-def _c(upstream: str, ttl: int | None = None, now: int | None = None) -> str:
+def cookie_value(upstream: str, ttl: int | None = None, now: int | None = None) -> str:
     ip, port = upstream.rsplit(":", 1)
     return encode_cookie(ip, int(port), ttl, int(time.time()) if now is None else now)
 
@@ -297,14 +303,14 @@ def _c(upstream: str, ttl: int | None = None, now: int | None = None) -> str:
 def test_header_sessions(tmp_path: Path) -> None:
     with lab_up(tmp_path, "header") as lab:
         a, b, c = lab.pods.values()
-        value = _h(a)
+        value = header_value(a)
         for case in (
             Case("healthy pod", headers=((HEADER, value),), pinned=a),
             Case("no session value", pinned=None),
             Case("query string", path="/hello?user=42", headers=((HEADER, value),), pinned=a),
             Case("quoted value", headers=((HEADER, f'"{value}"'),), pinned=None),
             Case("trailing junk", headers=((HEADER, base64.b64encode(f"{a}/".encode()).decode()),)),
-            Case("stale value (no such pod)", headers=((HEADER, _h("127.0.0.99:5000")),)),
+            Case("stale value (no such pod)", headers=((HEADER, header_value("127.0.0.99:5000")),)),
             Case("value in another header", headers=(("x-session", value),)),
             Case("unknown path", path="/nope", headers=((HEADER, value),)),
             Case("case-sensitive path", path="/HELLO", headers=((HEADER, value),)),
@@ -312,17 +318,17 @@ def test_header_sessions(tmp_path: Path) -> None:
             run_case(lab, case)
         _lab_cmd(lab, "drain", b)
         # The header label: istiod drops the terminating pod from EDS (STK0404), DRAINING or not.
-        run_case(lab, Case("draining pod, dropped from EDS (header label)", headers=((HEADER, _h(b)),)))
+        run_case(lab, Case("draining pod, dropped from EDS (header label)", headers=((HEADER, header_value(b)),)))
         _lab_cmd(lab, "kill", c)
-        run_case(lab, Case("dead pod (lab kill)", headers=((HEADER, _h(c)),)))
+        run_case(lab, Case("dead pod (lab kill)", headers=((HEADER, header_value(c)),)))
 
 
 def test_cookie_sessions(tmp_path: Path) -> None:
     with lab_up(tmp_path, "cookie", "--mode", "cookie") as lab:
         a, b, _ = lab.pods.values()
-        run_case(lab, Case("healthy pod", cookies=((COOKIE, _c(a)),), pinned=a))
+        run_case(lab, Case("healthy pod", cookies=((COOKIE, cookie_value(a)),), pinned=a))
         # A cookie as Envoy itself issues it (with the TTL the config says).
-        conn = http.client.HTTPConnection(*lab.gateway.split("//", 1)[1].rsplit(":", 1), timeout=5)
+        conn = _connection(lab.gateway)
         conn.request("GET", "/hello")
         set_cookie = conn.getresponse().getheader("set-cookie") or ""
         conn.close()
@@ -330,11 +336,11 @@ def test_cookie_sessions(tmp_path: Path) -> None:
         decoded = decode_cookie_value(issued)
         assert isinstance(decoded, SessionValue)
         run_case(lab, Case("cookie Envoy issued", cookies=((COOKIE, issued),), pinned=decoded.upstream))
-        run_case(lab, Case("expired cookie", cookies=((COOKIE, _c(b, 60, int(time.time()) - 3600)),)))
+        run_case(lab, Case("expired cookie", cookies=((COOKIE, cookie_value(b, 60, int(time.time()) - 3600)),)))
         run_case(lab, Case("no cookie", pinned=None))
-        run_case(lab, Case("value sent as a header", headers=((COOKIE, _c(b)),)))
+        run_case(lab, Case("value sent as a header", headers=((COOKIE, cookie_value(b)),)))
         _lab_cmd(lab, "drain", b)
-        run_case(lab, Case("draining pod, DRAINING overridable", cookies=((COOKIE, _c(b)),), pinned=b))
+        run_case(lab, Case("draining pod, DRAINING overridable", cookies=((COOKIE, cookie_value(b)),), pinned=b))
 
 
 BREAKS: list[tuple[str, tuple[str, ...], str]] = [
@@ -352,47 +358,47 @@ def test_broken_labs(name: str, args: tuple[str, ...], mode: str, tmp_path: Path
     with lab_up(tmp_path, name, *args) as lab:
         pod = next(iter(lab.pods.values()))
         pinned = None if "STK0403" in name else pod
-        run_case(lab, Case("header session", headers=((HEADER, _h(pod)),), pinned=pinned))
+        run_case(lab, Case("header session", headers=((HEADER, header_value(pod)),), pinned=pinned))
         run_case(lab, Case("no session value"))
 
 
 def test_drain_without_draining_in_override_host_status(tmp_path: Path) -> None:
     with lab_up(tmp_path, "STK0401 no DRAINING", "--mode", "cookie", "--break", "STK0401") as lab:
         a = next(iter(lab.pods.values()))
-        run_case(lab, Case("healthy pod", cookies=((COOKIE, _c(a)),), pinned=a))
+        run_case(lab, Case("healthy pod", cookies=((COOKIE, cookie_value(a)),), pinned=a))
         _lab_cmd(lab, "drain", a)
-        run_case(lab, Case("draining pod", cookies=((COOKIE, _c(a)),)))
+        run_case(lab, Case("draining pod", cookies=((COOKIE, cookie_value(a)),)))
 
 
 def test_strict_sessions(tmp_path: Path) -> None:
     with lab_up(tmp_path, "STK0401 --strict", "--mode", "cookie", "--break", "STK0401", "--strict") as lab:
         a = next(iter(lab.pods.values()))
-        run_case(lab, Case("healthy pod", cookies=((COOKIE, _c(a)),), pinned=a))
-        run_case(lab, Case("stale value (no such pod)", cookies=((COOKIE, _c("127.0.0.99:5000")),)))
+        run_case(lab, Case("healthy pod", cookies=((COOKIE, cookie_value(a)),), pinned=a))
+        run_case(lab, Case("stale value (no such pod)", cookies=((COOKIE, cookie_value("127.0.0.99:5000")),)))
         run_case(lab, Case("no session value"))
         _lab_cmd(lab, "drain", a)
-        run_case(lab, Case("draining pod", cookies=((COOKIE, _c(a)),)))
+        run_case(lab, Case("draining pod", cookies=((COOKIE, cookie_value(a)),)))
 
 
 def test_weighted_route(tmp_path: Path) -> None:
     with lab_up(tmp_path, "STK0306 weighted 90/10", "--break", "STK0306") as lab:
         v1 = next(u for u, v in lab.versions.items() if v == "v1")
         v2 = next(u for u, v in lab.versions.items() if v == "v2")
-        run_case(lab, Case("pinned to a v1 pod (90% cluster)", headers=((HEADER, _h(v1)),), count=100))
-        run_case(lab, Case("pinned to a v2 pod (10% cluster)", headers=((HEADER, _h(v2)),), count=20))
+        run_case(lab, Case("pinned to a v1 pod (90% cluster)", headers=((HEADER, header_value(v1)),), count=100))
+        run_case(lab, Case("pinned to a v2 pod (10% cluster)", headers=((HEADER, header_value(v2)),), count=20))
 
 
 def test_cookie_path(tmp_path: Path) -> None:
     with lab_up(tmp_path, "STK0307 cookie path /api", "--mode", "cookie", "--break", "STK0307") as lab:
         a = next(iter(lab.pods.values()))
-        run_case(lab, Case("cookie on /hello", cookies=((COOKIE, _c(a)),)))
+        run_case(lab, Case("cookie on /hello", cookies=((COOKIE, cookie_value(a)),)))
         run_case(lab, Case("no cookie", pinned=None))
 
 
 def test_virtual_hosts(tmp_path: Path) -> None:
     with design_lab("virtual hosts", dataclasses.replace(Design(), topology="virtual-hosts")) as lab:
         a = next(iter(lab.pods.values()))
-        value = ((HEADER, _h(a)),)
+        value = ((HEADER, header_value(a)),)
 
         def host(name: str, path: str = "/hello", extra: tuple[tuple[str, str], ...] = (), sticks: bool = True,
                  title: str = "") -> Case:

@@ -305,8 +305,3 @@ def lost_to_weighted_mix(fact: RouteFact) -> bool:
         return False  # without labels nothing is known to be unlabelled: STK0312 compares the routes
     return all(d.effective is None or (not d.effective.disabled and d.effective.state is None)
                for d in fact.destinations)
-
-
-def sticky_clusters(ctx: CheckContext) -> dict[tuple[str, str], Proxy]:
-    """(proxy name, cluster) for every cluster a route to a sticky destination reaches."""
-    return ctx.sticky_clusters

@@ -15,10 +15,11 @@ from stickyctl.checks.rules import RULES
 from stickyctl.envoy.loader import STDIN, DumpParts
 from stickyctl.envoy.model import Proxy, ProxyPart, assemble_proxies, convert_parts, load_part
 from stickyctl.errors import InputError, UsageError
+from stickyctl.exitcodes import INPUT_CODES
 from stickyctl.findings import Finding, Resource
 from stickyctl.istio.labels import LabelKeys
 from stickyctl.istio.manifests import FLAG_ENV, K8sObject, istiod_settings, load_manifests
-from stickyctl.report.model import INPUT_CODES, CheckReport, ProxySummary, StickyService
+from stickyctl.report.model import CheckReport, ProxySummary, StickyService
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,13 @@ into one line on stderr with the documented exit code (never a traceback).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import typer
 
 from stickyctl import KNOWN_ENVOY, KNOWN_ISTIO, __version__
-from stickyctl.cli import env as envmod
 from stickyctl.cli.help import Command, Group
+from stickyctl.environment import Environment
 from stickyctl.errors import StickyError, UsageError
 from stickyctl.exitcodes import ExitStatus
 
@@ -41,34 +42,45 @@ def _root(
     """Verify Istio/Envoy strong sticky sessions: check config dumps, decode session values."""
 
 
-# Command name -> the module that registers it; modules in help order. Only the module of the
-# command being run is imported (`decode` between two curls must not pay for `lab` or `check`);
-# shell completion and unknown commands register them all.
-_COMMANDS: dict[str, str] = {
-    "check": "check_cmd", "dump": "dump_cmd", "decode": "sessions", "encode": "sessions",
-    "explain": "catalog_cmds", "checks": "catalog_cmds", "lab": "lab_cmds", "probe": "probe_cmd", "why": "why_cmd",
-}
-_MODULES = ("check_cmd", "dump_cmd", "sessions", "catalog_cmds", "lab_cmds", "probe_cmd", "why_cmd")
-_registered: set[str] = set()
+@dataclass(frozen=True)
+class CommandEntry:
+    name: str
+    module: str
+    """The module of stickyctl.cli whose ``register(app)`` adds the command."""
+    summary: str
+    """Its line in `stickyctl --help`: the first line of its docstring, word for word."""
 
-# The command list of `stickyctl --help` (and of `stickyctl` alone), in the order and words the
-# commands themselves give: root help then imports no command module and builds no command's
-# options (a sixth of the start-up). tests/test_cli_app.py checks it against the full app.
-COMMAND_SUMMARIES: dict[str, str] = {
-    "check": "Check config dumps for sticky-session mistakes: filter, per-route config, clusters, labels.",
-    "dump": "Record what `check` reads from the cluster into DIR; `check --from DIR` gives the same findings.",
-    "decode": "Decode Envoy session values (header or cookie) to the upstream host they pin.",
-    "encode": "Print the session value that pins requests to one upstream host (what Envoy 1.40 writes).",
-    "explain": "Explain a check code: what it looks at, why it breaks sessions, how to fix it.",
-    "checks": "List every check code stickyctl can report.",
-    "probe": "Do sessions stick? Open a session, send requests carrying it, and count the backends reached.",
-    "why": "Predict whether one request with its session value sticks, and explain each step Envoy takes.",
-    "lab": "Run a real Envoy gateway fed Istio-shaped xDS, with helloworld backends, on this machine.",
-}
+
+# The one command table, in help order. Only the module of the command being run is imported
+# (`decode` between two curls must not pay for `lab` or `check`); shell completion and unknown
+# commands register them all. Root help (and `stickyctl` alone) is built from the summaries, so it
+# imports no command module and builds no command's options (a sixth of the start-up);
+# tests/test_cli_app.py checks that it reads as the full app's does.
+COMMANDS: tuple[CommandEntry, ...] = (
+    CommandEntry("check", "check_cmd",
+                 "Check config dumps for sticky-session mistakes: filter, per-route config, clusters, labels."),
+    CommandEntry("dump", "dump_cmd",
+                 "Record what `check` reads from the cluster into DIR; `check --from DIR` gives the same findings."),
+    CommandEntry("decode", "sessions", "Decode Envoy session values (header or cookie) to the upstream host they pin."),
+    CommandEntry("encode", "sessions",
+                 "Print the session value that pins requests to one upstream host (what Envoy 1.40 writes)."),
+    CommandEntry("explain", "catalog_cmds",
+                 "Explain a check code: what it looks at, why it breaks sessions, how to fix it."),
+    CommandEntry("checks", "catalog_cmds", "List every check code stickyctl can report."),
+    CommandEntry("probe", "probe_cmd",
+                 "Do sessions stick? Open a session, send requests carrying it, and count the backends reached."),
+    CommandEntry("why", "why_cmd",
+                 "Predict whether one request with its session value sticks, and explain each step Envoy takes."),
+    CommandEntry("lab", "lab_cmds",
+                 "Run a real Envoy gateway fed Istio-shaped xDS, with helloworld backends, on this machine."),
+)
+MODULES: tuple[str, ...] = tuple(dict.fromkeys(entry.module for entry in COMMANDS))
+_MODULE_OF = {entry.name: entry.module for entry in COMMANDS}
+_registered: set[str] = set()
 _INDEX = "index"
 
 
-def register(modules: tuple[str, ...] = _MODULES) -> None:
+def register(modules: tuple[str, ...] = MODULES) -> None:
     import importlib
 
     if _INDEX in _registered:
@@ -90,8 +102,8 @@ def _register_index() -> None:
     def listed_only() -> None:
         raise UsageError("internal: a command of the help index was run; please report it")
 
-    for name, summary in COMMAND_SUMMARIES.items():
-        app.command(name, help=summary, cls=Command)(listed_only)
+    for entry in COMMANDS:
+        app.command(entry.name, help=entry.summary, cls=Command)(listed_only)
     _registered.add(_INDEX)
 
 
@@ -106,16 +118,18 @@ def _modules_for(argv: list[str]) -> tuple[str, ...] | None:
     import os
 
     if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
-        return _MODULES  # click's shell completion protocol
+        return MODULES  # click's shell completion protocol
     first = next((a for a in argv if not a.startswith("-")), None)
     if first is None:
         return None
-    module = _COMMANDS.get(first)
-    return (module,) if module else _MODULES  # an unknown command: click names the ones it knows
+    module = _MODULE_OF.get(first)
+    return (module,) if module else MODULES  # an unknown command: click names the ones it knows
 
 
-def main() -> None:
-    env = envmod.current()
+def main(env: Environment | None = None) -> None:
+    """Run the command line in ``sys.argv`` with ``env`` (the process's streams when None): the
+    command finds it as click's context object (``ctx.ensure_object(Environment)``)."""
+    env = Environment() if env is None else env
     modules = _modules_for(sys.argv[1:])
     if modules is None:
         _register_index()
@@ -123,7 +137,7 @@ def main() -> None:
         register(modules)
     try:
         # standalone_mode=False: click returns typer.Exit's code instead of exiting; pass it on.
-        rv = app(standalone_mode=False, prog_name=_prog_name())
+        rv = app(standalone_mode=False, prog_name=_prog_name(), obj=env)
         if rv == ExitStatus.INTERRUPTED:  # typer >= 0.29 turns Ctrl-C into Exit(130) by itself
             env.error("interrupted")
         if isinstance(rv, int) and rv:
@@ -138,8 +152,8 @@ def main() -> None:
         # `stickyctl check -o json | head`: the reader went away; that is not our error.
         sys.stderr.close()
         sys.exit(int(ExitStatus.OK))
-    except _click_exceptions() as exc:
-        _handle_click(exc)
+    except (typer.TyperException, typer.Exit, typer.Abort) as exc:
+        _handle_click(env, exc)
     except Exception as exc:  # a bug: still one line and "not checked", never a silent pass
         import os
 
@@ -197,52 +211,25 @@ def _prog_name() -> str:
     return "kubectl sticky" if name.startswith("kubectl-sticky") else "stickyctl"
 
 
-def _framework_exceptions() -> tuple[tuple[type[BaseException], ...], ...]:
-    """(usage errors, exits, aborts) of the CLI framework: typer >= 0.29 vendors click
-    (``typer._click``) with exceptions of its own; older typer raises click's."""
-    usage: list[type[BaseException]] = []
-    exits: list[type[BaseException]] = [typer.Exit]
-    aborts: list[type[BaseException]] = [typer.Abort]
-    try:
-        from typer._click import exceptions as vendored
-
-        usage.append(vendored.ClickException)
-    except ImportError:
-        pass
-    try:
-        import click
-
-        usage.append(click.exceptions.ClickException)
-        exits.append(click.exceptions.Exit)
-        aborts.append(click.exceptions.Abort)
-    except ImportError:
-        pass
-    return tuple(usage), tuple(exits), tuple(aborts)
-
-
-def _click_exceptions() -> tuple[type[BaseException], ...]:
-    usage, exits, aborts = _framework_exceptions()
-    return (*usage, *exits, *aborts)
-
-
-def _handle_click(exc: BaseException) -> None:
-    _usage, exits, aborts = _framework_exceptions()
-    if isinstance(exc, exits):
-        sys.exit(int(getattr(exc, "exit_code", 0) or 0))
-    if isinstance(exc, aborts):
-        envmod.current().error("aborted")
+def _handle_click(env: Environment, exc: typer.TyperException | typer.Exit | typer.Abort) -> None:
+    """What the CLI framework raised instead of running a command. typer (>= 0.29, pinned in
+    pyproject.toml) vendors click: its usage errors are ``typer.TyperException``s, with click's
+    ``exit_code`` (2) and ``format_message()``."""
+    if isinstance(exc, typer.Exit):
+        sys.exit(exc.exit_code or 0)
+    if isinstance(exc, typer.Abort):
+        env.error("aborted")
         sys.exit(int(ExitStatus.INTERRUPTED))
     message = usage_message(exc)
     if message:  # empty: a group run without a command, whose help click printed already
-        envmod.current().error(message)
-    sys.exit(int(getattr(exc, "exit_code", ExitStatus.USAGE)))
+        env.error(message)
+    sys.exit(exc.exit_code)
 
 
-def usage_message(exc: BaseException) -> str:
+def usage_message(exc: typer.TyperException) -> str:
     """A command-line error from click in stickyctl's one style: ``stickyctl: error: <what> (see
     'stickyctl check -h')``, one line, as every other error (click's own is a four-line block)."""
-    format_message = getattr(exc, "format_message", None)
-    text = str(format_message() if callable(format_message) else exc).strip()
+    text = exc.format_message().strip()
     text = text.replace("Value error, ", "").rstrip(".")
     if not text:
         return ""
@@ -256,7 +243,7 @@ def _command_path(argv: list[str]) -> str:
     """``stickyctl lab up`` from the command line, for errors click raises without a context."""
     words = [_prog_name()]
     positional = [arg for arg in argv if not arg.startswith("-")]
-    if positional and positional[0] in _COMMANDS:
+    if positional and positional[0] in _MODULE_OF:
         words.append(positional[0])
         if positional[0] == "lab" and len(positional) > 1:
             words.append(positional[1])

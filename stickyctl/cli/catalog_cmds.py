@@ -6,28 +6,16 @@ Both print only what ``stickyctl.catalog`` holds, so the terminal, the JSON and 
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated, Any
 
 import typer
 
 from stickyctl.catalog import CATALOG, RETIRED, CheckSpec
-from stickyctl.cli import env as envmod
+from stickyctl.cli.formats import OutputFormat, TableOrDocument, TextOrDocument, write_document
+from stickyctl.environment import Environment
 from stickyctl.exitcodes import ExitStatus
 
 CHECKS_COLUMNS_MIN_WIDTH = 120
-
-
-class ExplainFormat(str, Enum):
-    text = "text"
-    json = "json"
-    yaml = "yaml"
-
-
-class ChecksFormat(str, Enum):
-    table = "table"
-    json = "json"
-    yaml = "yaml"
 
 
 def find_spec(code_or_name: str) -> CheckSpec | None:
@@ -75,15 +63,16 @@ def register(app: typer.Typer) -> None:
 
 
 def explain(
+    ctx: typer.Context,
     code: Annotated[
         str, typer.Argument(metavar="CODE", help="A check code (STK0301, any case) or its name.")
     ],
     output: Annotated[
-        ExplainFormat, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
-    ] = ExplainFormat.text,
+        TextOrDocument, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
+    ] = OutputFormat.TEXT,
 ) -> None:
     """Explain a check code: what it looks at, why it breaks sessions, how to fix it."""
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     spec = find_spec(code)
     if spec is None:
         retired = RETIRED.get(code.strip().upper())
@@ -93,8 +82,8 @@ def explain(
             env.error(f"unknown check code {code!r} (see 'stickyctl checks')")
         raise typer.Exit(int(ExitStatus.USAGE))
 
-    if output is not ExplainFormat.text:
-        _write_machine(spec_document(spec), output.value)
+    if output is not OutputFormat.TEXT:
+        write_document(env, spec_document(spec), output)
         return
 
     from rich.markdown import Markdown
@@ -108,15 +97,16 @@ def explain(
 
 
 def checks(
+    ctx: typer.Context,
     output: Annotated[
-        ChecksFormat, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
-    ] = ChecksFormat.table,
+        TableOrDocument, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
+    ] = OutputFormat.TABLE,
 ) -> None:
     """List every check code stickyctl can report."""
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     specs = sorted(CATALOG.values(), key=lambda s: s.code)
-    if output is not ChecksFormat.table:
-        _write_machine([spec_document(s) for s in specs], output.value)
+    if output is not OutputFormat.TABLE:
+        write_document(env, [spec_document(s) for s in specs], output)
         return
 
     import textwrap
@@ -153,9 +143,3 @@ def checks(
     console.print(Text.assemble("What a check looks at and how to fix it: ", ("stickyctl explain CODE", "bold")),
                   soft_wrap=True)
 
-
-def _write_machine(document: Any, fmt: str) -> None:
-    from stickyctl.report.machine import to_json, to_yaml
-
-    env = envmod.current()
-    env.write(to_json(document) if fmt == "json" else to_yaml(document))

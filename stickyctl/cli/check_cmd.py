@@ -8,9 +8,11 @@ from pathlib import Path
 import typer
 
 from stickyctl.catalog import Severity
-from stickyctl.cli import env as envmod
 from stickyctl.cli import live_opts
+from stickyctl.cli.help import Command
+from stickyctl.environment import Environment
 from stickyctl.errors import UsageError, check_seconds
+from stickyctl.exitcodes import INPUT_CODES
 from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys
 
 SAMPLES = ("helloworld",)
@@ -56,13 +58,14 @@ _COLORS = ("auto", "always", "never")
 def register(app: typer.Typer) -> None:
     @app.command(
         "check",
-        cls=live_opts.LiveCheckCommand,  # adds the live-cluster flags (-n, -l, --context, --from, …)
+        cls=Command,
         epilog=(
             "Exit status: 0 nothing at or above the failure threshold; 1 findings at or above it; "
             "2 usage error; 3 a target could not be checked (STK0001/STK0002)."
         ),
     )
     def check(
+        ctx: typer.Context,
         files: list[str] = typer.Option(
             [], "-f", "--file", metavar="FILE",
             help="Envoy config dump (admin /config_dump JSON/YAML, istioctl proxy-config output); repeatable; "
@@ -127,6 +130,19 @@ def register(app: typer.Typer) -> None:
                  "(.stickyctl.yaml, .stickyctl.yml, or pyproject.toml with \\[tool.stickyctl]).",
         ),
         isolated: bool = typer.Option(False, "--isolated", help="Ignore every config file."),
+        # The live cluster (or --from DIR) when no -f/--admin-url/--sample is given.
+        namespace: str | None = live_opts.namespace(),
+        all_namespaces: bool = live_opts.all_namespaces(),
+        selector: str | None = live_opts.selector(),
+        pods: list[str] = live_opts.pods(),
+        contexts: list[str] = live_opts.contexts(),
+        kubeconfig: str | None = live_opts.kubeconfig(),
+        istio_namespace: str = live_opts.istio_namespace(),
+        proxy_admin_port: int = live_opts.proxy_admin_port(),
+        concurrency: int = live_opts.concurrency(),
+        via: str = live_opts.via(),
+        allow_partial: bool = live_opts.allow_partial(),
+        from_dir: str | None = live_opts.from_dir(),
     ) -> None:
         """Check config dumps for sticky-session mistakes: filter, per-route config, clusters, labels."""
         from stickyctl import config as configmod
@@ -136,7 +152,7 @@ def register(app: typer.Typer) -> None:
         from stickyctl.report.machine import check_query
         from stickyctl.report.render import FORMATS, QUERYABLE, render
 
-        env = envmod.current()
+        env = ctx.ensure_object(Environment)
         if color not in _COLORS:
             raise UsageError(f"--color {color!r}: expected auto, always or never")
         env.color = color
@@ -175,9 +191,14 @@ def register(app: typer.Typer) -> None:
             suppress=[Suppression.parse(s) for s in (*cfg.suppress, *suppress)],
         )
         # No -f/--admin-url/--sample: the live cluster (or --from DIR); see stickyctl/cli/live_opts.py.
-        report = live_opts.run_check(options, run)
+        cluster = live_opts.live_options(
+            namespace=namespace, all_namespaces=all_namespaces, selector=selector, pods=pods, contexts=contexts,
+            kubeconfig=kubeconfig, istio_namespace=istio_namespace, proxy_admin_port=proxy_admin_port,
+            concurrency=concurrency, via=via, timeout=timeout)
+        report = live_opts.run_check(env, options, run, cluster=cluster, from_dir=from_dir, partial=allow_partial,
+                                     cluster_flags=live_opts.given(ctx, live_opts.CLUSTER_FLAGS))
         for f in report.findings:
-            if f.code in ("STK0001", "STK0002"):
+            if f.code in INPUT_CODES:
                 env.error(f.message)
         outputs.write_all(report, extra_outputs)
         render(report, output, env, query=query, inputs_on_stderr=True)

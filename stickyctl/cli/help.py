@@ -19,11 +19,11 @@ class Argument(TyperArgument):
     def display_type_rich(self, ctx: Any) -> str | None:
         return None  # the metavar (CODE, URL, IP:PORT) says what the value is
 
-    def _usage_display_name(self) -> str:
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
         name = self.display_name_raw
         if not self.required:
             name = f"[{name}]"
-        return f"{name}..." if self.nargs != 1 else name
+        return [f"{name}..." if self.nargs != 1 else name]
 
 
 def _tidy(params: list[Any]) -> list[Any]:

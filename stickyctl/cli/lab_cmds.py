@@ -23,7 +23,7 @@ from typing import Any
 
 import typer
 
-from stickyctl.cli import env as envmod
+from stickyctl.environment import Environment
 from stickyctl.errors import StickyError, UsageError, check_seconds
 from stickyctl.exitcodes import ExitStatus
 
@@ -150,11 +150,10 @@ def _ask(path: Path, payload: dict[str, Any], timeout: float = 60.0) -> dict[str
         raise StickyError(str(exc), exit_status=ExitStatus(exc.exit_status)) from None
 
 
-def _print_state(data: dict[str, Any], output: str, *, title: str) -> None:
+def _print_state(env: Environment, data: dict[str, Any], output: str, *, title: str) -> None:
     """The lab for a person: its URLs, its pods (names whole, columns aligned), and the next commands,
     each on a line of its own so that a copy of one line is one whole command. Nothing is cut or
     wrapped by us: a line too long for the terminal runs past its edge."""
-    env = envmod.current()
     if output == "json":
         env.write(json.dumps(data, indent=2) + "\n")
         return
@@ -231,6 +230,7 @@ def shell_lines(command: str, width: int, *, indent: str = "") -> list[str]:
 
 
 def up(
+    ctx: typer.Context,
     replicas: int = typer.Option(6, "--replicas", "-n", metavar="N", help="Number of helloworld pods (backends)."),
     mode: str = typer.Option(
         "header", "--mode", metavar="MODE",
@@ -284,7 +284,7 @@ def up(
     state = st.read_state(path)
     if state is None:
         raise StickyError(f"the lab started but wrote no state (see {path / st.LOG_FILE})")
-    _print_state(state.to_json(), output, title="lab up")
+    _print_state(ctx.ensure_object(Environment), state.to_json(), output, title="lab up")
 
 
 def _spawn(path: Path, timeout: float) -> None:
@@ -358,14 +358,15 @@ def _abort(path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def status(state_dir: str | None = _state_dir_option(), output: str = _output_option()) -> None:
+def status(ctx: typer.Context, state_dir: str | None = _state_dir_option(), output: str = _output_option()) -> None:
     """Show the running lab: URLs, pods, their EDS status and the requests each served."""
     _check_output(output)
     answer = _ask(_dir(state_dir, create=False), {"op": "status"})
-    _print_state(answer["state"], output, title="lab status")
+    _print_state(ctx.ensure_object(Environment), answer["state"], output, title="lab status")
 
 
 def scale(
+    ctx: typer.Context,
     replicas: int = typer.Argument(..., metavar="N", help="The number of serving pods wanted."),
     state_dir: str | None = _state_dir_option(),
     output: str = _output_option(),
@@ -373,10 +374,11 @@ def scale(
     """Add pods (new addresses) or remove the newest ones, as a Deployment scale; one EDS push."""
     _check_output(output)
     answer = _ask(_dir(state_dir, create=False), {"op": "scale", "replicas": replicas})
-    _print_state(answer["state"], output, title=f"lab scale {replicas}")
+    _print_state(ctx.ensure_object(Environment), answer["state"], output, title=f"lab scale {replicas}")
 
 
 def drain(
+    ctx: typer.Context,
     pod: str = typer.Argument(..., metavar="POD", help="Pod name (or a unique prefix), or its address."),
     state_dir: str | None = _state_dir_option(),
     output: str = _output_option(),
@@ -384,10 +386,11 @@ def drain(
     """Mark a pod's endpoint DRAINING in EDS (a terminating pod during a rollout); it keeps serving."""
     _check_output(output)
     answer = _ask(_dir(state_dir, create=False), {"op": "drain", "pod": pod})
-    _print_state(answer["state"], output, title=f"lab drain {pod}")
+    _print_state(ctx.ensure_object(Environment), answer["state"], output, title=f"lab drain {pod}")
 
 
 def kill(
+    ctx: typer.Context,
     pod: str = typer.Argument(..., metavar="POD", help="Pod name (or a unique prefix), or its address."),
     keep_endpoint: bool = typer.Option(
         False, "--keep-endpoint", help="Leave its endpoint in EDS (the moment before Kubernetes notices)."
@@ -398,15 +401,15 @@ def kill(
     """Stop a pod at once; its endpoint leaves EDS in the same push (unless --keep-endpoint)."""
     _check_output(output)
     answer = _ask(_dir(state_dir, create=False), {"op": "kill", "pod": pod, "keep_endpoint": keep_endpoint})
-    _print_state(answer["state"], output, title=f"lab kill {pod}")
+    _print_state(ctx.ensure_object(Environment), answer["state"], output, title=f"lab kill {pod}")
 
 
-def down(state_dir: str | None = _state_dir_option(), output: str = _output_option()) -> None:
+def down(ctx: typer.Context, state_dir: str | None = _state_dir_option(), output: str = _output_option()) -> None:
     """Stop the lab's Envoy, backends and supervisor; leaves no process behind."""
     from stickyctl.lab import state as st
 
     _check_output(output)
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     path = _dir(state_dir, create=False)
     stopped: list[int] = []
     if path.is_dir():
@@ -450,12 +453,12 @@ def down(state_dir: str | None = _state_dir_option(), output: str = _output_opti
         env.console().print(f"lab down: no lab was running in {path}")
 
 
-def breaks_cmd(output: str = _output_option()) -> None:
+def breaks_cmd(ctx: typer.Context, output: str = _output_option()) -> None:
     """List the defects `lab up --break CODE` reproduces, and what a client sees on such a lab."""
     from stickyctl.lab.scenarios import BREAKS
 
     _check_output(output)
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     rows: list[dict[str, Any]] = [
         {"code": b.code, "modes": list(b.modes), "what": b.what, "sessions": b.loses_sessions}
         for b in BREAKS.values()

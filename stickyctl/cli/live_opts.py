@@ -1,213 +1,122 @@
-"""The live-cluster flags (kubectl-style) of `check`, `dump` and `decode --resolve`, and the live check.
+"""The live-cluster flags (kubectl-style) of `check` and `dump`, and the live check.
 
-The flags are added to those commands by their command class (``cls=``), so the commands' own
-signatures stay as they are: the class appends the options and, while the command runs, keeps
-their values where :func:`flags` finds them. Nothing here imports the
-``kubernetes`` client: that happens only when a live check or dump actually runs.
+Each flag is an ordinary typer option, declared once here and named in the signature of both
+commands; `dump` lists them under a panel of its own, where they are no alternative to
+-f/--admin-url. Nothing here imports the ``kubernetes`` client: that happens only when a live
+check or dump actually runs.
 """
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cache
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from stickyctl.cli import env as envmod
-from stickyctl.cli.help import Command
 from stickyctl.errors import UsageError
 
 if TYPE_CHECKING:
     from stickyctl.checks.engine import CheckOptions
-    from stickyctl.kube.collect import LiveOptions
+    from stickyctl.environment import Environment
+    from stickyctl.kube.options import LiveOptions
     from stickyctl.report.model import CheckReport
 
 PANEL = "Live cluster (when no -f/--admin-url/--sample is given)"
 
-
-def _live_flags(
-    namespace: str | None = typer.Option(
-        None, "-n", "--namespace", metavar="NAMESPACE", rich_help_panel=PANEL,
-        help="Namespace of the gateway pods. \\[default: the kube context's namespace]",
-    ),
-    all_namespaces: bool = typer.Option(
-        False, "-A", "--all-namespaces", rich_help_panel=PANEL, help="Gateway pods in every namespace.",
-    ),
-    selector: str | None = typer.Option(
-        None, "-l", "--selector", metavar="SELECTOR", rich_help_panel=PANEL,
-        help="Label selector for the proxy pods, instead of every pod whose istio-proxy runs as a gateway.",
-    ),
-    pods: list[str] = typer.Option(
-        [], "--pod", metavar="NAME", rich_help_panel=PANEL, help="Only this pod (in -n); repeatable.",
-    ),
-    contexts: list[str] = typer.Option(
-        [], "--context", metavar="CONTEXT", rich_help_panel=PANEL,
-        help="Kube context to read; repeatable for several clusters. \\[default: the current context]",
-    ),
-    kubeconfig: str | None = typer.Option(
-        None, "--kubeconfig", metavar="FILE", rich_help_panel=PANEL,
-        help="Kubeconfig file. \\[default: $KUBECONFIG, ~/.kube/config, or in-cluster config in a pod]",
-    ),
-    istio_namespace: str = typer.Option(
-        "istio-system", "-i", "--istio-namespace", metavar="NAMESPACE", rich_help_panel=PANEL,
-        help="Namespace of the istiod Deployments (every revision is read).",
-    ),
-    proxy_admin_port: int = typer.Option(
-        15000, "--proxy-admin-port", metavar="PORT", rich_help_panel=PANEL, help="Envoy's admin port in the pods.",
-    ),
-    concurrency: int = typer.Option(
-        8, "--concurrency", metavar="N", rich_help_panel=PANEL, help="Pods read at the same time.",
-    ),
-    via: str = typer.Option(
-        "port-forward", "--via", metavar="port-forward|exec", rich_help_panel=PANEL,
-        help="How to reach Envoy's admin API: port-forward (create pods/portforward), or exec "
-             "`pilot-agent request GET` in istio-proxy (create pods/exec) where port-forward is forbidden.",
-    ),
-    allow_partial: bool = typer.Option(
-        False, "--allow-partial", rich_help_panel=PANEL,
-        help="Targets that cannot be read are still reported (STK0001), but exit 1 rather than 3 when some "
-             "proxies were checked.",
-    ),
-) -> None:
-    """(parameter declarations only)"""
+# Each returns the typer.Option to use as the parameter's default (typer.Option is typed Any).
 
 
-def _from_flag(
-    from_dir: str | None = typer.Option(
-        None, "--from", metavar="DIR", rich_help_panel=PANEL,
-        help="Check a snapshot written by `stickyctl dump` (same findings as the live check it recorded).",
-    ),
-) -> None:
-    """(parameter declarations only)"""
+def namespace(panel: str = PANEL) -> Any:
+    return typer.Option(None, "-n", "--namespace", metavar="NAMESPACE", rich_help_panel=panel,
+                        help="Namespace of the gateway pods. \\[default: the kube context's namespace]")
 
 
-def _resolve_flags(
-    namespace: str | None = typer.Option(
-        None, "-n", "--namespace", metavar="NAMESPACE", rich_help_panel="Live lookup (--resolve without -f)",
-        help="Only pods in this namespace. \\[default: all namespaces]",
-    ),
-    contexts: list[str] = typer.Option(
-        [], "--context", metavar="CONTEXT", rich_help_panel="Live lookup (--resolve without -f)",
-        help="Kube context to look in; repeatable. \\[default: the current context]",
-    ),
-    kubeconfig: str | None = typer.Option(
-        None, "--kubeconfig", metavar="FILE", rich_help_panel="Live lookup (--resolve without -f)",
-        help="Kubeconfig file. \\[default: $KUBECONFIG, ~/.kube/config, or in-cluster config]",
-    ),
-    timeout: float = typer.Option(
-        10.0, "--timeout", metavar="SECONDS", rich_help_panel="Live lookup (--resolve without -f)",
-        help="Seconds to wait for the Kubernetes API.",
-    ),
-) -> None:
-    """(parameter declarations only)"""
+def all_namespaces(panel: str = PANEL) -> Any:
+    return typer.Option(False, "-A", "--all-namespaces", rich_help_panel=panel, help="Gateway pods in every namespace.")
 
 
-@cache
-def _params(fn: Callable[..., None]) -> tuple[Any, ...]:
-    """The click parameters typer builds for ``fn``'s signature (built once)."""
-    import inspect
-
-    scratch = typer.Typer(add_completion=False)
-    scratch.command()(fn)
-    names = set(inspect.signature(fn).parameters)
-    return tuple(p for p in typer.main.get_command(scratch).params if p.name in names)
+def selector(panel: str = PANEL) -> Any:
+    return typer.Option(None, "-l", "--selector", metavar="SELECTOR", rich_help_panel=panel,
+                        help="Label selector for the proxy pods, instead of every pod whose istio-proxy runs as a "
+                             "gateway.")
 
 
-@dataclass
-class Flags:
-    values: dict[str, Any] = field(default_factory=dict)
-    given: set[str] = field(default_factory=set)
-    """Names of the flags set on the command line (not defaults)."""
-    spellings: dict[str, str] = field(default_factory=dict)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.values.get(name, default)
+def pods(panel: str = PANEL) -> Any:
+    return typer.Option([], "--pod", metavar="NAME", rich_help_panel=panel, help="Only this pod (in -n); repeatable.")
 
 
-class _FlagsCommand(Command):
-    extra: tuple[Callable[..., None], ...] = ()
-    panel: str | None = None
-    """The help panel of the added flags, when not the one they declare."""
-    help_overrides: dict[str, str] = {}  # noqa: RUF012 - read-only, per class
-    """Help of a flag where this command does something else with it."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._extra = [self._adapted(p) for fn in self.extra for p in _params(fn)]
-        self.params.extend(self._extra)
-
-    def _adapted(self, param: Any) -> Any:
-        if self.panel is None and param.name not in self.help_overrides:
-            return param
-        import copy
-
-        param = copy.copy(param)  # the built parameters are shared by every command class (cached)
-        if self.panel is not None:
-            param.rich_help_panel = self.panel
-        param.help = self.help_overrides.get(param.name, param.help)
-        return param
-
-    def invoke(self, ctx: Any) -> Any:
-        flags = Flags()
-        for p in self._extra:
-            if p.name is None or p.name not in ctx.params:
-                continue
-            value = ctx.params.pop(p.name)
-            flags.values[p.name] = list(value) if isinstance(value, tuple) else value
-            source = ctx.get_parameter_source(p.name)
-            if source is not None and source.name != "DEFAULT":
-                flags.given.add(p.name)
-            flags.spellings[p.name] = "/".join(p.opts)
-        token = _CURRENT.set(flags)
-        try:
-            return super().invoke(ctx)
-        finally:
-            _CURRENT.reset(token)
+def contexts(panel: str = PANEL) -> Any:
+    return typer.Option([], "--context", metavar="CONTEXT", rich_help_panel=panel,
+                        help="Kube context to read; repeatable for several clusters. \\[default: the current context]")
 
 
-class LiveCheckCommand(_FlagsCommand):
-    """`check` with the live flags and --from."""
-
-    extra = (_live_flags, _from_flag)
-
-
-class LiveDumpCommand(_FlagsCommand):
-    """`dump` reads the cluster only: its flags are not an alternative to -f/--admin-url there."""
-
-    extra = (_live_flags,)
-    panel = "Cluster"
-    help_overrides = {  # noqa: RUF012
-        "allow_partial": "Exit 0 when some pods cannot be read but one was (the snapshot is written either way; "
-                         "`check --from` reports the unread pods as STK0001).",
-    }
+def kubeconfig(panel: str = PANEL) -> Any:
+    return typer.Option(None, "--kubeconfig", metavar="FILE", rich_help_panel=panel,
+                        help="Kubeconfig file. \\[default: $KUBECONFIG, ~/.kube/config, or in-cluster config in a "
+                             "pod]")
 
 
-class ResolveCommand(_FlagsCommand):
-    extra = (_resolve_flags,)
+def istio_namespace(panel: str = PANEL) -> Any:
+    return typer.Option("istio-system", "-i", "--istio-namespace", metavar="NAMESPACE", rich_help_panel=panel,
+                        help="Namespace of the istiod Deployments (every revision is read).")
 
 
-_CURRENT: contextvars.ContextVar[Flags | None] = contextvars.ContextVar("stickyctl_live_flags", default=None)
+def proxy_admin_port(panel: str = PANEL) -> Any:
+    return typer.Option(15000, "--proxy-admin-port", metavar="PORT", rich_help_panel=panel,
+                        help="Envoy's admin port in the pods.")
 
 
-def flags() -> Flags:
-    """The live flags of the command now running (empty outside such a command)."""
-    return _CURRENT.get() or Flags()
+def concurrency(panel: str = PANEL) -> Any:
+    return typer.Option(8, "--concurrency", metavar="N", rich_help_panel=panel, help="Pods read at the same time.")
 
 
-def live_options(f: Flags, timeout: float) -> LiveOptions:
-    from stickyctl.kube.collect import LiveOptions
+def via(panel: str = PANEL) -> Any:
+    return typer.Option("port-forward", "--via", metavar="port-forward|exec", rich_help_panel=panel,
+                        help="How to reach Envoy's admin API: port-forward (create pods/portforward), or exec "
+                             "`pilot-agent request GET` in istio-proxy (create pods/exec) where port-forward is "
+                             "forbidden.")
+
+
+def allow_partial(panel: str = PANEL, help: str | None = None) -> Any:
+    return typer.Option(False, "--allow-partial", rich_help_panel=panel,
+                        help=help or "Targets that cannot be read are still reported (STK0001), but exit 1 rather "
+                                     "than 3 when some proxies were checked.")
+
+
+def from_dir() -> Any:
+    return typer.Option(None, "--from", metavar="DIR", rich_help_panel=PANEL,
+                        help="Check a snapshot written by `stickyctl dump` (same findings as the live check it "
+                             "recorded).")
+
+
+CLUSTER_FLAGS = ("namespace", "all_namespaces", "selector", "pods", "contexts", "kubeconfig", "istio_namespace",
+                 "proxy_admin_port", "concurrency", "via")
+"""The parameters that choose what to read from a cluster (not --allow-partial, not --from)."""
+
+
+def live_options(*, namespace: str | None, all_namespaces: bool, selector: str | None, pods: list[str],
+                 contexts: list[str], kubeconfig: str | None, istio_namespace: str, proxy_admin_port: int,
+                 concurrency: int, via: str, timeout: float) -> LiveOptions:
+    from stickyctl.kube.options import LiveOptions
 
     return LiveOptions(
-        namespace=f.get("namespace"), all_namespaces=bool(f.get("all_namespaces", False)), selector=f.get("selector"),
-        pods=list(f.get("pods") or []), contexts=list(f.get("contexts") or []), kubeconfig=f.get("kubeconfig"),
-        istio_namespace=f.get("istio_namespace") or "istio-system",
-        proxy_admin_port=int(f.get("proxy_admin_port", 15000)), timeout=timeout,
-        concurrency=int(f.get("concurrency", 8)), via=str(f.get("via") or "port-forward"),
+        namespace=namespace, all_namespaces=all_namespaces, selector=selector, pods=list(pods),
+        contexts=list(contexts), kubeconfig=kubeconfig, istio_namespace=istio_namespace or "istio-system",
+        proxy_admin_port=proxy_admin_port, timeout=timeout, concurrency=concurrency, via=via or "port-forward",
     )
+
+
+def given(ctx: typer.Context, names: Iterable[str]) -> list[str]:
+    """How the command line spells those of the parameters ``names`` it set (``-n/--namespace``),
+    in the order of ``names``; defaults are not "set"."""
+    spelled = {p.name: "/".join(p.opts) for p in ctx.command.params}
+    out = []
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name != "DEFAULT":
+            out.append(spelled.get(name, name))
+    return out
 
 
 def require_live_dependencies(what: str) -> None:
@@ -229,20 +138,11 @@ def no_cluster_configured() -> bool:
 # check
 
 
-_CLUSTER_FLAGS = ("namespace", "all_namespaces", "selector", "pods", "contexts", "kubeconfig", "istio_namespace",
-                  "proxy_admin_port", "concurrency", "via")
-
-
-def _given_cluster_flags(f: Flags) -> list[str]:
-    return [f.spellings.get(n, n) for n in _CLUSTER_FLAGS if n in f.given]
-
-
-def run_check(options: CheckOptions, run: Callable[[CheckOptions], CheckReport]) -> CheckReport:
-    """`check`: the files/admin URLs given, else a snapshot (--from), else the live cluster."""
-    f = flags()
-    env = envmod.current()
-    cluster_flags = _given_cluster_flags(f)
-    from_dir = f.get("from_dir")
+def run_check(env: Environment, options: CheckOptions, run: Callable[[CheckOptions], CheckReport], *,
+              cluster: LiveOptions, cluster_flags: list[str], from_dir: str | None,
+              partial: bool) -> CheckReport:
+    """`check`: the files/admin URLs given, else a snapshot (--from), else the live cluster.
+    ``cluster_flags``: the cluster flags the command line set, as it spelled them (``given``)."""
     if from_dir is not None:
         if options.dumps or options.admin_urls:
             raise UsageError("--from DIR checks a snapshot: it does not combine with -f, --admin-url or --sample")
@@ -250,7 +150,8 @@ def run_check(options: CheckOptions, run: Callable[[CheckOptions], CheckReport])
             raise UsageError(f"{cluster_flags[0]} applies to a live check, not to --from DIR (a recorded snapshot)")
         if options.services or options.istiod:
             raise UsageError("--services/--istiod: a snapshot carries the objects it was checked with")
-        from stickyctl.kube.snapshot import check_snapshot, read_snapshot
+        from stickyctl.checks.snapshot import check_snapshot
+        from stickyctl.kube.snapshot import read_snapshot
 
         report = check_snapshot(read_snapshot(from_dir), options)
     elif options.dumps or options.admin_urls:
@@ -264,17 +165,17 @@ def run_check(options: CheckOptions, run: Callable[[CheckOptions], CheckReport])
         if options.services or options.istiod:
             raise UsageError("--services/--istiod: a live check reads the Services and istiod from the cluster")
         require_live_dependencies("checking a live cluster")
+        from stickyctl.checks.snapshot import check_snapshot
         from stickyctl.kube.collect import collect
-        from stickyctl.kube.snapshot import check_snapshot
 
-        snapshot = collect(live_options(f, options.timeout), options.keys, env)
+        snapshot = collect(cluster, options.keys, env)
         report = check_snapshot(snapshot, options)
-    if f.get("allow_partial"):
-        report = allow_partial(report)
+    if partial:
+        report = allow_partial_report(report)
     return report
 
 
-def allow_partial(report: CheckReport) -> CheckReport:
+def allow_partial_report(report: CheckReport) -> CheckReport:
     """--allow-partial: targets that could not be read stay reported (STK0001) but, when some proxy
     was checked, count as ordinary error findings: exit 1 (or 0 under --failure-threshold none)
     instead of 3. Unsupported input (STK0002) still exits 3."""

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stickyctl.cli.env import Environment
+from stickyctl.environment import Environment
 from stickyctl.errors import UsageError
 from stickyctl.report.model import CheckReport
 

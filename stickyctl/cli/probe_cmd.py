@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from stickyctl.cli import env as envmod
+from stickyctl.environment import Environment
 from stickyctl.errors import UsageError
 from stickyctl.exitcodes import ExitStatus
 
@@ -51,6 +51,7 @@ def _load_compare(path: str) -> dict[str, Any]:
 
 
 def probe(
+    ctx: typer.Context,
     url: str = typer.Argument(..., metavar="URL", help="An http:// or https:// URL behind the gateway."),
     header: str | None = typer.Option(
         None, "--header", metavar="NAME", help="The session header the client uses. \\[default: detected]"
@@ -102,7 +103,7 @@ def probe(
     """Do sessions stick? Open a session, send requests carrying it, and count the backends reached."""
     from stickyctl import probe as pr
 
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     if output not in ("table", "json"):
         raise UsageError(f"-o {output!r}: expected table or json")
     pr.check_url(url)
@@ -191,7 +192,7 @@ class ProgressBar:
 
     DELAY = 2.0
 
-    def __init__(self, env: envmod.Environment, total: int, *, clock: Any = None) -> None:
+    def __init__(self, env: Environment, total: int, *, clock: Any = None) -> None:
         import time
 
         self.env = env
@@ -239,7 +240,7 @@ LABEL_WIDTH = 12
 """The label column of the human output (``follow-ups``): values start after it."""
 
 
-def _render(doc: dict[str, Any], env: envmod.Environment) -> None:
+def _render(doc: dict[str, Any], env: Environment) -> None:
     """The probe for a person: a heading, one labelled line (or wrapped paragraph) per fact, a
     table of sessions or keys. Lists (``127.0.0.11:5000 ×5, …``) and notes wrap between items and
     words only, so a backend or a URL is never cut."""

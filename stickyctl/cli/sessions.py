@@ -13,17 +13,17 @@ import contextlib
 import sys
 import time
 from datetime import datetime, timezone
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from stickyctl.cli import env as envmod
+from stickyctl.cli import live_opts
+from stickyctl.cli.formats import OutputFormat, TableOrDocument, TextOrDocument, write_document
+from stickyctl.environment import Environment
 from stickyctl.errors import StickyError, UsageError
 from stickyctl.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
-    from stickyctl.cli.env import Environment
     from stickyctl.envoy.session_values import DecodedValue, SessionValue, ValueOrigin
 
 SCHEMA_VERSION = 1
@@ -33,34 +33,26 @@ Endpoints = dict[tuple[str, int], list[dict[str, Any]]]
 """What ``--resolve`` found for each pinned (address, port): endpoint descriptions from the dumps."""
 
 
-class DecodeFormat(str, Enum):
-    table = "table"
-    json = "json"
-    yaml = "yaml"
-
-
-class EncodeFormat(str, Enum):
-    text = "text"
-    json = "json"
-    yaml = "yaml"
+LOOKUP = "Live lookup (--resolve without -f)"
+"""The help panel of the flags that only a cluster lookup reads."""
+LOOKUP_FLAGS = ("contexts", "kubeconfig", "namespace", "timeout")
 
 
 def register(app: typer.Typer) -> None:
-    from stickyctl.cli.live_opts import ResolveCommand
+    from stickyctl.cli.help import Command
 
     app.command(
         "decode",
-        cls=ResolveCommand,  # adds -n/--context/--kubeconfig/--timeout for --resolve without -f
+        cls=Command,
         epilog="Exit status: 0 every value pins a host; 1 a value Envoy would ignore (invalid or expired), or no "
         "session value in the input; 2 usage error; 3 an input could not be read (stdin over the size limit, a "
         "--resolve dump, the cluster).",
     )(decode)
-    from stickyctl.cli.help import Command
-
     app.command("encode", epilog="Exit status: 0 printed; 2 bad address or option.", cls=Command)(encode)
 
 
 def decode(
+    ctx: typer.Context,
     values: Annotated[
         list[str] | None,
         typer.Argument(
@@ -71,8 +63,8 @@ def decode(
         ),
     ] = None,
     output: Annotated[
-        DecodeFormat, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
-    ] = DecodeFormat.table,
+        TableOrDocument, typer.Option("--output", "-o", metavar="FORMAT", help="table | json | yaml.")
+    ] = OutputFormat.TABLE,
     names: Annotated[
         list[str] | None,
         typer.Option(
@@ -98,44 +90,61 @@ def decode(
         int | None,
         typer.Option("--now", metavar="UNIX_TIME", hidden=True, help="Unix time to judge expiry against (tests)."),
     ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option("-n", "--namespace", metavar="NAMESPACE", rich_help_panel=LOOKUP,
+                     help="Only pods in this namespace. \\[default: all namespaces]"),
+    ] = None,
+    contexts: Annotated[
+        list[str] | None,
+        typer.Option("--context", metavar="CONTEXT", rich_help_panel=LOOKUP,
+                     help="Kube context to look in; repeatable. \\[default: the current context]"),
+    ] = None,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option("--kubeconfig", metavar="FILE", rich_help_panel=LOOKUP,
+                     help="Kubeconfig file. \\[default: $KUBECONFIG, ~/.kube/config, or in-cluster config]"),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", metavar="SECONDS", rich_help_panel=LOOKUP,
+                     help="Seconds to wait for the Kubernetes API."),
+    ] = 10.0,
 ) -> None:
     """Decode Envoy session values (header or cookie) to the upstream host they pin."""
     from stickyctl.envoy.session_values import Rejected, SessionValue
 
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     try:
         decoded = _read_inputs(values or [], names or [])
         moment = time.time() if now is None else now
         valid = [v for v in decoded if isinstance(v, SessionValue)]
         endpoints = None
         live = resolve and not files
-        if resolve:
-            endpoints = _resolve(valid, files or [])
+        if resolve and files:
+            endpoints = _resolve_in_dumps(valid, files)
+        elif resolve:
+            endpoints = _resolve_live(valid, namespace=namespace, contexts=contexts or [], kubeconfig=kubeconfig,
+                                      timeout=timeout)
         elif files:
             raise UsageError("-f/--file is read only with --resolve")
-        else:
-            _no_live_flags()
+        elif given := live_opts.given(ctx, LOOKUP_FLAGS):
+            raise UsageError(f"{given[0]} applies to --resolve (a cluster lookup)")
     except StickyError as exc:
         env.error(str(exc))
         raise typer.Exit(int(exc.exit_status)) from None
 
     if all(isinstance(v, Rejected) and v.not_found for v in decoded):
         # Nothing to tabulate: say so once (rows of "-  invalid" per word would read as values).
-        if output is not DecodeFormat.table:
-            from stickyctl.report.machine import to_json, to_yaml
-
-            document = decode_document(decoded, moment, endpoints)
-            env.write(to_json(document) if output is DecodeFormat.json else to_yaml(document))
+        if output is not OutputFormat.TABLE:
+            write_document(env, decode_document(decoded, moment, endpoints), output)
         for reason in dict.fromkeys(v.reason for v in decoded if isinstance(v, Rejected)):
             env.error(reason)
         raise typer.Exit(int(ExitStatus.FINDINGS))
-    if output is DecodeFormat.table:
+    if output is OutputFormat.TABLE:
         _print_table(env, decoded, moment, endpoints, live=live)
     else:
-        from stickyctl.report.machine import to_json, to_yaml
-
-        document = decode_document(decoded, moment, endpoints)
-        env.write(to_json(document) if output is DecodeFormat.json else to_yaml(document))
+        write_document(env, decode_document(decoded, moment, endpoints), output)
 
     # Envoy ignores an invalid value and an expired cookie alike: the request is re-balanced.
     unusable = [v for v in decoded if not isinstance(v, SessionValue) or v.expired(moment)]
@@ -202,40 +211,29 @@ def _read_stdin() -> bytes:
     return data
 
 
-def _resolve(values: list[SessionValue], files: list[str]) -> Endpoints:
-    """``--resolve``: the endpoints of the config dumps each pinned host belongs to.
+def _addresses(values: list[SessionValue]) -> list[tuple[str, int]]:
+    return list(dict.fromkeys((v.address, v.port) for v in values))
+
+
+def _resolve_in_dumps(values: list[SessionValue], files: list[str]) -> Endpoints:
+    """``--resolve -f DUMP``: the endpoints of the config dumps each pinned host belongs to.
 
     Endpoints come from ``include_eds`` dumps (stickyctl.envoy.endpoints).
     """
-    addresses = list(dict.fromkeys((v.address, v.port) for v in values))
-    if not files:
-        return _resolve_live(addresses)
     from stickyctl.envoy.endpoints import resolve_addresses
 
-    found: Endpoints = resolve_addresses(list(files), addresses)
+    found: Endpoints = resolve_addresses(list(files), _addresses(values))
     return found
 
 
-def _resolve_live(addresses: list[tuple[str, int]]) -> Endpoints:
+def _resolve_live(values: list[SessionValue], *, namespace: str | None, contexts: list[str],
+                  kubeconfig: str | None, timeout: float) -> Endpoints:
     """``--resolve`` without ``-f``: the pods that have each pinned IP, from the API (stickyctl.kube.resolve)."""
-    from stickyctl.cli import live_opts
-
     live_opts.require_live_dependencies("decode --resolve without -f")
-    flags = live_opts.flags()
     from stickyctl.kube.resolve import resolve_pods
 
-    return resolve_pods(addresses, kubeconfig=flags.get("kubeconfig"), contexts=list(flags.get("contexts") or []),
-                        namespace=flags.get("namespace"),
-                        timeout=float(10.0 if flags.get("timeout") is None else flags.get("timeout")))
-
-
-def _no_live_flags() -> None:
-    from stickyctl.cli import live_opts
-
-    flags = live_opts.flags()
-    if flags.given:
-        name = sorted(flags.given)[0]
-        raise UsageError(f"{flags.spellings.get(name, name)} applies to --resolve (a cluster lookup)")
+    return resolve_pods(_addresses(values), kubeconfig=kubeconfig, contexts=list(contexts), namespace=namespace,
+                        timeout=timeout)
 
 
 def _iso(moment: datetime) -> str:
@@ -384,6 +382,7 @@ def _print_table(
 
 
 def encode(
+    ctx: typer.Context,
     upstream: Annotated[
         str, typer.Argument(metavar="IP:PORT", help="The host to pin: 10.244.1.4:5000 or [fd00::1]:8080.")
     ],
@@ -406,8 +405,8 @@ def encode(
         ),
     ] = None,
     output: Annotated[
-        EncodeFormat, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
-    ] = EncodeFormat.text,
+        TextOrDocument, typer.Option("--output", "-o", metavar="FORMAT", help="text | json | yaml.")
+    ] = OutputFormat.TEXT,
     now: Annotated[
         int | None, typer.Option("--now", metavar="UNIX_TIME", hidden=True, help="Unix time for --ttl (tests).")
     ] = None,
@@ -415,7 +414,7 @@ def encode(
     """Print the session value that pins requests to one upstream host (what Envoy 1.40 writes)."""
     from stickyctl.envoy.session_values import encode_cookie, encode_header, parse_upstream
 
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     try:
         if ttl is not None and not cookie:
             raise ValueError("--ttl applies to --cookie values")
@@ -429,13 +428,11 @@ def encode(
     line = value
     if name is not None:
         line = f"Cookie: {name}={value}" if cookie else f"{name}: {value}"
-    if output is EncodeFormat.text:
+    if output is OutputFormat.TEXT:
         env.write(line + "\n")
         return
 
     from stickyctl.envoy.session_values import SessionValue, decode_cookie_value, decode_header_value
-    from stickyctl.report.machine import to_json, to_yaml
-
     decoded = decode_cookie_value(value) if cookie else decode_header_value(value)
     assert isinstance(decoded, SessionValue), decoded  # what Envoy writes always decodes
     document: dict[str, Any] = {
@@ -447,4 +444,4 @@ def encode(
         "expires_at": _iso(decoded.expires_at) if decoded.expires_at else None,
         "request_header": line if name is not None else None,
     }
-    env.write(to_json(document) if output is EncodeFormat.json else to_yaml(document))
+    write_document(env, document, output)

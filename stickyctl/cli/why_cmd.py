@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from stickyctl.cli import env as envmod
+from stickyctl.environment import Environment
 from stickyctl.errors import StickyError, UsageError
 from stickyctl.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
-    from stickyctl.cli.env import Environment
     from stickyctl.envoy.model import Proxy
     from stickyctl.why.engine import Explanation
     from stickyctl.why.hosts import HostIndex
@@ -38,6 +37,7 @@ def register(app: typer.Typer) -> None:
 
 
 def why(
+    ctx: typer.Context,
     url: str = typer.Option(..., "--url", metavar="URL",
                             help="The request's URL as the client sends it, e.g. http://GATEWAY/hello; its port picks "
                                  "the listener (80/443 map to Istio's 8080/8443)."),
@@ -78,7 +78,7 @@ def why(
     from stickyctl.why.engine import explain, to_document
     from stickyctl.why.request import RequestError, build_request
 
-    env = envmod.current()
+    env = ctx.ensure_object(Environment)
     if output not in _FORMATS:
         raise UsageError(f"-o {output!r}: expected table or json")
     if color not in _COLORS:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from stickyctl.envoy.loader import DumpParts, max_input_bytes, parse_document
 from stickyctl.errors import InputError, UsageError, check_seconds
 from stickyctl.sanitize import redact_url
+from stickyctl.urls import UrlError, parse_http_url
 
 if TYPE_CHECKING:
     import httpx
@@ -51,27 +52,13 @@ def admin_base_url(url: str, option: str = "--admin-url") -> str:
     error naming what is wrong with it (never an exception from deeper down)."""
     text = url.strip()
     shown = redact_url(text)
-    if not text:
-        raise UsageError(f"{option}: empty URL")
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        raise UsageError(f"{option} {shown!r}: a URL cannot contain spaces or control characters")
-    if "://" not in text:
-        text = "http://" + text
     try:
-        parts = urllib.parse.urlsplit(text)
-        port = parts.port
-        host = parts.hostname
-    except ValueError as exc:
-        raise UsageError(f"{option} {shown!r}: not a URL ({exc})") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise UsageError(f"{option} {shown!r}: only http:// and https:// admin URLs (scheme: {parts.scheme})")
-    if not host:
-        raise UsageError(f"{option} {shown!r}: no host in the URL")
-    if port == 0:
-        raise UsageError(f"{option} {shown!r}: port 0 is not a TCP port")
-    if parts.query or parts.fragment:
+        parsed = parse_http_url(text, add_scheme=True, purpose=" for an admin API")
+    except UrlError as exc:
+        raise UsageError(f"{option} {shown!r}: {exc}") from None
+    if parsed.parts.query or parsed.parts.fragment:
         raise UsageError(f"{option} {shown!r}: give the admin API's base URL, without '?' or '#'")
-    return text.rstrip("/")
+    return parsed.text.rstrip("/")
 
 
 def redact_tls(value: Any, inside_tls: bool = False) -> Any:
@@ -381,8 +368,3 @@ def _status_hint(response: httpx.Response) -> str:
         location = redact_url(response.headers["location"])
         return f" (a redirect to {location}, not followed: give the admin API's own URL)"
     return ""
-
-
-def fetch_admin(url: str, *, timeout: float = 10.0) -> DumpParts:
-    with AdminClient(url, timeout=timeout) as client:
-        return client.fetch_parts()

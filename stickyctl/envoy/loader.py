@@ -30,7 +30,6 @@ import msgspec
 from stickyctl.envoy import schema as s
 from stickyctl.errors import InputError, WrongInputError
 
-ADMIN_V3 = s.ADMIN
 ADMIN_V2 = "type.googleapis.com/envoy.admin.v2alpha."
 STDIN = "-"
 
@@ -614,12 +613,12 @@ class _Ctx:
         try:
             return decoder.decode(raw)
         except msgspec.ValidationError as exc:
-            raise self.fail(_at(str(exc), where)) from None
+            raise self.fail(error_at(str(exc), where)) from None
         except msgspec.DecodeError as exc:
             raise self.fail(f"invalid JSON: {_clean(str(exc))}") from None
 
 
-def _at(message: str, where: str) -> str:
+def error_at(message: str, where: str) -> str:
     """Re-root msgspec's ``- at `$.x.y``` path under where this sub-document sits."""
     m = re.search(r" - at `\$(.*)`$", message)
     if not m:
@@ -707,7 +706,7 @@ def _parse_configs(ctx: _Ctx, entries: list[msgspec.Raw]) -> None:
                 raise ctx.fail(f"{where} has no '@type': not an Envoy admin config dump") from None
             if "- at `$.@type`" in str(exc):
                 continue  # an admin type stickyctl never reads (EcdsConfigDump, …)
-            raise ctx.fail(_at(str(exc), where)) from None
+            raise ctx.fail(error_at(str(exc), where)) from None
         except msgspec.DecodeError as exc:
             raise ctx.fail(f"invalid JSON: {_clean(str(exc))}") from None
         known += 1

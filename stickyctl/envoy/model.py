@@ -22,6 +22,7 @@ from stickyctl.envoy.loader import (
     ListenerEntry,
     RouteConfigEntry,
     SectionsAbandoned,
+    error_at,
     load_file,
     load_sections,
 )
@@ -29,7 +30,6 @@ from stickyctl.errors import InputError
 
 SESSION_FILTER = "envoy.filters.http.stateful_session"
 SESSION_FILTER_TYPE = "envoy.extensions.filters.http.stateful_session.v3.StatefulSession"
-SESSION_PER_ROUTE_TYPE = "envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute"
 FILTER_CONFIG_TYPE = "envoy.config.route.v3.FilterConfig"
 ROUTER_FILTER = "envoy.filters.http.router"
 ROUTER_TYPE = "envoy.extensions.filters.http.router.v3.Router"
@@ -75,9 +75,7 @@ class _Reader:
         try:
             return decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            from stickyctl.envoy.loader import _at
-
-            raise InputError(self.source, _at(str(exc), where)) from None
+            raise InputError(self.source, error_at(str(exc), where)) from None
         except RecursionError:
             raise InputError(self.source, f"{where}: nested too deeply") from None
 

@@ -16,61 +16,25 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from stickyctl import __version__
-from stickyctl.errors import InputError, UsageError, check_seconds
+from stickyctl.errors import InputError
 from stickyctl.istio.labels import LabelKeys
 from stickyctl.kube.client import Cluster, KubeError, connect
 from stickyctl.kube.discovery import ObjectsRead, PodInfo, PodSelection, read_objects, select_pods, server_version
+from stickyctl.kube.options import LiveOptions
 from stickyctl.kube.snapshot import ClusterRecord, Snapshot, TargetRecord
 from stickyctl.sanitize import scrub
 
 if TYPE_CHECKING:
     import httpx
 
-    from stickyctl.cli.env import Environment
+    from stickyctl.environment import Environment
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-VIAS = ("port-forward", "exec")
-
-
-@dataclass
-class LiveOptions:
-    """The kubectl-style flags of a live check or dump."""
-
-    namespace: str | None = None
-    all_namespaces: bool = False
-    selector: str | None = None
-    pods: list[str] = field(default_factory=list)
-    contexts: list[str] = field(default_factory=list)
-    kubeconfig: str | None = None
-    istio_namespace: str = "istio-system"
-    proxy_admin_port: int = 15000
-    timeout: float = 10.0
-    concurrency: int = 8
-    via: str = "port-forward"
-
-    def validate(self) -> None:
-        if self.all_namespaces and self.pods:
-            raise UsageError("--pod names a pod in one namespace: use -n NAMESPACE, not -A")
-        if self.all_namespaces and self.namespace:
-            raise UsageError("-A/--all-namespaces and -n/--namespace exclude each other")
-        if self.pods and self.selector:
-            raise UsageError("--pod and -l/--selector exclude each other")
-        if self.via not in VIAS:
-            raise UsageError(f"--via {self.via!r}: expected port-forward or exec")
-        if not 0 < self.proxy_admin_port < 65536:
-            raise UsageError("--proxy-admin-port must be a TCP port (1-65535)")
-        if self.concurrency < 1:
-            raise UsageError("--concurrency must be at least 1")
-        check_seconds(self.timeout)
-        if len(set(self.contexts)) != len(self.contexts):
-            raise UsageError("--context: a context is named twice")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """A snapshot: everything a live check read, in memory or on disk (``stickyctl dump``).
 
-A live ``check`` collects a :class:`Snapshot` and checks it; ``dump`` writes the same snapshot to a
-directory and ``check --from DIR`` reads it back and checks it the same way, so both give exactly
-the same findings. On disk::
+A live ``check`` collects a :class:`Snapshot` and checks it (stickyctl.checks.snapshot); ``dump``
+writes the same snapshot to a directory and ``check --from DIR`` reads it back and checks it the
+same way, so both give exactly the same findings. This module only records: it never checks.
+On disk::
 
     DIR/snapshot.yaml                      what, when, where: clusters, targets (pods), versions,
                                            what could not be read and why
@@ -20,22 +21,15 @@ leaves no snapshot at all.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stickyctl.errors import InputError, StickyError, UsageError
-from stickyctl.findings import Finding, Resource
-from stickyctl.istio.manifests import K8sObject
-
-if TYPE_CHECKING:
-    from stickyctl.checks.engine import CheckOptions
-    from stickyctl.report.model import CheckReport
 
 SNAPSHOT_KIND = "StickyctlSnapshot"
 SNAPSHOT_VERSION = 1
@@ -96,72 +90,6 @@ class Snapshot:
     istiod: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """What was not read or not checked, and why (optional reads that were skipped, …)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# As check input
-
-
-def _objects(raws: list[dict[str, Any]], source: str) -> list[K8sObject]:
-    out: list[K8sObject] = []
-    for raw in raws:
-        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
-        assert isinstance(meta, dict)
-        name = meta.get("name")
-        kind = raw.get("kind")
-        if not isinstance(name, str) or not isinstance(kind, str):
-            continue
-        ns = meta.get("namespace")
-        out.append(K8sObject(kind, str(raw.get("apiVersion", "")), ns if isinstance(ns, str) and ns else "default",
-                             name, raw, source))
-    return out
-
-
-def check_inputs(snapshot: Snapshot) -> tuple[list[Any], list[K8sObject], list[K8sObject], list[Finding], list[str]]:
-    """(dump parts, objects, istiod objects, STK0001/STK0002 findings, not-checked notes)."""
-    from stickyctl.envoy.admin import parts_from_configs
-    from stickyctl.istio.manifests import istiod_settings
-
-    findings: list[Finding] = []
-    parts = []
-    for cl in snapshot.clusters:
-        if cl.error is not None:
-            label = f"context/{cl.context}"
-            findings.append(Finding("STK0001", f"{label}: {cl.error}", Resource(target=label)))
-    for t in snapshot.targets:
-        if t.error is not None or t.configs is None:
-            findings.append(Finding("STK0001", f"{t.label}: {t.error or 'not read'}", Resource(target=t.label)))
-            continue
-        try:
-            parts.append(parts_from_configs(t.configs, t.label))
-        except InputError as exc:
-            findings.append(Finding(exc.code, f"{t.label}: {exc.detail}", Resource(target=t.label)))
-    objects = _objects(snapshot.objects, "cluster")
-    notes = list(snapshot.notes)
-    # istiod: only the revisions the checked gateways follow (each revision has its own flag).
-    followed = sorted({t.revision for t in snapshot.targets if t.error is None})
-    istiod_all = _objects(snapshot.istiod, "cluster")
-    settings = {id(o): istiod_settings(o) for o in istiod_all}
-    revisions = {s.revision for s in settings.values() if s is not None}
-    istiod = [o for o in istiod_all if (s := settings[id(o)]) is not None and s.revision in followed]
-    namespaces = sorted({c.istio_namespace for c in snapshot.clusters})
-    for rev in followed:
-        if rev not in revisions:
-            users = sorted(t.label for t in snapshot.targets if t.revision == rev and t.error is None)
-            notes.append(f"{', '.join(users)} follow istiod revision {rev!r}, but no istiod Deployment of that "
-                         f"revision is in {', '.join(namespaces)}: its persistent-session flag (STK0101) was not "
-                         "checked (pass -i/--istio-namespace)")
-    return parts, objects, istiod, findings, notes
-
-
-def check_snapshot(snapshot: Snapshot, options: CheckOptions) -> CheckReport:
-    """The CheckReport for a snapshot, exactly as the engine gives it for the same inputs."""
-    from stickyctl.checks.engine import check_inputs as engine_check
-
-    parts, objects, istiod, findings, notes = check_inputs(snapshot)
-    sources = tuple(t.label for t in snapshot.targets)
-    return engine_check(parts, objects, istiod, findings, options, services_given=True, sources=sources,
-                        notes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,11 +323,3 @@ def _list(manifest: dict[str, Any], key: str, directory: str) -> list[Any]:
     if not isinstance(value, list):
         raise SnapshotError(f"--from {directory}: {MANIFEST}: {key} is not a list: not a stickyctl snapshot")
     return value
-
-
-def cleanup_partial(out_dir: str) -> None:
-    """Remove leftovers of an interrupted dump next to ``out_dir`` (never the snapshot itself)."""
-    target = Path(out_dir)
-    with contextlib.suppress(OSError):
-        for p in target.resolve().parent.glob(f".{target.name}.partial-*"):
-            shutil.rmtree(p, ignore_errors=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
-from stickyctl.lab.xds import Endpoint, helloworld_endpoints
+from stickyctl.lab.xds import Endpoint
 
 
 def pod_name(workload: str, address: str) -> str:
@@ -128,8 +128,3 @@ class BackendPool:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def helloworld_backends(endpoints: Iterable[Endpoint] | None = None) -> BackendPool:
-    """Backends for the lab's helloworld endpoints (127.0.0.11..16:5000, v1/v2 alternating)."""
-    return BackendPool(BackendSpec.for_endpoint(e) for e in (endpoints or helloworld_endpoints()))

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from stickyctl.catalog import CATALOG, Severity
 from stickyctl.lab import manifests as m
 from stickyctl.lab import xds
 from stickyctl.lab.xds import JSON, Endpoint, FilterPlacement, LabPorts, XdsLayout, XdsSnapshot
@@ -829,11 +828,3 @@ CASES: Final[tuple[Case, ...]] = (
     Case("STK0002-legacy-v2alpha", "header", [("STK0002", "file:dump.json")], derive="legacy-v2alpha"),
     Case("STK0001-missing-file", None, [("STK0001", "file:missing.json")], services=(), args=("-f", "missing.json")),
 )
-
-
-def exit_code(findings: Sequence[tuple[str, str]]) -> int:
-    """The exit status ``stickyctl check`` gives for these findings (default threshold)."""
-    codes = {code for code, _ in findings}
-    if codes & {"STK0001", "STK0002"}:
-        return 3
-    return 1 if any(CATALOG[c].severity is Severity.ERROR for c in codes) else 0

@@ -15,13 +15,10 @@ import msgspec
 
 from stickyctl import __version__
 from stickyctl.catalog import CATALOG, Severity
-from stickyctl.exitcodes import ExitStatus
+from stickyctl.exitcodes import ExitStatus, check_exit_status
 from stickyctl.findings import RESOURCE_FIELDS, Finding
 
 SCHEMA_VERSION = 1
-
-INPUT_CODES = frozenset({"STK0001", "STK0002"})
-"""Codes that mean a target could not be checked: the run exits 3 whatever the threshold."""
 
 
 @dataclass(frozen=True)
@@ -81,15 +78,7 @@ class CheckReport:
 
     @property
     def exit_status(self) -> ExitStatus:
-        unchecked = {"STK0002"} if self.partial_ok else INPUT_CODES
-        if any(f.code in unchecked for f in self.findings):
-            return ExitStatus.UNCHECKED
-        if self.failure_threshold is None:
-            return ExitStatus.OK
-        rank = self.failure_threshold.rank
-        if any(f.severity.rank >= rank for f in self.findings):
-            return ExitStatus.FINDINGS
-        return ExitStatus.OK
+        return check_exit_status({f.code for f in self.findings}, self.failure_threshold, partial_ok=self.partial_ok)
 
     def document(self) -> dict[str, Any]:
         """The json/yaml document (schema_version 1). Key order is fixed: output is byte-stable."""

@@ -13,7 +13,7 @@ from stickyctl.errors import UsageError
 from stickyctl.report.model import CheckReport
 
 if TYPE_CHECKING:
-    from stickyctl.cli.env import Environment
+    from stickyctl.environment import Environment
 
 
 class Renderer(Protocol):

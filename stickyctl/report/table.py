@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.text import Text
 
 from stickyctl.catalog import Severity
+from stickyctl.exitcodes import INPUT_CODES
 from stickyctl.findings import Finding, Resource
-from stickyctl.report.model import INPUT_CODES, CheckReport, ProxySummary
+from stickyctl.report.model import CheckReport, ProxySummary
 
 SEVERITY_STYLE: dict[Severity, str] = {
     Severity.ERROR: "bold red",

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from stickyctl.checks.context import effective_session
-from stickyctl.checks.rules.cookie_path_not_covering_route import cookie_path_matches
+from stickyctl.envoy.cookie_path import cookie_path_matches
 from stickyctl.envoy.model import (
     Cluster,
     Destination,

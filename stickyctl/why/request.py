@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from stickyctl.sanitize import redact_url
+from stickyctl.urls import UrlError, parse_http_url
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -72,21 +74,12 @@ def build_request(url: str, headers: Sequence[str] = (), cookies: Sequence[str] 
     """Raises :class:`RequestError` with a one-line reason for anything a client could not send."""
     if not _METHOD.fullmatch(method.upper()):
         raise RequestError(f"-X {method!r}: not an HTTP method")
-    if "://" not in url:
-        url = "http://" + url
     try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise RequestError(f"--url {url!r}: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise RequestError(f"--url {url!r}: only http:// and https:// URLs go through a gateway")
-    host = parts.hostname or ""
-    if not host:
-        raise RequestError(f"--url {url!r}: no host")
-    if any(c.isspace() for c in url):
-        raise RequestError(f"--url {url!r}: a URL cannot hold whitespace")
+        parsed = parse_http_url(url, add_scheme=True, purpose=" go through a gateway")
+    except UrlError as exc:
+        raise RequestError(f"--url {redact_url(url)!r}: {exc}") from None
+    parts, host, port = parsed.parts, parsed.host, parsed.port
+    scheme = parts.scheme
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query

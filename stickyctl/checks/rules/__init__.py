@@ -7,10 +7,8 @@ fails when any of these is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from types import ModuleType
 
-from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules import (
     both_session_labels,
     consistent_hash_with_session,
@@ -44,7 +42,6 @@ from stickyctl.checks.rules import (
     weighted_route_lost_session_config,
     weighted_route_sticky,
 )
-from stickyctl.findings import Finding
 
 RULES: tuple[ModuleType, ...] = (
     persistent_session_flag_off,
@@ -79,9 +76,3 @@ RULES: tuple[ModuleType, ...] = (
     strict_session_multi_replica,
     session_exposes_backends,
 )
-
-CheckFn = Callable[[CheckContext], Iterator[Finding]]
-
-
-def rule_functions() -> dict[str, CheckFn]:
-    return {m.CODE: m.check for m in RULES}

@@ -1,8 +1,7 @@
 """STK0307: the cookie path does not cover the route's match, so the cookie is never used there.
 
-Envoy's cookie session state only applies to request paths under ``cookie.path`` (Envoy
-source/extensions/http/stateful_session/cookie: empty or "/" matches everything; a path ending in
-"/" is a plain prefix; otherwise the path itself or the path followed by "/", "?" or "#").
+Envoy's cookie session state only applies to request paths under ``cookie.path``
+(stickyctl.envoy.cookie_path says which).
 """
 
 from __future__ import annotations
@@ -12,20 +11,11 @@ from collections.abc import Iterator
 
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._routes import sticky_cookie_sessions
+from stickyctl.envoy.cookie_path import cookie_path_matches
 from stickyctl.envoy.model import RouteMatcher
 from stickyctl.findings import Finding
 
 CODE = "STK0307"
-
-
-def cookie_path_matches(cookie_path: str, request_path: str) -> bool:
-    if not cookie_path or cookie_path == "/":
-        return True
-    if cookie_path.endswith("/"):
-        return request_path.startswith(cookie_path)
-    if not request_path.startswith(cookie_path):
-        return False
-    return len(request_path) == len(cookie_path) or request_path[len(cookie_path)] in "/?#"
 
 
 def _covers_prefix(cookie_path: str, prefix: str) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stickyctl.checks.context import CheckContext, RouteFact
-from stickyctl.checks.rules.cookie_path_not_covering_route import cookie_path_matches
+from stickyctl.envoy.cookie_path import cookie_path_matches
 from stickyctl.findings import Finding, Resource
 
 CODE = "STK0311"

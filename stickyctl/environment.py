@@ -1,7 +1,9 @@
-"""Where output goes. Tests build an ``Environment`` on StringIO instead of patching sys.stdout.
+"""Where output goes: the ``Environment`` a command runs in (httpie's idea).
 
-Human output is rich on stdout; progress and errors go to stderr; machine formats bypass rich
-entirely so they stay byte-stable.
+``stickyctl.cli.app.main`` makes one per run and hands it to the command (click's context object);
+the command passes it on to what prints (renderers, progress bars). Tests build one on StringIO
+instead of patching sys.stdout. Human output is rich on stdout; progress and errors go to stderr;
+machine formats bypass rich entirely so they stay byte-stable.
 """
 
 from __future__ import annotations
@@ -99,15 +101,3 @@ class Environment:
             return
         self.write("".join(chunk.decode("utf-8") for chunk in chunks))
 
-
-ENV = Environment()
-"""The process environment; commands read it through ``current()`` so tests can swap it."""
-
-
-def current() -> Environment:
-    return ENV
-
-
-def use(env: Environment) -> None:
-    global ENV
-    ENV = env
