@@ -283,24 +283,30 @@ _SPECS: tuple[CheckSpec, ...] = (
         title="Ambient: a labelled Service behind a waypoint, where sessions pin the waypoint",
         what=(
             "A Service with a session label and `istio.io/use-waypoint` (on the Service, or on its Namespace; "
-            "`none` on the Service opts out). Worse with `istio.io/ingress-use-waypoint: \"true\"` (Service or "
-            "Namespace): gateways then send its requests to the waypoint."
+            "`none` on the Service opts out). Worse with `istio.io/ingress-use-waypoint: \"true\"` (Service, else "
+            "Namespace): gateways then send its requests to the waypoint. From the dump alone: a cluster a sticky "
+            "route reaches whose endpoints are a waypoint (EDS endpoints that are HBONE tunnels to "
+            "`connect_originate` with a `waypoint` in their `envoy.filters.listener.original_dst` metadata)."
         ),
         why=(
             "A waypoint never carries the session filter (its HTTP connection managers are built as sidecar "
             "inbound) and ambient pods have no sidecar: mesh requests through the waypoint are not sticky. With "
-            "ingress-use-waypoint the gateway's endpoints for the Service are the waypoint's, so the gateway's "
-            "session pins a waypoint replica, not a pod of the Service."
+            "ingress-use-waypoint and ambient on, istiod gives the gateway the waypoint as the Service's only "
+            "endpoints (recorded from istiod's code: the gateway's EDS holds the waypoint pod, not the Service's "
+            "six pods), so the gateway's session pins a waypoint replica, which then balances the pods itself."
         ),
         fix=(
             "Keep sticky Services off waypoints (`istio.io/use-waypoint: none` on the Service) and without "
             "`istio.io/ingress-use-waypoint`, so that the gateway picks and pins the pods itself."
         ),
-        scope="Service",
+        scope="Service or cluster",
         sources=(
             "pilot/pkg/networking/core/listener_builder.go: no session filter for the SidecarInbound class (waypoints)",
-            "pilot/pkg/serviceregistry/ambient/services.go ingressUseWaypointFromLabels; "
-            "pilot/pkg/xds/endpoints/endpoint_builder.go: gateway endpoints become the waypoint's (Istio 1.23+)",
+            "pilot/pkg/serviceregistry/ambient/services.go ingressUseWaypointFromLabels (Service label, else "
+            "Namespace); pilot/pkg/xds/endpoints/endpoint_builder.go BuildClusterLoadAssignment -> "
+            "findServiceWaypoint: a gateway's endpoints become the waypoint's, as HBONE tunnels (Istio 1.23+)",
+            "recorded from istiod's own code with PILOT_ENABLE_AMBIENT=true: fixtures/istiod/header-behind-waypoint "
+            "(gateway EDS: the waypoint), header-use-waypoint-mesh-only (no ingress label: the pods)",
         ),
     ),
     CheckSpec(
