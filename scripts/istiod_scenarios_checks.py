@@ -229,6 +229,31 @@ def header_use_waypoint_mesh_only() -> c.ScenarioSpec:
     return _behind_waypoint({c.USE_WAYPOINT: c.WAYPOINT}, {})
 
 
+# --- STK0404: a ServiceEntry has no pods that drain ----------------------------------------------------------
+
+
+def service_entry_dns_header() -> c.ScenarioSpec:
+    """An external API as users declare one: a header-labelled ServiceEntry, MESH_EXTERNAL, resolution
+    DNS, no endpoints (Envoy resolves the host: a STRICT_DNS cluster, no EDS)."""
+    entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "payments", "namespace": NS, "labels": dict(HEADER_LABELS)},
+        "spec": {
+            "hosts": ["payments.example.com"],
+            "location": "MESH_EXTERNAL",
+            "resolution": "DNS",
+            "ports": [{"number": 8443, "name": "http", "protocol": "HTTP"}],
+        },
+    }
+    objs: list[JSON] = [
+        *c.ingress_gateway(), c.namespace(NS, {"istio-injection": "enabled"}), entry, c.istio_gateway(),
+        c.virtual_service("payments", [c.HttpRoute([c.Destination("payments.example.com", port=8443)], exact=None,
+                                                    prefix="/pay")]),
+    ]  # fmt: skip
+    return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
+
+
 def weighted_mixed_routes() -> c.ScenarioSpec:
     """Route /hello to header-labelled helloworld; route /split 90/10 to helloworld and unlabelled
     ``other``: istiod resets the split's session config to none (the later unlabelled destination)."""
@@ -319,6 +344,10 @@ CHECK_SCENARIOS: dict[str, Entry] = {
         "the same, checked without --services: the dump alone shows the gateway pinning the waypoint",
         (("STK0107", f"{GW}/cluster:{_cluster(HW)}"), DROPPED, ("STK0601", GW)), header_behind_waypoint,
         without_services=True,
+    ),
+    "serviceentry-dns-header": Entry(
+        "a header-labelled ServiceEntry, MESH_EXTERNAL with DNS resolution: no pods, nothing drains (no STK0404)",
+        (("STK0601", GW),), service_entry_dns_header,
     ),
     "header-use-waypoint-mesh-only": Entry(
         "ambient on: istio.io/use-waypoint on the header-labelled Service, no ingress-use-waypoint: the gateway "

@@ -636,7 +636,8 @@ _SPECS: tuple[CheckSpec, ...] = (
         what=(
             "`common_lb_config.override_host_status` of a cluster reached by a sticky route is unset (Envoy's "
             "default `[UNKNOWN, HEALTHY, DEGRADED]`) or lacks `DRAINING`; subset clusters count too. Not reported "
-            "for header-labelled Services on Istio: their draining pods never reach Envoy (STK0404)."
+            "for header-labelled Services on Istio: their draining pods never reach Envoy (STK0404); nor for "
+            "ServiceEntries, whose endpoints istiod never sends as draining."
         ),
         why=(
             "During a rollout a terminating pod that still serves is sent as DRAINING: Envoy ignores a session "
@@ -655,6 +656,8 @@ _SPECS: tuple[CheckSpec, ...] = (
             "pilot/pkg/networking/core/cluster.go buildOutboundClusters (SupportsDrainingEndpoints): default cluster "
             "only; cookie since 1.17.3, header since 1.24 (PR 52305); not gated by the flag",
             "pilot/pkg/networking/core/cluster_builder.go buildSubsetCluster: never on subsets",
+            "pilot/pkg/serviceregistry/kube/controller/endpointslice.go endpointHealthStatus: only EndpointSlices "
+            "make an endpoint Draining (a ServiceEntry's never are)",
             "Envoy: unset override_host_status = [UNKNOWN, HEALTHY, DEGRADED] [seen on 1.40]",
         ),
     ),
@@ -684,10 +687,12 @@ _SPECS: tuple[CheckSpec, ...] = (
         severity=Severity.WARNING,
         title="Header sessions move on every rollout and scale-down: istiod drops the draining pods",
         what=(
-            "A cluster of a header-labelled Service (or carrying header sessions, inferred from the dump) that a "
-            "sticky route reaches, on an Istio version whose EDS drops draining endpoints for the header label "
-            "(every release so far; the range is one data point in stickyctl.istio.versions). A newer Istio than "
-            "the last one known is listed as not checked."
+            "A cluster of a header-labelled Kubernetes Service (or carrying header sessions, inferred from the "
+            "dump, for a `<name>.<namespace>.svc.<domain>` host) that a sticky route reaches, on an Istio version "
+            "whose EDS drops draining endpoints for the header label (every release so far; the range is one data "
+            "point in stickyctl.istio.versions). A newer Istio than the last one known is listed as not checked. "
+            "Not reported for ServiceEntries: istiod never sends their endpoints as draining, whatever the label, "
+            "location or resolution (with DNS resolution Envoy resolves the host itself: no EDS at all)."
         ),
         why=(
             "istiod's EDS keeps a terminating but serving pod, as DRAINING, only for Services with the cookie "
@@ -707,6 +712,11 @@ _SPECS: tuple[CheckSpec, ...] = (
             "features.PersistentSessionLabel (the cookie label); istio/istio PR 52305 (1.24) changed CDS only",
             "recorded from istiod's own code: fixtures/istiod/terminating-header (pod dropped) and "
             "terminating-cookie (kept, DRAINING)",
+            "ServiceEntries: only EndpointSlices make an endpoint Draining (kube/controller/endpointslice.go "
+            "endpointHealthStatus); serviceentry/conversion.go convertServiceEntryToInstances and "
+            "convertWorkloadEntryToWorkloadInstance set no health status, Pods a workloadSelector picks leave "
+            "once terminating (kube/controller/pod.go shouldPodBeInEndpoints); recorded: "
+            "fixtures/istiod/serviceentry-header (STATIC), serviceentry-dns-header (DNS: a STRICT_DNS cluster)",
             f"versions: every release with the header label ({_v.shown(_v.HEADER_LABEL.version)}) through "
             f"{_v.HEADER_DRAINING_DROPPED.last_shown} (master included); {_v.HEADER_DRAINING_DROPPED.source}",
         ),
