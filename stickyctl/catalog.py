@@ -394,8 +394,11 @@ _SPECS: tuple[CheckSpec, ...] = (
         what="A sidecar's inbound filter chain (`virtualInbound`, `inbound|<port>||…`) carries the session filter.",
         why=(
             "istiod never puts it there: an EnvoyFilter with `context: SIDECAR_INBOUND` does. An inbound route "
-            "reaches only the pod's own application (one endpoint), so there is nothing to pin and no session is "
-            "kept, while clients believe it is (envoyproxy/envoy#21584, #19776)."
+            "reaches only the pod's own application (`inbound|<port>||` is an ORIGINAL_DST cluster whose one host "
+            "is the pod), so there is nothing to pin and no session is kept, while clients believe it is "
+            "(envoyproxy/envoy#21584, #19776). Seen on Envoy 1.40 with istiod's config, traffic redirected as "
+            "istio-iptables does: every request reaches the pod it was sent to; a value pinning another pod is "
+            "ignored and replaced by one naming this pod; the filter only hands out the pod's own IP:port."
         ),
         fix=(
             "Remove the EnvoyFilter; make the Service sticky where a proxy chooses among its pods — the gateway's "
@@ -406,6 +409,8 @@ _SPECS: tuple[CheckSpec, ...] = (
             "pilot/pkg/networking/core/listener_builder.go buildHTTPConnectionManager: never for "
             "ListenerClassSidecarInbound (every tag 1.17 .. master)",
             "envoyproxy/envoy#21584, #19776",
+            "recorded from istiod's own code: fixtures/istiod/envoyfilter-sidecar-inbound; on the real Envoy: "
+            "tests/test_inbound_istiod.py",
         ),
     ),
     CheckSpec(
@@ -639,8 +644,14 @@ _SPECS: tuple[CheckSpec, ...] = (
             "compare each route against the Service's label."
         ),
         scope="cluster",
-        sources=("Envoy: typed_per_filter_config, most specific wins (weighted cluster > route > virtual host > "
-                 "route configuration > listener) [seen on 1.40]",),
+        sources=(
+            "Envoy: typed_per_filter_config, most specific wins (weighted cluster > route > virtual host > "
+            "route configuration > listener) [seen on 1.40]",
+            "recorded from istiod's own code: fixtures/istiod/weighted-mixed-no-services (/hello sticky, /split "
+            "none: pilot/pkg/networking/core/route/route.go TranslateRoute, a later unlabelled destination resets "
+            "the config); on the real Envoy (tests/test_why_istiod.py): the header issued on /hello pins /hello "
+            "and is not honoured on /split",
+        ),
     ),
     CheckSpec(
         code="STK0401",
