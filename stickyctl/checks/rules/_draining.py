@@ -24,7 +24,6 @@ cluster, no EDS: fixtures/istiod/serviceentry-dns-header). So STK0401/STK0404 do
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
 
 from stickyctl.checks.context import CheckContext
@@ -53,7 +52,10 @@ class StickyCluster:
         if self.kinds:
             return "Service" in self.kinds
         parsed = parse_cluster_name(self.name)
-        return parsed is None or _SERVICE_HOST.match(parsed.host) is not None
+        if parsed is None:
+            return True
+        labels = parsed.host.split(".")
+        return len(labels) >= 4 and labels[2] == "svc"
 
     @property
     def istio_cluster(self) -> bool:
@@ -91,9 +93,6 @@ def _sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyC
             else:
                 entry.modes.add(exp.mode)
     return out
-
-
-_SERVICE_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\.svc\.")
 
 
 def header_drop_applies(proxy: Proxy) -> bool | None:
