@@ -617,8 +617,9 @@ SCENARIOS: dict[str, Entry] = {
         multi_host,
     ),
     "serviceentry-header": Entry(
-        "a ServiceEntry with the header label routed from the gateway",
-        (("STK0404", f"{GW}/cluster:outbound|8443||payments.example.com"), ("STK0601", f"{GW}")),
+        "a ServiceEntry (MESH_EXTERNAL, STATIC, two endpoints) with the header label routed from the gateway: "
+        "its endpoints never drain (no STK0404)",
+        (("STK0601", f"{GW}"),),
         service_entry_header,
     ),
     "sidecar-outbound-cookie": Entry(

@@ -196,17 +196,61 @@ def gateway_api_other_controller() -> c.ScenarioSpec:
 
 # --- STK0107: a labelled Service behind a waypoint ------------------------------------------------------------
 
+AMBIENT_ON = {**FLAG_ON, "PILOT_ENABLE_AMBIENT": "true"}
+HELLOWORLD_VIP = "10.96.0.50"
 
-def header_behind_waypoint() -> c.ScenarioSpec:
-    """The seed with helloworld's namespace in ambient behind waypoint ``waypoint`` and the Service
-    asking gateways to use it. istiod runs without PILOT_ENABLE_AMBIENT here (the harness serves no
-    ambient index), so its EDS still lists the pods: the verdict rests on the manifests."""
+
+def _behind_waypoint(service_labels: dict[str, str], namespace_labels: dict[str, str]) -> c.ScenarioSpec:
+    """The seed in ambient: helloworld's namespace captured (``istio.io/dataplane-mode: ambient``) with
+    a service waypoint ``waypoint`` (c.waypoint), istiod with PILOT_ENABLE_AMBIENT=true so that the
+    harness builds istiod's ambient index. Services carry the clusterIP the API server gives them."""
     objs = []
-    for o in base.gateway_seed({**HEADER_LABELS, "istio.io/ingress-use-waypoint": "true"}):
+    for o in base.gateway_seed({**HEADER_LABELS, **service_labels}):
         if o["kind"] == "Namespace" and o["metadata"]["name"] == NS:
             o = copy.deepcopy(o)
-            o["metadata"]["labels"] = {"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}
+            o["metadata"]["labels"] = {"istio.io/dataplane-mode": "ambient", **namespace_labels}
         objs.append(o)
+    objs = c.with_cluster_ip(objs, {c.HELLOWORLD: HELLOWORLD_VIP})
+    return c.ScenarioSpec([*objs, *c.waypoint(NS)], istiod_env=AMBIENT_ON)
+
+
+def header_behind_waypoint() -> c.ScenarioSpec:
+    """Namespace helloworld uses waypoint ``waypoint``; the Service asks gateways to use it
+    (``istio.io/ingress-use-waypoint: "true"``). istiod sends the gateway the waypoint as the
+    Service's only endpoint, an HBONE tunnel (pilot/pkg/xds/endpoints/endpoint_builder.go
+    BuildClusterLoadAssignment -> findServiceWaypoint)."""
+    return _behind_waypoint({"istio.io/ingress-use-waypoint": "true"}, {c.USE_WAYPOINT: c.WAYPOINT})
+
+
+def header_use_waypoint_mesh_only() -> c.ScenarioSpec:
+    """``istio.io/use-waypoint`` on the Service, no ingress-use-waypoint: istiod keeps the pods in the
+    gateway's EDS (findServiceWaypoint: not IngressUseWaypoint); only mesh traffic goes through the
+    waypoint."""
+    return _behind_waypoint({c.USE_WAYPOINT: c.WAYPOINT}, {})
+
+
+# --- STK0404: a ServiceEntry has no pods that drain ----------------------------------------------------------
+
+
+def service_entry_dns_header() -> c.ScenarioSpec:
+    """An external API as users declare one: a header-labelled ServiceEntry, MESH_EXTERNAL, resolution
+    DNS, no endpoints (Envoy resolves the host: a STRICT_DNS cluster, no EDS)."""
+    entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "payments", "namespace": NS, "labels": dict(HEADER_LABELS)},
+        "spec": {
+            "hosts": ["payments.example.com"],
+            "location": "MESH_EXTERNAL",
+            "resolution": "DNS",
+            "ports": [{"number": 8443, "name": "http", "protocol": "HTTP"}],
+        },
+    }
+    objs: list[JSON] = [
+        *c.ingress_gateway(), c.namespace(NS, {"istio-injection": "enabled"}), entry, c.istio_gateway(),
+        c.virtual_service("payments", [c.HttpRoute([c.Destination("payments.example.com", port=8443)], exact=None,
+                                                    prefix="/pay")]),
+    ]  # fmt: skip
     return c.ScenarioSpec(objs, istiod_env=FLAG_ON)
 
 
@@ -292,7 +336,22 @@ CHECK_SCENARIOS: dict[str, Entry] = {
         weighted_mixed_routes,
     ),
     "header-behind-waypoint": Entry(
-        "the seed, helloworld's namespace behind a waypoint and istio.io/ingress-use-waypoint on the Service",
+        "ambient on: the seed, helloworld's namespace behind a waypoint and istio.io/ingress-use-waypoint on the "
+        "Service: the gateway's endpoint is the waypoint",
         (("STK0107", "service:helloworld/helloworld"), DROPPED, ("STK0601", GW)), header_behind_waypoint,
+    ),
+    "header-behind-waypoint-no-services": Entry(
+        "the same, checked without --services: the dump alone shows the gateway pinning the waypoint",
+        (("STK0107", f"{GW}/cluster:{_cluster(HW)}"), DROPPED, ("STK0601", GW)), header_behind_waypoint,
+        without_services=True,
+    ),
+    "serviceentry-dns-header": Entry(
+        "a header-labelled ServiceEntry, MESH_EXTERNAL with DNS resolution: no pods, nothing drains (no STK0404)",
+        (("STK0601", GW),), service_entry_dns_header,
+    ),
+    "header-use-waypoint-mesh-only": Entry(
+        "ambient on: istio.io/use-waypoint on the header-labelled Service, no ingress-use-waypoint: the gateway "
+        "keeps the pods, mesh traffic goes through the waypoint",
+        (("STK0107", "service:helloworld/helloworld"), DROPPED, ("STK0601", GW)), header_use_waypoint_mesh_only,
     ),
 }

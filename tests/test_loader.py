@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import CASES, RunCli
+from tests.conftest import CASES, FIXTURES, RunCli
+
+ISTIOD = FIXTURES / "istiod"
 
 HEALTHY = CASES / "pass-helloworld-header"
 
@@ -371,5 +373,30 @@ def test_check_skips_name_real_fields() -> None:
     from stickyctl.envoy import schema
 
     for name in schema.CHECK_SKIPS:
-        cls_name, field_name = name.split(".")
+        cls_name, field_name = name.removesuffix(":raw").split(".")
         assert field_name in getattr(schema, cls_name).__struct_fields__, name
+
+
+def test_check_reads_waypoint_tunnels_from_undecoded_eds(tmp_path: Path) -> None:
+    """check keeps each load assignment undecoded and decodes only those that tunnel to a waypoint
+    (STK0107): the same waypoints as a full read, from the admin dump and from istioctl's camelCase
+    endpoint list alike."""
+    from stickyctl.envoy.loader import load_file
+    from stickyctl.envoy.model import build_proxies
+
+    recorded = ISTIOD / "header-behind-waypoint" / "recorded"
+    dump = recorded / "config_dump.json"
+    (lean,) = build_proxies([load_file(str(dump), full=False)])
+    (full,) = build_proxies([load_file(str(dump), full=True)])
+    cluster = "outbound|5000||helloworld.helloworld.svc.cluster.local"
+    assert lean.endpoints == {} and full.endpoints is not None and cluster not in full.endpoints
+    assert lean.waypoints == full.waypoints
+    assert [(t.waypoint, t.target, t.workload_name) for t in full.waypoints[cluster]] == [
+        ("127.0.0.31:15008", "10.96.0.50:5000", "waypoint-7d9f6b8c5-w1a2b")]
+    bare = tmp_path / "endpoints.json"
+    assignments = [c for c in json.loads((recorded / "xds" / "endpoints.json").read_text()) if c.get("endpoints")]
+    bare.write_text(json.dumps(camel(assignments)))
+    (from_list,) = build_proxies([load_file(str(bare), full=False)])
+    assert from_list.waypoints == full.waypoints
+    mesh_only = ISTIOD / "header-use-waypoint-mesh-only" / "recorded" / "config_dump.json"
+    assert build_proxies([load_file(str(mesh_only), full=False)])[0].waypoints == {}

@@ -134,3 +134,24 @@ def test_istiod_env(tmp_path: Path) -> None:
     (obj,) = load_manifests(str(p))
     s = istiod_settings(obj)
     assert s is not None and s.flag_on and s.revision == "canary" and s.header_key == "example.com/sticky"
+
+
+@pytest.mark.parametrize(
+    ("cluster", "kinds", "can_drain"),
+    [
+        ("outbound|5000||helloworld.helloworld.svc.cluster.local", set(), True),
+        ("outbound|5000|v1|helloworld.helloworld.svc.corp.example", set(), True),  # another mesh domain
+        ("outbound|8443||payments.example.com", set(), False),  # a ServiceEntry's host, from the dump alone
+        ("outbound|8443||payments.example.com", {"ServiceEntry"}, False),
+        ("outbound|5000||helloworld.helloworld.svc.cluster.local", {"ServiceEntry"}, False),  # the labels decide
+        ("outbound|5000||helloworld.helloworld.svc.cluster.local", {"Service"}, True),
+        ("backend-1", set(), True),  # another control plane's cluster: not judged
+    ],
+)
+def test_only_a_kubernetes_service_has_endpoints_that_drain(cluster: str, kinds: set[str], can_drain: bool) -> None:
+    """STK0401/STK0404 scope: istiod marks Draining from EndpointSlices only (rules/_draining.py)."""
+    from stickyctl.checks.rules._draining import StickyCluster
+    from stickyctl.envoy.model import Proxy, ProxyIdentity
+
+    proxy = Proxy(ProxyIdentity("gw", None, "router", None, None), ())
+    assert StickyCluster(proxy, cluster, kinds=kinds).endpoints_can_drain is can_drain

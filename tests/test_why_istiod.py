@@ -132,3 +132,42 @@ def test_weighted_route_with_a_zero_weight(tmp_path: Path) -> None:
     with istiod_gateway("weighted-zero", tmp_path) as lab:
         run_case(lab, Case("pinned to v1 .12", headers=(("x-session-header", header_value("127.0.0.12:5000")),),
                            pinned="127.0.0.12:5000"))  # fmt: skip
+
+
+def test_routes_to_one_cluster_with_different_session_configs(tmp_path: Path) -> None:
+    """STK0312 on the real Envoy, with istiod's own config (weighted-mixed-no-services): /hello
+    carries helloworld's header session, /split (90/10 helloworld / other) none. A value issued on
+    /hello pins /hello, and is not honoured on /split, although both routes reach helloworld."""
+    from stickyctl.envoy.session_values import SessionValue, decode_header_value
+    from tests.conftest import invoke
+
+    with istiod_gateway("weighted-mixed-no-services", tmp_path) as lab:
+        admin = lab.admin.split("//", 1)[1]
+        (tmp_path / "dump.json").write_bytes(_get(admin, "/config_dump?include_eds")[1])
+        doc = json.loads(invoke("check", "-f", str(tmp_path / "dump.json"), "-o", "json").stdout)
+        assert ("STK0312", f"proxy:istio-ingressgateway-6b7f9c8d5-x7k2p.istio-ingress/cluster:{HW}") in {
+            (f["code"], f["resource_id"]) for f in doc["findings"]}
+        # A session as a client gets it: the header Envoy issued on /hello.
+        status, _body, issued = _get(lab.gateway.split("//", 1)[1], "/hello", header="x-session-header")
+        assert status == 200 and issued is not None
+        value = decode_header_value(issued)
+        assert isinstance(value, SessionValue)
+        pinned = value.upstream
+        run_case(lab, Case("the value issued on /hello, on /hello", headers=(("x-session-header", issued),),
+                           pinned=pinned))  # fmt: skip
+        row = run_case(lab, Case("the value issued on /hello, on /split", path="/split",
+                                 headers=(("x-session-header", issued),), pinned=pinned))  # fmt: skip
+        assert row.envoy.startswith("200, pinned pod") and not row.envoy.startswith("200, pinned pod 12/12")
+
+
+def _get(hostport: str, path: str, header: str | None = None) -> tuple[int, bytes, str | None]:
+    import http.client
+
+    host, port = hostport.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read(), response.getheader(header) if header else None
+    finally:
+        conn.close()

@@ -6,7 +6,8 @@
 // (pilot/test/xds.NewFakeDiscoveryServer), listening on a real TCP port so that an unmodified
 // Envoy connects to it as it would to istiod. istiod reads its feature flags and label keys from
 // the environment when its packages initialise (pilot/pkg/features), so one process serves one
-// scenario, started with that scenario's istiod env (scripts/record_istiod.py does that).
+// scenario, started with that scenario's istiod env (scripts/record_istiod.py does that). With
+// PILOT_ENABLE_AMBIENT=true in that env the fake server builds istiod's ambient index itself.
 //
 // Usage:
 //
@@ -134,8 +135,19 @@ func serve(t test.Failer, sc *scenario, listen, sdsAddr, debugAddr string) error
 	if err != nil {
 		return fmt.Errorf("listening for ADS on %s: %v", listen, err)
 	}
+	kubeObjects := sc.kubeObjects
+	if features.EnableAmbient && sc.istioObjects != "" {
+		// With PILOT_ENABLE_AMBIENT the fake server builds istiod's ambient index
+		// (pilot/test/xds/fake.go NewFakeDiscoveryServer: ambient.New when features.EnableAmbient),
+		// which reads ServiceEntries, WorkloadEntries and policies through Kubernetes informers, not
+		// the config store: on a cluster both read the same API server, so the Istio objects go to
+		// the fake kube client too, as istiod's own waypoint tests give them
+		// (pilot/pkg/xds/waypoint_test.go setupWaypointTest: "Ambient controller needs objects as
+		// kube, so apply to both").
+		kubeObjects = strings.Join([]string{kubeObjects, sc.istioObjects}, "\n---\n")
+	}
 	s := fakexds.NewFakeDiscoveryServer(t, fakexds.FakeOptions{
-		KubernetesObjectString: sc.kubeObjects,
+		KubernetesObjectString: kubeObjects,
 		Configs:                sc.istioConfigs,
 		ListenerBuilder:        func() (net.Listener, error) { return adsListener, nil },
 		EnableFakeXDSUpdater:   true,
@@ -291,6 +303,7 @@ func istioInfo() map[string]any {
 		"version": "(unknown)",
 		"settings": map[string]any{
 			"PILOT_ENABLE_PERSISTENT_SESSION_FILTER": features.EnablePersistentSessionFilter.Load(),
+			"PILOT_ENABLE_AMBIENT":                   features.EnableAmbient,
 			"PILOT_PERSISTENT_SESSION_LABEL":         features.PersistentSessionLabel,
 			"PILOT_PERSISTENT_SESSION_HEADER_LABEL":  features.PersistentSessionHeaderLabel,
 		},

@@ -25,6 +25,7 @@ type scenario struct {
 	kubeObjects    string          // Kubernetes and Gateway API objects: the fake kube client's informers
 	endpointSlices []string        // created once istiod has the Services (see createEndpointSlices)
 	istioConfigs   []config.Config // Istio CRs (*.istio.io): the config store
+	istioObjects   string          // the same Istio CRs as YAML, for the fake kube client when ambient is on (see serve)
 	proxy          proxySpec
 	warnings       []string // what was skipped, for the recorder to print
 }
@@ -241,6 +242,7 @@ func loadScenario(dir string) (*scenario, error) {
 		kubeObjects:    strings.Join(kube, "\n---\n"),
 		endpointSlices: slices,
 		istioConfigs:   configs,
+		istioObjects:   strings.Join(istio, "\n---\n"),
 		proxy:          p,
 		warnings:       warnings,
 	}, nil

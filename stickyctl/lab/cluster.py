@@ -28,6 +28,7 @@ JSON = dict[str, Any]
 
 COOKIE_LABEL = "istio.io/persistent-session"
 HEADER_LABEL = "istio.io/persistent-session-header"
+USE_WAYPOINT = "istio.io/use-waypoint"
 HELLOWORLD = "helloworld"
 HELLOWORLD_PORT = 5000
 GATEWAY_NAMESPACE = "istio-ingress"
@@ -205,6 +206,60 @@ def ingress_gateway(namespace_name: str = GATEWAY_NAMESPACE) -> list[JSON]:
         },
     }
     return [namespace(namespace_name), svc, pod(gw, containers=[{"name": "istio-proxy", "image": PROXY_IMAGE}])]
+
+
+# --- ambient --------------------------------------------------------------------------------------
+
+WAYPOINT = "waypoint"
+WAYPOINT_MANAGED_LABELS: Mapping[str, str] = {
+    "gateway.networking.k8s.io/gateway-name": WAYPOINT,
+    "gateway.istio.io/managed": "istio.io-mesh-controller",
+    "istio.io/gateway-name": WAYPOINT,
+}
+
+
+def with_cluster_ip(objects: Sequence[JSON], addresses: Mapping[str, str]) -> list[JSON]:
+    """``objects`` with ``spec.clusterIP`` on the Services named in ``addresses`` (name -> IP), as the
+    API server assigns it. istiod sends a gateway to a Service's waypoint only when the Service has
+    a VIP (pilot/pkg/xds/endpoints/endpoint_builder.go findServiceWaypoint: HasAddressOrAssigned)."""
+    out = []
+    for o in objects:
+        if o.get("kind") == "Service" and o["metadata"]["name"] in addresses:
+            o = {**o, "spec": {**o["spec"], "clusterIP": addresses[o["metadata"]["name"]]}}
+        out.append(o)
+    return out
+
+
+def waypoint(namespace_name: str = HELLOWORLD, ip: str = "127.0.0.31", cluster_ip: str = "10.96.0.31") -> list[JSON]:
+    """A service waypoint as ``istioctl waypoint apply -n NS`` leaves it on a cluster: the Gateway of
+    class ``istio-waypoint`` (HBONE listener 15008) with the address Istio's deployment controller
+    writes to its status once a waypoint pod is ready, the Service that controller makes for it, its
+    one Pod and EndpointSlice. istiod's ambient index takes a Gateway as a waypoint only once
+    ``status.addresses`` is set (pilot/pkg/serviceregistry/ambient/waypoints.go
+    gatewayToWaypointTransform)."""
+    labels = dict(WAYPOINT_MANAGED_LABELS)
+    pod_ = Workload(f"{WAYPOINT}-7d9f6b8c5-w1a2b", namespace_name, ip, labels, port=15008)
+    gateway = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": WAYPOINT, "namespace": namespace_name, "labels": {"istio.io/waypoint-for": "service"}},
+        "spec": {"gatewayClassName": "istio-waypoint",
+                 "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}]},
+        "status": {"addresses": [{"type": "Hostname", "value": f"{WAYPOINT}.{namespace_name}.svc.cluster.local"}]},
+    }  # fmt: skip
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": WAYPOINT, "namespace": namespace_name, "labels": labels},
+        "spec": {
+            "clusterIP": cluster_ip,
+            "selector": {"gateway.networking.k8s.io/gateway-name": WAYPOINT},
+            "ports": [{"name": "status-port", "port": 15021, "targetPort": 15021},
+                      {"name": "mesh", "port": 15008, "targetPort": 15008, "appProtocol": "hbone"}],
+        },
+    }  # fmt: skip
+    return [gateway, svc, pod(pod_, containers=[{"name": "istio-proxy", "image": PROXY_IMAGE}]),
+            endpoint_slice(WAYPOINT, [pod_], namespace=namespace_name, port=15008, port_name="mesh")]
 
 
 def router_proxy(namespace_name: str = GATEWAY_NAMESPACE, name: str = GATEWAY_POD, ip: str = GATEWAY_IP,

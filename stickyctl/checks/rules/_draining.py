@@ -9,6 +9,16 @@ fixtures/istiod/terminating-header and terminating-cookie):
   moves. ``versions.HEADER_DRAINING_DROPPED`` holds the versions this is known for.
 - CDS (cluster.go ``buildOutboundClusters``): DRAINING in ``override_host_status`` of a labelled
   Service's default cluster, which only matters for endpoints EDS still sends.
+
+Only a Kubernetes Service's endpoints ever drain: istiod marks an endpoint Draining from an
+EndpointSlice's conditions alone (``endpointslice.go endpointHealthStatus``). A ServiceEntry's
+endpoints never do, whatever its location or resolution: inline endpoints and WorkloadEntries carry
+no health status (``serviceentry/conversion.go convertWorkloadEntryToWorkloadInstance``), a
+WorkloadEntry failing its health check is removed (``serviceentry/controller.go`` ``isHealthy``),
+Pods selected by ``workloadSelector`` come from the Pod cache, which removes a Pod once it is
+terminating or not ready (``kube/controller/pod.go`` ``shouldPodBeInEndpoints``/``IsPodReady``) and
+sends the others as Healthy; and with DNS resolution Envoy resolves the host itself (a STRICT_DNS
+cluster, no EDS: fixtures/istiod/serviceentry-dns-header). So STK0401/STK0404 do not apply there.
 """
 
 from __future__ import annotations
@@ -31,6 +41,21 @@ class StickyCluster:
     else the mode of the session config on the routes (inferred from the dump)."""
     services: set[str] = field(default_factory=set)
     """Labelled Services (namespace/name) behind it; empty when inferred from the dump."""
+    kinds: set[str] = field(default_factory=set)
+    """Kinds of the labelled objects behind it (Service, ServiceEntry); empty when inferred."""
+
+    @property
+    def endpoints_can_drain(self) -> bool:
+        """Whether istiod can send this cluster a draining endpoint at all: only a Kubernetes
+        Service's (see the module's docstring). From the labels when given, else from the host:
+        a Service's is ``<name>.<namespace>.svc.<domain>``; a non-Istio cluster is not judged."""
+        if self.kinds:
+            return "Service" in self.kinds
+        parsed = parse_cluster_name(self.name)
+        if parsed is None:
+            return True
+        labels = parsed.host.split(".")
+        return len(labels) >= 4 and labels[2] == "svc"
 
     @property
     def istio_cluster(self) -> bool:
@@ -62,6 +87,7 @@ def _sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyC
             if exp.source == "label":
                 entry.modes.add(exp.mode)
                 entry.services.add(exp.service_id)
+                entry.kinds.add(exp.kind)
             elif d.effective is not None and d.effective.active and d.effective.state is not None:
                 entry.modes.add(d.effective.state.mode)
             else:
@@ -88,4 +114,5 @@ def _header_drop_applies(istio_version: str | None) -> bool | None:
 
 def drops_draining(sc: StickyCluster) -> bool:
     """Every sticky destination of this Istio cluster is header-mode on an Istio that drops them."""
-    return sc.istio_cluster and sc.modes == {"header"} and header_drop_applies(sc.proxy) is True
+    return (sc.istio_cluster and sc.endpoints_can_drain and sc.modes == {"header"}
+            and header_drop_applies(sc.proxy) is True)

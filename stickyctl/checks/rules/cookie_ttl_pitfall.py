@@ -2,13 +2,19 @@
 
 - Envoy >= 1.27 encodes the expiry in the cookie and enforces it without refreshing it for active
   users: Istio 1.17-1.21's hard-coded 120 s TTL ends sessions after two minutes (istio/istio#49000).
-- Envoy 1.27-1.29, before envoyproxy/envoy#32093, treated TTL 0 (a session cookie) as expired.
+- Envoy 1.27-1.29, before envoyproxy/envoy#32093, treated TTL 0 as expired.
 - Several gateway replicas validate each other's cookies, so the expiry must be stamped with a
-  clock they share. envoyproxy/envoy#44111 (fixed by #44981) reports a per-process (monotonic) clock;
-  on the released Envoy builds 1.36.2, 1.37.0, 1.38.3, 1.39.0 and 1.40.0 the cookie's ``expires``
-  is Unix time both when issued and when checked [seen: a cookie stamped now+1000 s of the wall clock
-  is honoured, uptime+1000 s rejected], so replicas agree. Older versions (1.27-1.35) were not
-  run here: with a TTL on several replicas, that is listed as not checked, never as passing.
+  clock they share. Envoy 1.27-1.38 use ``monotonicTime()`` (envoyproxy/envoy#44111): seconds since
+  the *node* booted (steady_clock; every process on one node agrees, nodes do not). Fixed in 1.39 by
+  PR 44981 (Unix time). [seen] with real Envoys (tests/test_cookie_expiry_clock.py): 1.36.2 .. 1.38.3
+  issue ``expires`` = uptime + TTL and honour a cookie stamped that way, while 1.39.0, 1.39.3 and
+  1.40.0 issue Unix time + TTL and judge an uptime-stamped cookie expired. The range is one data
+  point, ``stickyctl.istio.versions.COOKIE_EXPIRY_HOST_CLOCK``.
+
+  So with a TTL, on several replicas of an affected Envoy, a session moves as soon as a request
+  reaches a replica whose node has been up longer than the issuing one's by more than the TTL; and
+  while replicas of both kinds run (an upgrade to 1.39+), the new ones reject every cookie the old
+  ones issued (an uptime is decades in the Unix past), while the old ones never expire the new ones'.
 """
 
 from __future__ import annotations
@@ -18,38 +24,36 @@ from collections.abc import Iterator
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._fleet import replica_groups
 from stickyctl.checks.rules._routes import sticky_cookie_sessions
+from stickyctl.envoy.model import Proxy
 from stickyctl.findings import Finding
+from stickyctl.istio import versions
 
 CODE = "STK0308"
 
 SHORT_TTL_SECONDS = 120.0
 """Istio 1.17–1.21's hard-coded cookie TTL: the value that logged users out."""
 
-EXPIRY_IN_COOKIE_SINCE = (1, 27)
-"""Envoy encodes (and enforces) the expiry in the cookie from 1.27 on."""
-WALL_CLOCK_EXPIRY_SEEN = ((1, 36), (1, 40))
-"""Envoy versions seen to stamp and check the cookie expiry with the wall clock (envoy#44111)."""
-
 
 def envoy_minor(version: str | None) -> tuple[int, int] | None:
-    if not version:
-        return None
-    try:
-        major, minor = version.split(".")[:2]
-        return int(major), int(minor)
-    except ValueError:
-        return None
+    parsed = versions.parse_envoy_version(version)
+    return None if parsed is None else parsed[:2]
 
 
 def ttl_problem(ttl: float | None, envoy_version: str | None) -> str | None:
-    v = envoy_minor(envoy_version)
-    if v is not None and (1, 27) <= v < (1, 30) and not ttl:
-        return (f"TTL 0 on Envoy {envoy_version}: Envoy 1.27–1.29 treats it as already expired, "
-                "so cookies never stick")
-    if ttl and 0 < ttl <= SHORT_TTL_SECONDS and (v is None or v >= (1, 27)):
+    v = versions.parse_envoy_version(envoy_version)
+    if v is not None and versions.COOKIE_TTL_ZERO_EXPIRED.holds(v) and not ttl:
+        return (f"TTL 0 on Envoy {envoy_version}: Envoy {versions.COOKIE_TTL_ZERO_EXPIRED.shown} treats it as "
+                "already expired, so cookies never stick")
+    if ttl and 0 < ttl <= SHORT_TTL_SECONDS and (v is None or versions.COOKIE_EXPIRY_IN_COOKIE.holds(v)):
         on = f"Envoy {envoy_version}" if envoy_version else "Envoy >= 1.27 (version unknown)"
         return f"TTL {ttl:g}s on {on}: sessions end {ttl:g}s after they start, even for active users"
     return None
+
+
+def host_clock(proxy: Proxy) -> bool | None:
+    """Whether this Envoy stamps cookie expiry with the node's uptime clock (None: version unknown)."""
+    v = versions.parse_envoy_version(proxy.identity.envoy_version)
+    return None if v is None else versions.COOKIE_EXPIRY_HOST_CLOCK.holds(v)
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
@@ -61,15 +65,25 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         if problem:
             ttl = "unset" if state.ttl_seconds is None else f"{state.ttl_seconds:g}s"
             yield Finding(CODE, f"cookie {state.name!r}: {problem}", fact.resource, {"ttl": ttl})
+    clock = versions.COOKIE_EXPIRY_HOST_CLOCK
     for workload, replicas in replica_groups(ctx):
         if not any(id(p) in ttl_proxies for p in replicas):
             continue
-        unverified = sorted({p.identity.envoy_version or "unknown" for p in replicas
-                             if (v := envoy_minor(p.identity.envoy_version)) is None
-                             or EXPIRY_IN_COOKIE_SINCE <= v < WALL_CLOCK_EXPIRY_SEEN[0]
-                             or v > WALL_CLOCK_EXPIRY_SEEN[1]})
-        if unverified:
+        kinds = {p.identity.envoy_version or "unknown": host_clock(p) for p in replicas}
+        affected = sorted(v for v, uptime in kinds.items() if uptime)
+        unknown = sorted(v for v, uptime in kinds.items() if uptime is None)
+        if affected:
+            message = (f"cookie sessions with a TTL on {len(replicas)} replicas of {workload.described}, Envoy "
+                       f"{', '.join(affected)}: Envoy {clock.shown} stamps and checks the cookie's expiry with the "
+                       "node's uptime clock (envoyproxy/envoy#44111), so a replica on a node up longer than the "
+                       "issuing one's by more than the TTL judges the cookie expired and moves the session")
+            if any(uptime is False for uptime in kinds.values()):
+                message += ("; the replicas on Envoy 1.39+ (Unix time) reject every cookie the older ones issued "
+                            "until all run the same version")
+            yield Finding(CODE, message, workload.resource,
+                          {"envoy": ", ".join(sorted(kinds)), "replicas": str(len(replicas))})
+        elif unknown:
             ctx.not_checked.append(
-                f"{workload.described}: cookie sessions with a TTL on {len(replicas)} replicas of Envoy "
-                f"{', '.join(unverified)}: whether its cookie expiry uses a clock the replicas share "
-                "(envoyproxy/envoy#44111) is not known for this version (seen for 1.36–1.40) (STK0308)")
+                f"{workload.described}: cookie sessions with a TTL on {len(replicas)} replicas of an Envoy whose "
+                f"version the dumps do not say: whether it stamps the cookie expiry with the node's uptime clock "
+                f"(Envoy {clock.shown}, envoyproxy/envoy#44111) is not known (STK0308)")

@@ -39,6 +39,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             continue  # missing: STK0403; set but empty: STK0402
         if drops_draining(sc):
             continue  # EDS never sends these draining pods: STK0404 says why DRAINING cannot help
+        if not sc.endpoints_can_drain:
+            continue  # a ServiceEntry's endpoints never drain (_draining): nothing for DRAINING to keep
         statuses = cluster.effective_override_statuses
         if "DRAINING" in statuses:
             continue

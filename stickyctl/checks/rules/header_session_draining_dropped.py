@@ -7,7 +7,9 @@ the header label for CDS in 1.24, not this EDS filter). Recorded from istiod's o
 fixtures/istiod/terminating-header has the terminating pod absent from EDS, terminating-cookie keeps
 it DRAINING. A pod Envoy no longer knows cannot be honoured: the session is re-balanced and a new
 header value issued, whatever ``override_host_status`` says. The versions this holds for are one
-data point, ``stickyctl.istio.versions.HEADER_DRAINING_DROPPED``.
+data point, ``stickyctl.istio.versions.HEADER_DRAINING_DROPPED``. Kubernetes Services only: a
+ServiceEntry's endpoints never drain, so there is nothing to drop (rules/_draining.py; recorded:
+fixtures/istiod/serviceentry-header, serviceentry-dns-header).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     for (proxy_name, name), sc in sorted(sticky_clusters_by_mode(ctx).items()):
         if not sc.istio_cluster or sc.modes != {"header"}:
             continue
+        if not sc.endpoints_can_drain:
+            continue  # a ServiceEntry: no endpoint of it ever drains, whatever the label (_draining)
         if sc.proxy.clusters is not None and name not in sc.proxy.clusters:
             continue  # not in CDS: STK0403
         applies = header_drop_applies(sc.proxy)

@@ -4,10 +4,18 @@ A waypoint never carries the session filter (listener_builder.go: its HCMs are b
 SidecarInbound class), and ambient pods have no sidecar of their own: requests that go through a
 waypoint are not sticky. ``istio.io/use-waypoint`` on the Service (or its Namespace; ``none`` on
 the Service opts out) sends mesh traffic through the waypoint. With ``istio.io/ingress-use-waypoint:
-"true"`` (Service or Namespace; pilot/pkg/serviceregistry/ambient/services.go
-``ingressUseWaypointFromLabels``) the gateway's EDS for the Service holds the waypoint instead of the
-pods (pilot/pkg/xds/endpoints/endpoint_builder.go, the ingress-to-waypoint endpoints), so the
-gateway's session pins a waypoint replica, not the application pod.
+"true"`` (Service, else Namespace; pilot/pkg/serviceregistry/ambient/services.go
+``ingressUseWaypointFromLabels``) and ambient on, istiod sends a gateway the waypoint as the
+Service's only endpoints, an HBONE tunnel to ``connect_originate``
+(pilot/pkg/xds/endpoints/endpoint_builder.go ``BuildClusterLoadAssignment`` ->
+``findServiceWaypoint``; recorded from istiod's own code with PILOT_ENABLE_AMBIENT=true:
+fixtures/istiod/header-behind-waypoint), so the gateway's session pins a waypoint pod, which then
+balances the Service's pods itself. Without ingress-use-waypoint the gateway keeps the pods
+(fixtures/istiod/header-use-waypoint-mesh-only).
+
+Two ways to see it: the manifests (the labels, one finding per Service) and the dump itself (a
+sticky cluster whose endpoints are waypoint tunnels, one finding per proxy and cluster, unless the
+manifests already named that Service).
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from collections.abc import Iterator
 
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._helpers import object_resource
-from stickyctl.findings import Finding
+from stickyctl.envoy.model import Proxy
+from stickyctl.findings import Finding, Resource
+from stickyctl.istio.names import destination_host
 
 CODE = "STK0107"
 
@@ -24,9 +34,26 @@ USE_WAYPOINT = "istio.io/use-waypoint"
 INGRESS_USE_WAYPOINT = "istio.io/ingress-use-waypoint"
 
 
+def _service_of(ctx: CheckContext, cluster: str) -> str | None:
+    """The labelled Service (namespace/name) a cluster is for, when --services said so."""
+    exp = ctx.expectations.get(destination_host(cluster))
+    return exp.service_id if exp is not None and exp.source == "label" else None
+
+
+def _seen_in_dumps(ctx: CheckContext, service_id: str) -> list[tuple[Proxy, str]]:
+    """(proxy, cluster) of the dumps where a sticky cluster of the Service tunnels to a waypoint."""
+    return [(proxy, cluster) for (_name, cluster), proxy in sorted(ctx.sticky_clusters.items())
+            if proxy.waypoints.get(cluster) and _service_of(ctx, cluster) == service_id]
+
+
+def _waypoints(proxy: Proxy, cluster: str) -> str:
+    tunnels = proxy.waypoints[cluster]
+    shown = sorted({f"{t.workload_name} ({t.waypoint})" if t.workload_name else t.waypoint for t in tunnels})
+    return ", ".join(shown)
+
+
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    if not ctx.labelled:
-        return
+    reported: set[str] = set()
     namespaces = {o.name: o.labels for o in ctx.objects if o.kind == "Namespace"}
     for svc in ctx.labelled:
         obj = svc.obj
@@ -36,12 +63,30 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             continue
         ingress = obj.labels.get(INGRESS_USE_WAYPOINT, ns_labels.get(INGRESS_USE_WAYPOINT, ""))
         via = "its" if USE_WAYPOINT in obj.labels else f"namespace {obj.namespace}'s"
+        seen = _seen_in_dumps(ctx, svc.id)
         if ingress.lower() == "true":
+            reported.add(svc.id)
             message = (f"{obj.kind} {svc.id} ({svc.mode} sessions) is behind waypoint {waypoint} ({via} "
                        f"{USE_WAYPOINT}) and has {INGRESS_USE_WAYPOINT}=true: gateways send its requests to the "
                        "waypoint, so a session pins a waypoint replica, not a pod of the Service")
+            if seen:
+                proxy, cluster = seen[0]
+                message += f" (seen: {proxy.name} sends {cluster} to {_waypoints(proxy, cluster)})"
         else:
             message = (f"{obj.kind} {svc.id} ({svc.mode} sessions) is behind waypoint {waypoint} ({via} "
                        f"{USE_WAYPOINT}): mesh requests go through the waypoint, which never carries the session "
                        "filter, so only gateway traffic is sticky")
-        yield Finding(CODE, message, object_resource(obj), {"waypoint": waypoint, "ingress_use_waypoint": ingress})
+        yield Finding(CODE, message, object_resource(obj),
+                      {"waypoint": waypoint, "ingress_use_waypoint": ingress, "seen_in_dump": "yes" if seen else "no"})
+    # The dump alone (without --services, or a Service the manifests do not label for ingress).
+    for (proxy_name, cluster), proxy in sorted(ctx.sticky_clusters.items()):
+        if not proxy.waypoints.get(cluster) or _service_of(ctx, cluster) in reported:
+            continue
+        yield Finding(
+            CODE,
+            f"cluster {cluster}: its endpoints are a waypoint, {_waypoints(proxy, cluster)}, reached over HBONE "
+            "(istiod routes a gateway through a Service's waypoint when it has istio.io/ingress-use-waypoint): "
+            "the session pins the waypoint pod, which balances the Service's pods without a session filter",
+            Resource(proxy=proxy_name, cluster=cluster),
+            {"waypoints": ", ".join(sorted({t.waypoint for t in proxy.waypoints[cluster]}))},
+        )
