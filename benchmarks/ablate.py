@@ -38,9 +38,6 @@ class Trick:
     new: str
     command: str
     """A key of ``commands()``."""
-    old2: str = ""
-    new2: str = ""
-    """A second edit in the same file, when undoing takes two."""
 
 
 TRICKS = (
@@ -52,29 +49,16 @@ TRICKS = (
           " default=msgspec.to_builtins).encode()\n", "heavy"),
     Trick("resource-id-cached", "stickyctl/findings.py", "    @functools.cached_property\n    def id(self)",
           "    @property\n    def id(self)", "heavy"),
-    Trick("prefix-matcher-shared", "stickyctl/envoy/model.py", "        if len(_PLAIN_PREFIX_MATCHERS) < 4096:\n",
-          "        if False:\n", "noeds"),
     Trick("check-skips", "stickyctl/envoy/loader.py", "        skip = frozenset() if full else s.CHECK_SKIPS\n",
           "        skip = frozenset()\n", "eds"),
-    Trick("session-configs-shared", "stickyctl/envoy/model.py",
-          "    found = r.sessions.get((bytes(raw), level))\n", "    found = None\n", "noeds"),
-    # Undone: what the frozen dataclass's generated __init__ does, object.__setattr__ per field
-    # (`object` itself is a parameter name there).
-    Trick("resource-init", "stickyctl/findings.py", "        self.__dict__.update(file=file,",
-          "        for k, v in dict(file=file,", "heavy", "service=service, object=object)\n",
-          "service=service, object=object).items():\n"
-          "            type(self).__mro__[-1].__setattr__(self, k, v)  # builtins.object: the name is a field\n"),
-    Trick("lookalike-cached", "stickyctl/checks/rules/session_label_misplaced.py",
-          "@functools.lru_cache(maxsize=8192)\n", "", "noeds"),
+    Trick("session-configs-parsed-once", "stickyctl/envoy/model.py", "    found = r.sessions.get(key)\n",
+          "    found = None\n", "noeds"),
     Trick("label-value-cached", "stickyctl/istio/manifests.py", "@functools.lru_cache(maxsize=4096)\n", "", "noeds"),
     Trick("sections", "stickyctl/envoy/model.py",
           "    parts = load_sections(path, builder.take, full=full, take_virtual_hosts=builder.take_virtual_hosts)\n",
           "    parts = None\n", "noeds"),
     Trick("vhosts-streamed", "stickyctl/envoy/model.py", "take_virtual_hosts=builder.take_virtual_hosts)",
           "take_virtual_hosts=None)", "noeds"),
-    Trick("manifest-strings-shared", "stickyctl/istio/manifests.py", "    same = shared.setdefault\n",
-          "    def same(value: str, _default: str) -> str:\n        return value\n", "noeds"),
-    Trick("sarif-file-uri-cached", "stickyctl/report/sarif.py", "@functools.lru_cache(maxsize=256)\n", "", "sarif"),
 )
 
 
@@ -101,13 +85,9 @@ def _copy(into: Path, trick: Trick | None) -> Path:
     if trick is not None:
         target = into / trick.path
         text = target.read_text()
-        for old, new in ((trick.old, trick.new), (trick.old2, trick.new2)):
-            if not old:
-                continue
-            if text.count(old) != 1:
-                raise LookupError(f"{trick.name}: the text to undo is not found once in {trick.path}")
-            text = text.replace(old, new)
-        target.write_text(text)
+        if text.count(trick.old) != 1:
+            raise LookupError(f"{trick.name}: the text to undo is not found once in {trick.path}")
+        target.write_text(text.replace(trick.old, trick.new))
     compileall.compile_dir(str(into / "stickyctl"), quiet=1)
     return into
 

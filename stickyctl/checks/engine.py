@@ -339,7 +339,7 @@ def _sticky_services(ctx: CheckContext) -> list[StickyService]:
 
 def check(options: CheckOptions) -> CheckReport:
     # Tens of thousands of small objects and no reference cycles worth collecting: the cyclic GC
-    # would only re-scan them over and over (a third of the run time on a 40k-Service dump).
+    # would only re-scan them over and over. Measured (ablate.py gc-disabled): 1.12x wall, 40k no-EDS.
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -143,7 +143,7 @@ def parse_session_state(ext: sc.SessionStateExtension | None) -> SessionState | 
 
 def parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: str) -> SessionConfig:
     """A ``typed_per_filter_config`` value for the session filter."""
-    key = (bytes(raw), level)
+    key = (bytes(raw), level)  # a few distinct configs on 40k routes (ablate.py: 1.06x wall, 40k no-EDS)
     found = r.sessions.get(key)
     if found is None:
         found = r.sessions[key] = _parse_per_filter_config(r, raw, where, level)
@@ -398,12 +398,8 @@ class RouteConfig(View, frozen=True):
 def _session_of(r: _Reader, tpfc: sc.PerFilterConfigs | None, where: str, level: str) -> SessionConfig | None:
     if tpfc is None or not len(tpfc.stateful_session):
         return None
-    raw = tpfc.stateful_session
-    # parse_per_filter_config, with the path for its error messages written only when it parses.
-    found = r.sessions.get((bytes(raw), level))
-    if found is not None:
-        return found
-    return parse_per_filter_config(r, raw, f"{where}.typed_per_filter_config[{SESSION_FILTER}]", level)
+    return parse_per_filter_config(r, tpfc.stateful_session, f"{where}.typed_per_filter_config[{SESSION_FILTER}]",
+                                   level)
 
 
 def parse_route_config(r: _Reader, rc: sc.RouteConfiguration, where: str, *, static: bool) -> RouteConfig:
@@ -466,7 +462,6 @@ def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[s
 
 _MATCH_OTHER = ("path_match_policy", "connect_matcher", "runtime_fraction", "grpc", "tls_context", "dynamic_metadata",
                 "filter_state")
-_PLAIN_PREFIX_MATCHERS: dict[str, RouteMatcher] = {}
 
 
 def _route_matcher(r: _Reader, m: sc.RouteMatch) -> RouteMatcher:
@@ -486,14 +481,7 @@ def _route_matcher(r: _Reader, m: sc.RouteMatch) -> RouteMatcher:
             other += ("unreadable header or query_parameters",)
         return RouteMatcher(m.prefix, m.path, m.safe_regex.regex if m.safe_regex is not None else None,
                             m.path_separated_prefix, case_sensitive, headers, params, other)
-    # The common Istio route: a case-sensitive prefix and nothing else; one shared view per prefix.
-    key = m.prefix or ""
-    found = _PLAIN_PREFIX_MATCHERS.get(key)
-    if found is None:
-        found = RouteMatcher(m.prefix)
-        if len(_PLAIN_PREFIX_MATCHERS) < 4096:
-            _PLAIN_PREFIX_MATCHERS[key] = found
-    return found
+    return RouteMatcher(m.prefix)  # the common Istio route: a case-sensitive prefix and nothing else
 
 
 _NO_DETAILS = RouteActionDetails()
@@ -862,6 +850,8 @@ def load_part(path: str, *, full: bool = True) -> ProxyPart:
     needs); anything else, or a file any section of which does not decode, is read whole (and its
     errors are those reported)."""
     builder = PartBuilder()
+    # Measured (ablate.py, 40k no-EDS): sections 1.47x lower peak RSS for 0.90x-0.93x wall; streaming
+    # the virtual hosts 1.03x-1.08x wall, the same peak (the cluster section is the larger one there).
     parts = load_sections(path, builder.take, full=full, take_virtual_hosts=builder.take_virtual_hosts)
     if parts is not None:
         try:

@@ -503,6 +503,7 @@ class Probe(_S):
 
 # --- Variants: camelCase twins, and what `check` skips ---------------------------------------
 
+# Measured (ablate.py check-skips, 40k Services with EDS): 1.10x-1.33x wall.
 CHECK_SKIPS = frozenset({
     # EDS: `check` reads no endpoint, and they are a third of a large dump. Each load assignment is
     # kept as the bytes it is (``:raw``, no Struct built): the model looks into the few that tunnel

@@ -117,15 +117,11 @@ class _PlainDoc(msgspec.Struct, gc=False):
 _PLAIN = msgspec.json.Decoder(list[_PlainDoc] | _PlainDoc)
 
 
-def _plain_objects(docs: list[_PlainDoc], source: str, out: list[K8sObject],
-                   shared: dict[str, str] | None = None) -> bool:
+def _plain_objects(docs: list[_PlainDoc], source: str, out: list[K8sObject]) -> bool:
     """False when a document needs the lenient path (its error message, or a lenient reading)."""
-    # Kinds, API versions and namespaces repeat across tens of thousands of objects: one string each.
-    shared = {} if shared is None else shared
-    same = shared.setdefault
     for doc in docs:
         if doc.kind.endswith("List") and doc.items is not None:
-            if not _plain_objects(doc.items, source, out, shared):
+            if not _plain_objects(doc.items, source, out):
                 return False
             continue
         meta = doc.metadata
@@ -133,8 +129,7 @@ def _plain_objects(docs: list[_PlainDoc], source: str, out: list[K8sObject],
             return False
         # The spec is kept as its JSON, decoded only if a check asks for it; copied out, so that the
         # file's bytes are not all kept for a few specs a check reads.
-        out.append(K8sObject(same(doc.kind, doc.kind), same(doc.apiVersion, doc.apiVersion),
-                             same(meta.namespace, meta.namespace) if meta.namespace else "default", meta.name, None,
+        out.append(K8sObject(doc.kind, doc.apiVersion, meta.namespace or "default", meta.name, None,
                              source, labels=meta.labels or {}, annotations=meta.annotations or {},
                              spec_json=bytes(doc.spec) if len(doc.spec) else None))
     return True
@@ -251,7 +246,7 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)  # a few values on 40k Services (ablate.py: 1.03x-1.19x wall)
 def label_value_problem(value: str, mode: str) -> str | None:
     """Why istiod/Envoy/Kubernetes cannot use this label value, or None."""
     if len(value) > 63 or not _LABEL_VALUE.match(value):

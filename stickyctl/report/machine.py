@@ -11,8 +11,8 @@ def to_json(document: Any) -> str:
 
 def to_json_utf8(document: Any) -> bytes:
     """``to_json`` as UTF-8, without its final line break."""
-    # msgspec writes the same bytes as json.dumps(indent=2, ensure_ascii=False), ~10x faster: a
-    # 40k-Service report spent more time in json.dumps than in checking.
+    # msgspec writes the same bytes as json.dumps(indent=2, ensure_ascii=False). Measured (ablate.py
+    # msgspec-json, 26,666 findings): 1.44x-1.60x wall, 1.34x peak RSS.
     import msgspec
 
     return msgspec.json.format(msgspec.json.encode(document), indent=2)

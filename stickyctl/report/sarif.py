@@ -12,7 +12,6 @@ Byte-stable: no timestamps, keys sorted, results in the report's order.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable
 from pathlib import PurePosixPath
@@ -65,12 +64,6 @@ def rule(spec: CheckSpec) -> dict[str, Any]:
 
 
 def artifact_location(path: str) -> dict[str, str]:
-    return dict(_artifact_location(path))
-
-
-@functools.lru_cache(maxsize=256)
-def _artifact_location(path: str) -> dict[str, str]:
-    # A report names a few files, tens of thousands of times: each is resolved once (copied out).
     posix = PurePosixPath(path)
     if posix.is_absolute():
         return {"uri": "file://" + quote(posix.as_posix())}

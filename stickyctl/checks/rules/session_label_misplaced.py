@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,6 @@ _WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaS
                              "Rollout", "DeploymentConfig"})
 
 
-@functools.lru_cache(maxsize=8192)
 def _lookalike(key: str) -> bool:
     return _LOOKALIKE.search(key) is not None
 
