@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, fields
 
-from stickyctl.catalog import CATALOG, CheckSpec, Severity
+from stickyctl.catalog import CATALOG, CheckSpec, Message, Severity
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,11 @@ class Finding:
         # As Resource's: the dataclass's own __init__, without a setattr call per field.
         self.__dict__.update(code=code, message=message, resource=resource,
                              details={} if details is None else details)
+
+    @classmethod
+    def of(cls, message: Message, resource: Resource) -> Finding:
+        """The finding a rule reports: its code, text and details come from the catalog's message type."""
+        return cls(message.code, message.text(), resource, message.details())
 
     @property
     def spec(self) -> CheckSpec:

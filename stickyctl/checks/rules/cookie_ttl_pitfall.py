@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import CookieTtlShort, CookieTtlZero
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._fleet import replica_groups
 from stickyctl.checks.rules._routes import sticky_cookie_sessions
@@ -27,6 +28,8 @@ SHORT_TTL_SECONDS = 120.0
 
 EXPIRY_IN_COOKIE_SINCE = (1, 27)
 """Envoy encodes (and enforces) the expiry in the cookie from 1.27 on."""
+TTL_ZERO_FIXED = (1, 30)
+"""The first Envoy that no longer treats TTL 0 as expired (envoyproxy/envoy#32093)."""
 WALL_CLOCK_EXPIRY_SEEN = ((1, 36), (1, 40))
 """Envoy versions seen to stamp and check the cookie expiry with the wall clock (envoy#44111)."""
 
@@ -41,14 +44,14 @@ def envoy_minor(version: str | None) -> tuple[int, int] | None:
         return None
 
 
-def ttl_problem(ttl: float | None, envoy_version: str | None) -> str | None:
+def ttl_problem(ttl: float | None, envoy_version: str | None,
+                cookie: str = "") -> CookieTtlZero | CookieTtlShort | None:
+    """What is wrong with cookie ``cookie``'s TTL on this Envoy, or None."""
     v = envoy_minor(envoy_version)
-    if v is not None and (1, 27) <= v < (1, 30) and not ttl:
-        return (f"TTL 0 on Envoy {envoy_version}: Envoy 1.27–1.29 treats it as already expired, "
-                "so cookies never stick")
-    if ttl and 0 < ttl <= SHORT_TTL_SECONDS and (v is None or v >= (1, 27)):
-        on = f"Envoy {envoy_version}" if envoy_version else "Envoy >= 1.27 (version unknown)"
-        return f"TTL {ttl:g}s on {on}: sessions end {ttl:g}s after they start, even for active users"
+    if envoy_version is not None and v is not None and EXPIRY_IN_COOKIE_SINCE <= v < TTL_ZERO_FIXED and not ttl:
+        return CookieTtlZero(cookie, ttl, envoy_version)
+    if ttl and 0 < ttl <= SHORT_TTL_SECONDS and (v is None or v >= EXPIRY_IN_COOKIE_SINCE):
+        return CookieTtlShort(cookie, ttl, envoy_version)
     return None
 
 
@@ -57,10 +60,9 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     for fact, state in sticky_cookie_sessions(ctx):
         if state.ttl_seconds:
             ttl_proxies.add(id(fact.proxy))
-        problem = ttl_problem(state.ttl_seconds, fact.proxy.identity.envoy_version)
+        problem = ttl_problem(state.ttl_seconds, fact.proxy.identity.envoy_version, state.name)
         if problem:
-            ttl = "unset" if state.ttl_seconds is None else f"{state.ttl_seconds:g}s"
-            yield Finding(CODE, f"cookie {state.name!r}: {problem}", fact.resource, {"ttl": ttl})
+            yield Finding.of(problem, fact.resource)
     for workload, replicas in replica_groups(ctx):
         if not any(id(p) in ttl_proxies for p in replicas):
             continue

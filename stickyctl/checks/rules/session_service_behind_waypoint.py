@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import SessionBehindIngressWaypoint, SessionBehindWaypoint
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._helpers import object_resource
 from stickyctl.findings import Finding
+from stickyctl.istio.labels import INGRESS_USE_WAYPOINT, USE_WAYPOINT
 
 CODE = "STK0107"
-
-USE_WAYPOINT = "istio.io/use-waypoint"
-INGRESS_USE_WAYPOINT = "istio.io/ingress-use-waypoint"
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
@@ -35,13 +34,6 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         if not waypoint or waypoint == "none":
             continue
         ingress = obj.labels.get(INGRESS_USE_WAYPOINT, ns_labels.get(INGRESS_USE_WAYPOINT, ""))
-        via = "its" if USE_WAYPOINT in obj.labels else f"namespace {obj.namespace}'s"
-        if ingress.lower() == "true":
-            message = (f"{obj.kind} {svc.id} ({svc.mode} sessions) is behind waypoint {waypoint} ({via} "
-                       f"{USE_WAYPOINT}) and has {INGRESS_USE_WAYPOINT}=true: gateways send its requests to the "
-                       "waypoint, so a session pins a waypoint replica, not a pod of the Service")
-        else:
-            message = (f"{obj.kind} {svc.id} ({svc.mode} sessions) is behind waypoint {waypoint} ({via} "
-                       f"{USE_WAYPOINT}): mesh requests go through the waypoint, which never carries the session "
-                       "filter, so only gateway traffic is sticky")
-        yield Finding(CODE, message, object_resource(obj), {"waypoint": waypoint, "ingress_use_waypoint": ingress})
+        namespace = None if USE_WAYPOINT in obj.labels else obj.namespace
+        kind = SessionBehindIngressWaypoint if ingress.lower() == "true" else SessionBehindWaypoint
+        yield Finding.of(kind(obj.kind, svc.id, svc.mode, waypoint, namespace, ingress), object_resource(obj))
