@@ -2,7 +2,9 @@
 
 This is public API. A code is never reused: a retired code stays listed in ``RETIRED`` with the
 reason it was retired. The docs pages (docs/checks/STKxxxx.md), `stickyctl explain`, `stickyctl
-checks`, the JSON ``docs_url`` and (later) SARIF rules are all generated from this module.
+checks`, the JSON ``docs_url`` and (later) SARIF rules are all generated from this module. What
+each finding says is here too: every code's message types (``Message``: a template and typed
+arguments), after the specs.
 
 Codes: STK00xx input/target problems, STK01xx labels and control plane, STK02xx the HTTP filter
 in listeners, STK03xx per-route session config, STK04xx clusters and endpoints, STK05xx fleet
@@ -11,12 +13,13 @@ consistency (reserved for live fleet checks), STK06xx security posture.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, Literal
+
+import msgspec
 
 from stickyctl.envoy.enums import ConfigLevel, SessionMode
 from stickyctl.istio import versions as _v
@@ -787,7 +790,7 @@ _SPECS: tuple[CheckSpec, ...] = (
 # ---------------------------------------------------------------------------------------------
 # Messages: each code's text, as a template and the typed arguments that fill it.
 #
-# One frozen dataclass per kind of finding (a code whose findings read two ways has two), as istio's
+# One frozen type per kind of finding (a code whose findings read two ways has two), as istio's
 # msg/messages.yaml has a template and args per code. A rule builds one and passes it to
 # ``Finding.of``; it never writes the sentence itself. ``text()`` fills ``template`` once per
 # finding with ``str.format`` (no parsing beyond that: a misconfigured mesh has tens of thousands of
@@ -799,23 +802,23 @@ MESSAGES: dict[str, dict[str, type[Message]]] = {}
 """code -> {class name: message class}: every kind of finding a code has."""
 
 
-class Message:
-    """The typed arguments of one kind of finding, and how they read."""
+class Message(msgspec.Struct, frozen=True, gc=False):
+    """The typed arguments of one kind of finding, and how they read. A Struct: built in C, tens of
+    thousands of times on a misconfigured mesh, and a class of it costs next to nothing to define
+    (a frozen dataclass each would add 40 ms to every command that imports the catalog)."""
 
-    __slots__ = ()
     code: ClassVar[str]
     template: ClassVar[str]
-    """``str.format`` fields named after the dataclass fields (or ``values()``'s keys)."""
+    """``str.format`` fields named after the arguments (or ``values()``'s keys)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "code" in cls.__dict__:
-            # By name: @dataclass(slots=True) makes the class a second time, and the second one is used.
             MESSAGES.setdefault(cls.code, {})[cls.__qualname__] = cls
 
-    def values(self) -> dict[str, object]:
+    def values(self) -> dict[str, Any]:
         """What the template's fields are filled with: the arguments, and text derived from them."""
-        return {name: getattr(self, name) for name in _field_names(type(self))}
+        return msgspec.structs.asdict(self)
 
     def text(self) -> str:
         return self.template.format_map(self.values())
@@ -825,14 +828,8 @@ class Message:
         return {}
 
 
-_FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
-
-
-def _field_names(cls: type[Message]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-    return names
+class Argument(msgspec.Struct, frozen=True, gc=False):
+    """A typed part of a message's arguments that reads as a phrase of its own (``str()``)."""
 
 
 def listed(items: Sequence[str], shown: int) -> str:
@@ -841,8 +838,7 @@ def listed(items: Sequence[str], shown: int) -> str:
     return ", ".join(items[:shown]) + more
 
 
-@dataclass(frozen=True, slots=True)
-class LabelExpectation:
+class LabelExpectation(Argument, frozen=True):
     """What a labelled Service asks of the routes to it (an argument of the STK03xx messages)."""
 
     kind: str
@@ -859,8 +855,7 @@ class LabelExpectation:
 # --- STK00xx: inputs -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _InputProblem(Message):
+class _InputProblem(Message, frozen=True):
     template = "{target}: {reason}"
     target: str
     """The file, admin URL or pod as given (a manifest file with its option: ``--services FILE``)."""
@@ -868,13 +863,11 @@ class _InputProblem(Message):
     """``InputError.detail``: what the loader or the fetch found."""
 
 
-@dataclass(frozen=True, slots=True)
-class TargetUnchecked(_InputProblem):
+class TargetUnchecked(_InputProblem, frozen=True):
     code = "STK0001"
 
 
-@dataclass(frozen=True, slots=True)
-class UnsupportedInput(_InputProblem):
+class UnsupportedInput(_InputProblem, frozen=True):
     code = "STK0002"
 
 
@@ -886,8 +879,7 @@ def input_message(code: str, target: str, reason: str) -> TargetUnchecked | Unsu
 # --- STK01xx: labels and control plane -----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FlagOff(Message):
+class FlagOff(Message, frozen=True):
     code = "STK0101"
     template = ("istiod revision {revision!r} has PILOT_ENABLE_PERSISTENT_SESSION_FILTER {flag_shown}, but "
                 "{expected}: istiod configures no sessions")
@@ -907,8 +899,7 @@ class FlagOff(Message):
         return {"revision": self.revision}
 
 
-@dataclass(frozen=True, slots=True)
-class LabelKeyDiffers(Message):
+class LabelKeyDiffers(Message, frozen=True):
     code = "STK0101"
     template = "istiod revision {revision!r} reads the {mode} label {read!r}, but {users} use {used!r}"
     revision: str
@@ -927,8 +918,7 @@ class LabelKeyDiffers(Message):
         return {"revision": self.revision}
 
 
-@dataclass(frozen=True, slots=True)
-class InvalidLabelValue(Message):
+class InvalidLabelValue(Message, frozen=True):
     code = "STK0102"
     template = "{kind} {service}: label {key}: {problem}"
     kind: str
@@ -951,8 +941,7 @@ class InvalidLabelValue(Message):
         return {"label": self.key, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
-class BothLabels(Message):
+class BothLabels(Message, frozen=True):
     code = "STK0103"
     template = ("{kind} {service} has both {cookie_key}={cookie_value} and {header_key}={header_value}: istiod uses "
                 "the cookie, the header is ignored")
@@ -964,8 +953,7 @@ class BothLabels(Message):
     header_value: str
 
 
-@dataclass(frozen=True, slots=True)
-class MisplacedKey:
+class MisplacedKey(Argument, frozen=True):
     """One session label key in a place istiod does not read (an argument of STK0104)."""
 
     where: Literal["label", "annotation", "pod template label"]
@@ -974,8 +962,7 @@ class MisplacedKey:
     """One of the keys istiod reads (else a look-alike of them)."""
 
 
-@dataclass(frozen=True, slots=True)
-class LabelMisplaced(Message):
+class LabelMisplaced(Message, frozen=True):
     code = "STK0104"
     template = "{kind} {ref}: {problems}"
     kind: str
@@ -993,8 +980,7 @@ class LabelMisplaced(Message):
         return {"kind": self.kind, "ref": self.ref, "problems": problems}
 
 
-@dataclass(frozen=True, slots=True)
-class LabelledServiceUnrouted(Message):
+class LabelledServiceUnrouted(Message, frozen=True):
     code = "STK0105"
     template = ("{kind} {service} is labelled for {mode} sessions ({name}) but no route of the checked proxies "
                 "leads to it")
@@ -1004,8 +990,7 @@ class LabelledServiceUnrouted(Message):
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class PolicySessionPersistence(Message):
+class PolicySessionPersistence(Message, frozen=True):
     code = "STK0106"
     template = ("{kind} {ref} sets sessionPersistence: Istio does not implement it (1.26+ reports it unsupported in "
                 "the policy status), sessions are not sticky")
@@ -1013,8 +998,7 @@ class PolicySessionPersistence(Message):
     ref: str
 
 
-@dataclass(frozen=True, slots=True)
-class IstioParent:
+class IstioParent(Argument, frozen=True):
     """Why a route is Istio's (an argument of STK0106)."""
 
     via: Literal["Gateway", "Service", "status"]
@@ -1031,8 +1015,7 @@ class IstioParent:
         return "an Istio controller (route status)"
 
 
-@dataclass(frozen=True, slots=True)
-class RouteSessionPersistence(Message):
+class RouteSessionPersistence(Message, frozen=True):
     code = "STK0106"
     template = ("{kind} {ref} sets sessionPersistence ({rules}) and is served by Istio through {parents}: Istio "
                 "ignores it, sessions are not sticky")
@@ -1047,8 +1030,7 @@ class RouteSessionPersistence(Message):
                 "parents": ", ".join(map(str, self.parents))}
 
 
-@dataclass(frozen=True, slots=True)
-class _BehindWaypoint(Message):
+class _BehindWaypoint(Message, frozen=True):
     kind: str
     service: str
     mode: SessionMode
@@ -1066,16 +1048,14 @@ class _BehindWaypoint(Message):
         return {"waypoint": self.waypoint, "ingress_use_waypoint": self.ingress_use_waypoint}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionBehindWaypoint(_BehindWaypoint):
+class SessionBehindWaypoint(_BehindWaypoint, frozen=True):
     code = "STK0107"
     template = ("{kind} {service} ({mode} sessions) is behind waypoint {waypoint} ({via} " + USE_WAYPOINT + "): mesh "
                 "requests go through the waypoint, which never carries the session filter, so only gateway traffic "
                 "is sticky")
 
 
-@dataclass(frozen=True, slots=True)
-class SessionBehindIngressWaypoint(_BehindWaypoint):
+class SessionBehindIngressWaypoint(_BehindWaypoint, frozen=True):
     code = "STK0107"
     template = ("{kind} {service} ({mode} sessions) is behind waypoint {waypoint} ({via} " + USE_WAYPOINT + ") and has "
                 + INGRESS_USE_WAYPOINT + "=true: gateways send its requests to the waypoint, so a session pins a "
@@ -1085,8 +1065,7 @@ class SessionBehindIngressWaypoint(_BehindWaypoint):
 # --- STK02xx: the HTTP filter in listeners --------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class LeadsToLabelled:
+class LeadsToLabelled(Argument, frozen=True):
     """The proxy's routes lead to these labelled Services (namespace/name)."""
 
     services: tuple[str, ...]
@@ -1095,8 +1074,7 @@ class LeadsToLabelled:
         return f"its routes lead to labelled {listed(self.services, 4)}"
 
 
-@dataclass(frozen=True, slots=True)
-class RoutesCarrySessions:
+class RoutesCarrySessions(Argument, frozen=True):
     """Without labels: this many of the proxy's routes carry session config."""
 
     routes: int
@@ -1105,8 +1083,7 @@ class RoutesCarrySessions:
         return f"{self.routes} of its routes carry session config"
 
 
-@dataclass(frozen=True, slots=True)
-class RoutesNotInInput:
+class RoutesNotInInput(Argument, frozen=True):
     """Labelled Services are given, and the routes of the listeners are not in the input."""
 
     labelled: int
@@ -1119,8 +1096,7 @@ SessionsExpected = LeadsToLabelled | RoutesCarrySessions | RoutesNotInInput
 """Why sessions are expected on a proxy (an argument of STK0201)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SessionFilterMissing(Message):
+class SessionFilterMissing(Message, frozen=True):
     code = "STK0201"
     template = ("no stateful_session filter on listener(s) {listeners}, but {expected}: no session value is issued or "
                 "honoured; istiod's PILOT_ENABLE_PERSISTENT_SESSION_FILTER is off for this proxy (or an EnvoyFilter "
@@ -1135,8 +1111,7 @@ class SessionFilterMissing(Message):
         return {"listeners": ", ".join(self.listeners)}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionsNotInIstio(Message):
+class SessionsNotInIstio(Message, frozen=True):
     code = "STK0201"
     template = ("no stateful_session filter on listener(s) {listeners}, and Istio {istio_version} has no persistent "
                 "sessions for the {modes} label (Istio {need}+): {expected}, but this Istio cannot make them sticky; "
@@ -1156,8 +1131,7 @@ class SessionsNotInIstio(Message):
         return {"listeners": ", ".join(self.listeners)}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionFilterAfterRouter(Message):
+class SessionFilterAfterRouter(Message, frozen=True):
     code = "STK0202"
     template = ("listener {listener} filter chain {chain}{rejected}: stateful_session is HTTP filter #{session}, after "
                 "the router (#{router})")
@@ -1174,8 +1148,7 @@ class SessionFilterAfterRouter(Message):
                 "rejected": " (in the update Envoy rejected)" if self.rejected else ""}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionFilterByEcds(Message):
+class SessionFilterByEcds(Message, frozen=True):
     code = "STK0203"
     template = ("listener {listener} filter chain {chain}: the stateful_session filter comes by ECDS "
                 "(config_discovery); its config cannot be verified")
@@ -1183,8 +1156,7 @@ class SessionFilterByEcds(Message):
     chain: str
 
 
-@dataclass(frozen=True, slots=True)
-class ListenerRejected(Message):
+class ListenerRejected(Message, frozen=True):
     code = "STK0204"
     template = "Envoy rejected the update of listener {listener} at {when} ({serving}): {error}"
     listener: str
@@ -1203,8 +1175,7 @@ class ListenerRejected(Message):
         return {"last_update_attempt": self.when, "details": self.error}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionFilterOnInbound(Message):
+class SessionFilterOnInbound(Message, frozen=True):
     code = "STK0205"
     template = ("stateful_session filter on inbound filter chain(s) {chains}: an inbound route reaches only this pod's "
                 "own application, so nothing is pinned; put session config on the callers' side (a session label on "
@@ -1222,8 +1193,7 @@ class SessionFilterOnInbound(Message):
 # --- STK03xx: per-route session config -----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RouteWithoutSessionConfig(Message):
+class RouteWithoutSessionConfig(Message, frozen=True):
     code = "STK0301"
     template = ("route to {cluster} has no stateful_session config at any level ({expects}): every request is "
                 "re-balanced")
@@ -1241,8 +1211,7 @@ _WEIGHTED_PICK = ("weighted route: istiod gives a route one session config, from
 weighted route (route/route.go ``TranslateRoute``, 1.21+): not an EnvoyFilter nor a stale push."""
 
 
-@dataclass(frozen=True, slots=True)
-class _SessionMismatch(Message):
+class _SessionMismatch(Message, frozen=True):
     cluster: str
     mode: SessionMode
     """The configured session's mode."""
@@ -1258,8 +1227,7 @@ class _SessionMismatch(Message):
         return (self.template if self.picked is None else self.weighted_template).format_map(self.values())
 
 
-@dataclass(frozen=True, slots=True)
-class SessionNameMismatch(_SessionMismatch):
+class SessionNameMismatch(_SessionMismatch, frozen=True):
     code = "STK0302"
     template = "route to {cluster} uses {mode} {configured!r} (set at {level} level) but the {expects}"
     weighted_template = "route to {cluster} uses {mode} {configured!r}: " + _WEIGHTED_PICK
@@ -1268,8 +1236,7 @@ class SessionNameMismatch(_SessionMismatch):
         return {"cluster": self.cluster, "configured": self.configured}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionModeMismatch(_SessionMismatch):
+class SessionModeMismatch(_SessionMismatch, frozen=True):
     code = "STK0303"
     template = "route to {cluster} has {mode} session config {configured!r} (set at {level} level) but the {expects}"
     weighted_template = "route to {cluster} has {mode} session config {configured!r}: " + _WEIGHTED_PICK
@@ -1278,8 +1245,7 @@ class SessionModeMismatch(_SessionMismatch):
         return {"cluster": self.cluster, "configured_mode": self.mode.value}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionFilterDisabled(Message):
+class SessionFilterDisabled(Message, frozen=True):
     code = "STK0304"
     template = "route to {cluster}: stateful_session is {where} ({expects})"
     cluster: str
@@ -1288,7 +1254,7 @@ class SessionFilterDisabled(Message):
     expects: LabelExpectation
 
     def values(self) -> dict[str, object]:
-        where = ("the HCM's filter is disabled and nothing enables it" if self.level is ConfigLevel.LISTENER
+        where = ("the HCM's filter is disabled and nothing enables it" if self.level == ConfigLevel.LISTENER
                  else f"disabled at {self.level} level")
         return {"cluster": self.cluster, "where": where, "expects": self.expects}
 
@@ -1296,8 +1262,7 @@ class SessionFilterDisabled(Message):
         return {"cluster": self.cluster, "level": self.level.value}
 
 
-@dataclass(frozen=True, slots=True)
-class SessionConfigUnlabelled(Message):
+class SessionConfigUnlabelled(Message, frozen=True):
     code = "STK0305"
     template = "route has {mode} session config {name!r} (at {level} level) but leads only to unlabelled {hosts}"
     mode: SessionMode
@@ -1309,8 +1274,7 @@ class SessionConfigUnlabelled(Message):
         return {"mode": self.mode, "name": self.name, "level": self.level, "hosts": ", ".join(self.hosts)}
 
 
-@dataclass(frozen=True, slots=True)
-class WeightedRouteSticky(Message):
+class WeightedRouteSticky(Message, frozen=True):
     code = "STK0306"
     template = ("weighted route ({split}): Envoy picks the cluster first; a session pinned to a host of another "
                 "cluster is re-balanced")
@@ -1321,8 +1285,7 @@ class WeightedRouteSticky(Message):
         return {"split": ", ".join(f"{cluster}={weight}" for cluster, weight in self.split)}
 
 
-@dataclass(frozen=True, slots=True)
-class CookiePathNotCoveringRoute(Message):
+class CookiePathNotCoveringRoute(Message, frozen=True):
     code = "STK0307"
     template = ("cookie {cookie!r} has path {path} but the route matches {matcher} {pattern}: requests there are "
                 "re-balanced")
@@ -1340,8 +1303,7 @@ def _ttl_detail(ttl: float | None) -> dict[str, str]:
     return {"ttl": "unset" if ttl is None else f"{ttl:g}s"}
 
 
-@dataclass(frozen=True, slots=True)
-class CookieTtlZero(Message):
+class CookieTtlZero(Message, frozen=True):
     code = "STK0308"
     template = ("cookie {cookie!r}: TTL 0 on Envoy {envoy_version}: Envoy 1.27–1.29 treats it as already expired, so "
                 "cookies never stick")
@@ -1354,8 +1316,7 @@ class CookieTtlZero(Message):
         return _ttl_detail(self.ttl)
 
 
-@dataclass(frozen=True, slots=True)
-class CookieTtlShort(Message):
+class CookieTtlShort(Message, frozen=True):
     code = "STK0308"
     template = ("cookie {cookie!r}: TTL {ttl:g}s on {envoy}: sessions end {ttl:g}s after they start, even for active "
                 "users")
@@ -1371,8 +1332,7 @@ class CookieTtlShort(Message):
         return _ttl_detail(self.ttl)
 
 
-@dataclass(frozen=True, slots=True)
-class ConsistentHashWithSession(Message):
+class ConsistentHashWithSession(Message, frozen=True):
     code = "STK0309"
     template = "sticky route also hashes: {hashing}"
     route_hash: bool
@@ -1386,8 +1346,7 @@ class ConsistentHashWithSession(Message):
         return {"hashing": "; ".join(hashing)}
 
 
-@dataclass(frozen=True, slots=True)
-class WeightedRouteLostSessionConfig(Message):
+class WeightedRouteLostSessionConfig(Message, frozen=True):
     code = "STK0310"
     template = ("weighted route to sticky {sticky} and unlabelled {unlabelled} carries no session config: the labelled "
                 "destination is not sticky either")
@@ -1399,8 +1358,7 @@ class WeightedRouteLostSessionConfig(Message):
         return {"sticky": ", ".join(self.sticky), "unlabelled": ", ".join(self.unlabelled)}
 
 
-@dataclass(frozen=True, slots=True)
-class SharedName:
+class SharedName(Argument, frozen=True):
     """One header or cookie name used for several Services (an argument of STK0311)."""
 
     mode: SessionMode
@@ -1413,8 +1371,7 @@ class SharedName:
         return f"{self.mode} {self.name!r} by {users}"
 
 
-@dataclass(frozen=True, slots=True)
-class SessionNameShared(Message):
+class SessionNameShared(Message, frozen=True):
     code = "STK0311"
     template = ("one session name for several Services under overlapping hosts: {shared}: each one's value sends the "
                 "others' requests to a host they do not have, so sessions ping-pong between them; give each Service "
@@ -1428,8 +1385,7 @@ class SessionNameShared(Message):
         return {"shared": "; ".join(map(str, self.names))}
 
 
-@dataclass(frozen=True, slots=True)
-class Carrier:
+class Carrier(Argument, frozen=True):
     """What a client's session value must match on a route: mode and name (cookie path and TTL aside)."""
 
     mode: SessionMode | None
@@ -1445,8 +1401,7 @@ class Carrier:
         return f"{self.mode} {self.name!r}" if self.name else str(self.mode)
 
 
-@dataclass(frozen=True, slots=True)
-class SessionConfigDiffersByRoute(Message):
+class SessionConfigDiffersByRoute(Message, frozen=True):
     code = "STK0312"
     template = ("routes to cluster {cluster} carry different session configs: {configs}: a session value issued on one "
                 "route is not honoured on the others")
@@ -1476,8 +1431,7 @@ class ClusterOrigin(Enum):
     """istiod's default cluster of a Service."""
 
 
-@dataclass(frozen=True, slots=True)
-class DrainingNotOverridable(Message):
+class DrainingNotOverridable(Message, frozen=True):
     code = "STK0401"
     template = ("cluster {cluster}: override_host_status is {statuses}, without DRAINING: sessions to terminating pods "
                 "move during rollouts; {cause}")
@@ -1503,15 +1457,13 @@ class DrainingNotOverridable(Message):
         return {"cluster": self.cluster, "statuses": statuses, "cause": cause}
 
 
-@dataclass(frozen=True, slots=True)
-class OverrideHostStatusEmpty(Message):
+class OverrideHostStatusEmpty(Message, frozen=True):
     code = "STK0402"
     template = "cluster {cluster}: override_host_status is set with no statuses, so every session value is ignored"
     cluster: str
 
 
-@dataclass(frozen=True, slots=True)
-class StickyRouteClusterMissing(Message):
+class StickyRouteClusterMissing(Message, frozen=True):
     code = "STK0403"
     template = "route to sticky {host} names cluster {cluster}, which the proxy does not have"
     host: str
@@ -1521,8 +1473,7 @@ class StickyRouteClusterMissing(Message):
         return {"cluster": self.cluster}
 
 
-@dataclass(frozen=True, slots=True)
-class HeaderSessionDrainingDropped(Message):
+class HeaderSessionDrainingDropped(Message, frozen=True):
     code = "STK0404"
     template = ("cluster {cluster} ({behind}): {istio} drops a terminating pod from EDS for the header label (it keeps "
                 "draining pods only for the cookie label), so header sessions pinned to it move on every rollout and "
@@ -1546,8 +1497,7 @@ class HeaderSessionDrainingDropped(Message):
 # --- STK05xx: fleet consistency -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ReplicasDisagree(Message):
+class ReplicasDisagree(Message, frozen=True):
     code = "STK0501"
     template = "{replicas} replicas of {workload} disagree on what sessions depend on: {shown}{more}"
     shown_differences: ClassVar[int] = 3
@@ -1567,8 +1517,7 @@ class ReplicasDisagree(Message):
         return dict(self.differences)
 
 
-@dataclass(frozen=True, slots=True)
-class StrictSessionMultiReplica(Message):
+class StrictSessionMultiReplica(Message, frozen=True):
     code = "STK0502"
     template = ("strict sessions on {routes} of {workload}, which runs {replicas} replicas: while they converge after "
                 "an endpoint change, a request pinned to a host one replica does not know yet is answered 503 instead "
@@ -1588,8 +1537,7 @@ class StrictSessionMultiReplica(Message):
 # --- STK06xx: security posture --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SessionExposesBackends(Message):
+class SessionExposesBackends(Message, frozen=True):
     code = "STK0601"
     template = "sessions ({sessions}) carry base64 pod IP:port values clients can read and forge"
     sessions: tuple[tuple[SessionMode, str], ...]

@@ -143,7 +143,7 @@ class CheckContext:
             if lost_to_weighted_mix(fact):
                 continue  # STK0310 names this case precisely
             for d in fact.sticky:
-                if d.expectation.source is not ExpectationSource.LABEL:
+                if d.expectation.source != ExpectationSource.LABEL:
                     # Inferred from the dump itself: no label says which config is meant, so a
                     # route that differs from the others is STK0312's warning, never an error
                     # against a name guessed from the majority (Envoy Gateway configures sessions
@@ -174,7 +174,7 @@ class CheckContext:
 def _hcm_by_route_config(proxy: Proxy) -> dict[str, HttpConnectionManager]:
     out: dict[str, HttpConnectionManager] = {}
     for lst in proxy.listeners:
-        if lst.state not in CHECKED_LISTENER_STATES and lst.state is not ListenerState.STATIC:
+        if lst.state not in CHECKED_LISTENER_STATES and lst.state != ListenerState.STATIC:
             continue
         for ch in lst.chains:
             if ch.hcm is None:
@@ -296,7 +296,7 @@ def lost_to_weighted_mix(fact: RouteFact) -> bool:
         return False
     if any(d.not_given for d in fact.destinations):
         return False  # the other destination may be labelled too: not known
-    if any(d.expectation.source is not ExpectationSource.LABEL for d in sticky):
+    if any(d.expectation.source != ExpectationSource.LABEL for d in sticky):
         return False  # without labels nothing is known to be unlabelled: STK0312 compares the routes
     return all(d.effective is None or (not d.effective.disabled and d.effective.state is None)
                for d in fact.destinations)

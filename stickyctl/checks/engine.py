@@ -282,7 +282,7 @@ def run_checks(ctx: CheckContext) -> list[Finding]:
 def _not_checked(ctx: CheckContext) -> list[str]:
     notes: list[str] = []
     for p in ctx.proxies:
-        if p.identity.kind is ProxyKind.WAYPOINT:
+        if p.identity.kind == ProxyKind.WAYPOINT:
             notes.append(f"{p.name}: a waypoint; istiod never adds the session filter there (STK0201 not applicable)")
         if not p.has_listeners:
             notes.append(f"{p.name}: no listeners in the input: filter checks (STK0201–STK0204) not run")

@@ -497,7 +497,7 @@ _NO_DETAILS = RouteActionDetails()
 
 def _action_details(r: _Reader, rt: sc.Route, kind: RouteKind) -> RouteActionDetails:
     a = rt.route
-    if kind is RouteKind.REDIRECT:
+    if kind == RouteKind.REDIRECT:
         redirect = _try_decode(_why_decoders(r.c.camel)[2], rt.redirect) or sc.RedirectAction()
         code = redirect.response_code
         if isinstance(code, int):
@@ -505,7 +505,7 @@ def _action_details(r: _Reader, rt: sc.Route, kind: RouteKind) -> RouteActionDet
         else:
             status = _REDIRECT_CODES.get(code or "", 301)
         return RouteActionDetails(status=status)
-    if kind is RouteKind.DIRECT_RESPONSE:
+    if kind == RouteKind.DIRECT_RESPONSE:
         direct = _try_decode(_why_decoders(r.c.camel)[3], rt.direct_response) or sc.DirectResponseAction()
         return RouteActionDetails(status=direct.status)
     if a is None:

@@ -60,11 +60,12 @@ class SessionVerdict(StrEnum):
 def name_key(mode: SessionMode, name: str) -> str:
     """A session name in the form under which the names a client treats as one are equal: HTTP
     header names are case-insensitive (RFC 9110 5.1), cookie names are not (RFC 6265 5.3)."""
-    return name.lower() if mode is SessionMode.HEADER else name
+    return name.lower() if mode == SessionMode.HEADER else name
 
 
 def names_equal(mode: SessionMode, a: str, b: str) -> bool:
-    return name_key(mode, a) == name_key(mode, b)
+    """``name_key(mode, a) == name_key(mode, b)``, written out: asked once per sticky route."""
+    return a.lower() == b.lower() if mode == SessionMode.HEADER else a == b
 
 
 def session_verdict(mode: SessionMode, name: str, eff: SessionConfig | None) -> SessionVerdict:
@@ -98,21 +99,22 @@ class OverrideHostStatus(NamedTuple):
     """The statuses honoured (Envoy's default when the cluster does not set them)."""
     explicit: bool
     """The cluster sets the field (False: Envoy's default applies)."""
+    honours_none: bool
+    """Set but empty: every session value is ignored (STK0402)."""
+    keeps_draining: bool
+    """A session pinned to a DRAINING host (a terminating pod still serving) keeps it (STK0401)."""
 
     @classmethod
     def of(cls, cluster: Cluster) -> OverrideHostStatus:
+        # Clusters share their status tuples (the model parses each distinct set once): one
+        # answer per set, looked up per cluster (tens of thousands on a large gateway).
         configured = cluster.override_statuses
-        return cls(DEFAULT_OVERRIDE_STATUSES, False) if configured is None else cls(configured, True)
-
-    @property
-    def honours_none(self) -> bool:
-        """Set but empty: every session value is ignored (STK0402)."""
-        return not self.statuses
-
-    @property
-    def keeps_draining(self) -> bool:
-        """A session pinned to a DRAINING host (a terminating pod still serving) keeps it (STK0401)."""
-        return HostStatus.DRAINING in self.statuses
+        found = _OVERRIDES.get(configured)
+        if found is None:
+            statuses = DEFAULT_OVERRIDE_STATUSES if configured is None else configured
+            found = _OVERRIDES[configured] = cls(statuses, configured is not None, not statuses,
+                                                 HostStatus.DRAINING in statuses)
+        return found
 
     def honours(self, status: str) -> bool:
         """A session pinned to a host with this health status keeps it."""
@@ -122,3 +124,6 @@ class OverrideHostStatus(NamedTuple):
     def listed(self) -> str:
         """``[HEALTHY, DRAINING, UNKNOWN, DEGRADED]``."""
         return "[" + ", ".join(self.statuses) + "]"
+
+
+_OVERRIDES: dict[tuple[str, ...] | None, OverrideHostStatus] = {}

@@ -88,7 +88,7 @@ class NewValue:
     ttl_seconds: float | None = None
 
     def text(self) -> str:
-        if self.mode is SessionMode.COOKIE:
+        if self.mode == SessionMode.COOKIE:
             attrs = [f"Path={self.path or '/'}"]
             if self.ttl_seconds:
                 attrs.append(f"Max-Age={int(self.ttl_seconds)}")
@@ -281,10 +281,10 @@ class _Walk:
         details = route.action
         if route.kind in (RouteKind.REDIRECT, RouteKind.DIRECT_RESPONSE):
             status = details.status if details is not None else None
-            what = "a redirect" if route.kind is RouteKind.REDIRECT else "a direct response"
+            what = "a redirect" if route.kind == RouteKind.REDIRECT else "a direct response"
             raise _Stop("no_route", f"route {route.id} answers with {what}{f' ({status})' if status else ''}: the "
                                     "request reaches no upstream, sessions do not apply", status)
-        if route.kind is RouteKind.OTHER or not route.destinations:
+        if route.kind == RouteKind.OTHER or not route.destinations:
             if details is not None and details.cluster_header:
                 values = self.request.header_values(details.cluster_header)
                 if not values or not values[0]:
@@ -317,20 +317,20 @@ class _Walk:
         seen_value: DecodedValue | None = None
         for dest, share in destinations:
             eff = effective_session(dest.session, route, vh, rc, hcm)
-            problem = self._session_problem(hcm, route, eff)
-            state = eff.state if eff is not None and problem is None else None
+            applied = self._session_applied(hcm, route, eff)
+            state = None if isinstance(applied, str) else applied[1]
             value: DecodedValue | None = None
             path_ok = True
             if state is not None:
-                if state.mode is SessionMode.OTHER:
+                if state.mode == SessionMode.OTHER:
                     raise CannotCheck(f"route {route.id}: session state extension {state.extension} is not one "
                                       "stickyctl knows (header, cookie, envelope)")
-                if state.mode is SessionMode.COOKIE and not cookie_path_matches(state.cookie_path or "/", path):
+                if state.mode == SessionMode.COOKIE and not cookie_path_matches(state.cookie_path or "/", path):
                     path_ok = False
                 else:
                     value = self._value(state)
                     seen_value = seen_value or value
-            outcomes.append(self._outcome(dest, share, eff, state, problem, path_ok, value, path, route))
+            outcomes.append(self._outcome(dest, share, eff, applied, path_ok, value, path, route))
         x.outcomes = outcomes
         first = outcomes[0]
         x.session = first.session
@@ -339,8 +339,9 @@ class _Walk:
         self._session_steps(outcomes, destinations, path)
         self._aggregate(outcomes, route)
 
-    def _session_problem(self, hcm: HttpConnectionManager, route: Route, eff: SessionConfig | None) -> str | None:
-        """Why no session config applies to this destination (None: one does)."""
+    def _session_applied(self, hcm: HttpConnectionManager, route: Route,
+                         eff: SessionConfig | None) -> tuple[SessionConfig, SessionState] | str:
+        """The session config Envoy applies to this destination, with its session state; or why none does."""
         sf = hcm.session_filter
         listener_filter_text = "the listener's stateful_session filter"
         if sf is None:
@@ -359,10 +360,10 @@ class _Walk:
             return (f"route {route.id} has no session config (nor its virtual host or route configuration) and "
                     f"{listener_filter_text} has none of its own: Envoy reads no session value here; label the "
                     "destination Service for persistent sessions (STK0301)")
-        if eff.level is ConfigLevel.LISTENER and sf.by_ecds:
+        if eff.level == ConfigLevel.LISTENER and sf.by_ecds:
             raise CannotCheck(f"route {route.id} has no session config of its own and the stateful_session filter's "
                               "config comes by ECDS, which the dump does not show")
-        if eff.level is ConfigLevel.LISTENER and sf.disabled:
+        if eff.level == ConfigLevel.LISTENER and sf.disabled:
             return (f"the stateful_session filter is disabled on the listener and route {route.id} does not enable "
                     "it with a per-route config: Envoy reads no session value here")
         if eff.disabled:
@@ -370,17 +371,17 @@ class _Walk:
                     f"{eff.level.words} level): Envoy reads no session value here; remove the 'disabled' "
                     "per-route config (STK0304)")
         if eff.state is None:
-            if eff.level is ConfigLevel.LISTENER:
+            if eff.level == ConfigLevel.LISTENER:
                 return (f"route {route.id} has no session config (nor its virtual host or route configuration) and "
                         f"{listener_filter_text} is empty, as istiod makes it: Envoy reads no session value here; "
                         "label the destination Service for persistent sessions (STK0301)")
             return (f"the session config at the {eff.level.words} level of route {route.id} has no "
                     "session state: Envoy reads no session value here")
-        return None
+        return eff, eff.state
 
     def _value(self, state: SessionState) -> DecodedValue | None:
         """The session value the request carries for this session state, decoded as Envoy reads it."""
-        if state.mode is SessionMode.COOKIE:
+        if state.mode == SessionMode.COOKIE:
             found = next((v for n, v in self.request.cookies() if n == state.name), None)
             if found is None:
                 return None
@@ -420,8 +421,9 @@ class _Walk:
         found = self.host_index.hosts(cluster)
         return found if found is not None else {}
 
-    def _outcome(self, dest: Destination, share: float, eff: SessionConfig | None, state: SessionState | None,
-                 problem: str | None, path_ok: bool, value: DecodedValue | None, path: str, route: Route) -> Outcome:
+    def _outcome(self, dest: Destination, share: float, eff: SessionConfig | None,
+                 applied: tuple[SessionConfig, SessionState] | str, path_ok: bool, value: DecodedValue | None,
+                 path: str, route: Route) -> Outcome:
         cluster = self._cluster(dest.cluster, route)
         details = route.action
         if cluster is None:
@@ -434,17 +436,16 @@ class _Walk:
             return Outcome(dest.cluster, share, "unavailable",
                            f"cluster {dest.cluster} has no endpoints: Envoy answers 503 (no healthy upstream)", 503,
                            session=eff)
-        new = None
-        if state is not None and path_ok:
-            new = NewValue(state.mode, state.name, state.cookie_path, state.ttl_seconds)
-        if problem is not None:
+        if isinstance(applied, str):
+            problem = applied
             stray = self._stray_values()
             if stray:
                 kind, name, _ = stray[0]
                 problem = problem.replace("Envoy reads no session value here",
                                           f"Envoy ignores the {kind} {name} the request carries")
             return Outcome(dest.cluster, share, "rebalanced", problem, 200, session=eff)
-        assert state is not None and eff is not None
+        eff, state = applied
+        new = NewValue(state.mode, state.name, state.cookie_path, state.ttl_seconds) if path_ok else None
         if not path_ok:
             return Outcome(dest.cluster, share, "rebalanced",
                            f"cookie {state.name} has Path {state.cookie_path}, which does not cover "
@@ -465,7 +466,6 @@ class _Walk:
             return Outcome(dest.cluster, share, "rebalanced",
                            f"cookie {state.name} expired at {when}{ttl}: Envoy ignores it and issues a new one; "
                            "a longer or no TTL keeps sessions (STK0308)", 200, new_value=new, session=eff)
-        assert cluster is not None
         override = OverrideHostStatus.of(cluster)
         set_text = override.listed + ("" if override.explicit else " (Envoy's default)")
         host = hosts.get(value.upstream)
@@ -528,7 +528,7 @@ class _Walk:
                 f"shows there: if the pod is draining, the session {other}; --admin-url reads the real status")
 
     def _no_value_reason(self, state: SessionState, cluster: str) -> str:
-        where = f"{'cookie' if state.mode is SessionMode.COOKIE else 'header'} {state.name}"
+        where = f"{'cookie' if state.mode == SessionMode.COOKIE else 'header'} {state.name}"
         stray = self._stray_values()
         issued = NewValue(state.mode, state.name, state.cookie_path, state.ttl_seconds).text()
         if stray:
@@ -547,7 +547,7 @@ class _Walk:
             st = eff.state
             where = f"{st.mode} {st.name}" if st.name else st.mode
             extras = []
-            if st.mode is SessionMode.COOKIE:
+            if st.mode == SessionMode.COOKIE:
                 extras.append(f"path {st.cookie_path or '/'}")
                 extras.append(f"TTL {int(st.ttl_seconds)}s" if st.ttl_seconds else "no TTL")
             if eff.strict:
@@ -658,7 +658,7 @@ def _session_document(cfg: SessionConfig | None) -> dict[str, Any] | None:
 def _new_value_document(new: NewValue | None) -> dict[str, Any] | None:
     if new is None:
         return None
-    cookie = new.mode is SessionMode.COOKIE
+    cookie = new.mode == SessionMode.COOKIE
     return {"mode": new.mode, "name": new.name, "path": new.path if cookie else None,
             "ttl_seconds": new.ttl_seconds if cookie else None}
 

@@ -59,7 +59,7 @@ def _sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyC
         for d in fact.sticky:
             exp = d.expectation
             entry = out.setdefault((fact.proxy.name, d.cluster), StickyCluster(fact.proxy, d.cluster))
-            if exp.source is ExpectationSource.LABEL:
+            if exp.source == ExpectationSource.LABEL:
                 entry.modes.add(exp.mode)
                 entry.services.add(exp.service_id)
             elif d.effective is not None and d.effective.active and d.effective.state is not None:

@@ -30,8 +30,9 @@ def configured_with(ctx: CheckContext, verdict: SessionVerdict) -> Iterator[tupl
 def mismatched(ctx: CheckContext, verdict: SessionVerdict) -> Iterator[tuple[RouteFact, StickyDestination,
                                                                             SessionConfig, SessionState]]:
     """``configured_with`` for SessionVerdict.MODE and NAME, with the session state that differs."""
-    for fact, d, eff in configured_with(ctx, verdict):
-        if eff.state is not None:  # always so for MODE and NAME (session_verdict)
+    for fact, d in ctx.by_verdict.get(verdict, ()):
+        eff = d.effective
+        if eff is not None and eff.state is not None:  # always so for MODE and NAME (session_verdict)
             yield fact, d, eff, eff.state
 
 
@@ -45,7 +46,7 @@ def sticky_cookie_sessions(ctx: CheckContext) -> Iterator[tuple[RouteFact, Sessi
     for fact in ctx.route_facts:
         for d in fact.sticky:
             eff = d.effective
-            if eff is not None and eff.active and eff.state is not None and eff.state.mode is SessionMode.COOKIE:
+            if eff is not None and eff.active and eff.state is not None and eff.state.mode == SessionMode.COOKIE:
                 yield fact, eff.state
 
 
@@ -57,10 +58,10 @@ def weighted_pick(fact: RouteFact, d: StickyDestination, eff: SessionConfig) -> 
     config per route from its destinations in order: the first labelled one wins and istiod logs
     "More than one stateful config for the same route … Picking the first one". Not an EnvoyFilter
     nor a stale push: the fix is to give the split's Services one session label value."""
-    if not fact.route.weighted or eff.level is not ConfigLevel.ROUTE:
+    if not fact.route.weighted or eff.level != ConfigLevel.ROUTE:
         return None
     for other in fact.sticky:
-        if other is not d and other.expectation.source is ExpectationSource.LABEL \
-                and other.verdict is SessionVerdict.OK:
+        if other is not d and other.expectation.source == ExpectationSource.LABEL \
+                and other.verdict == SessionVerdict.OK:
             return label_expectation(other)
     return None

@@ -15,10 +15,10 @@ CODE = "STK0204"
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for proxy in ctx.proxies:
         for lst in proxy.listeners:
-            if lst.state is not ListenerState.ERROR or lst.error is None:
+            if lst.state != ListenerState.ERROR or lst.error is None:
                 continue
             when = lst.error.last_update_attempt or "unknown time"
             details = " ".join((lst.error.details or "").split()) or "no details"
-            running = any(o.name == lst.name and o.state is ListenerState.ACTIVE for o in proxy.listeners)
+            running = any(o.name == lst.name and o.state == ListenerState.ACTIVE for o in proxy.listeners)
             name = lst.name or "(unnamed)"
             yield Finding.of(ListenerRejected(name, when, running, details), Resource(proxy=proxy.name, listener=name))

@@ -24,6 +24,6 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
                                  (SessionMode.HEADER, ctx.keys.header, ist.header_key)):
             if used == read:
                 continue
-            users = tuple(s.id for s in ctx.labelled if s.mode is mode)
+            users = tuple(s.id for s in ctx.labelled if s.mode == mode)
             if users:
                 yield Finding.of(LabelKeyDiffers(ist.revision, mode, read, used, users), res)

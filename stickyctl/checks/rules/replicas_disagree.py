@@ -46,7 +46,7 @@ def session_text(cfg: SessionConfig | None) -> str:
         return "no session state"
     s = cfg.state
     text = f"{s.mode} {s.name!r}" if s.name else s.mode
-    if s.mode is SessionMode.COOKIE:
+    if s.mode == SessionMode.COOKIE:
         text += f" path {s.cookie_path or '/'}"
         if s.ttl_seconds is not None:
             text += f" ttl {s.ttl_seconds:g}s"
@@ -64,7 +64,7 @@ def _statuses(cluster: Cluster) -> str:
 def _listeners(ctx: CheckContext, proxy: Proxy) -> dict[str, Listener]:
     out: dict[str, Listener] = {}
     for lst in ctx.checked_listeners(proxy):
-        if lst.name not in out or lst.state is ListenerState.ACTIVE:
+        if lst.name not in out or lst.state == ListenerState.ACTIVE:
             out[lst.name] = lst
     return out
 

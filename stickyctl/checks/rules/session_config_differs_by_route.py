@@ -37,7 +37,7 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     groups: dict[tuple[str, str], dict[Carrier, list[str]]] = {}
     for fact in ctx.route_facts:
         for d in fact.sticky:
-            if d.expectation.source is ExpectationSource.LABEL:
+            if d.expectation.source == ExpectationSource.LABEL:
                 continue
             route = f"{fact.route_config.name}/{fact.virtual_host.name}/{fact.route.id}"
             by_config = groups.setdefault((fact.proxy.name, d.cluster), {})

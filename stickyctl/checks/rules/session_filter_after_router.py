@@ -19,13 +19,13 @@ CODE = "STK0202"
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for proxy in ctx.proxies:
         for lst in proxy.listeners:
-            if lst.state not in CHECKED_LISTENER_STATES and lst.state is not ListenerState.ERROR:
+            if lst.state not in CHECKED_LISTENER_STATES and lst.state != ListenerState.ERROR:
                 continue
             for ch in lst.chains:
                 if ch.hcm is None:
                     continue
                 session, router = ch.hcm.session_filter_index(), ch.hcm.router_index()
                 if session is not None and router is not None and session > router:
-                    rejected = lst.state is ListenerState.ERROR
+                    rejected = lst.state == ListenerState.ERROR
                     yield Finding.of(SessionFilterAfterRouter(lst.name, ch.id, rejected, session, router),
                                      Resource(proxy=proxy.name, listener=lst.name, filter_chain=ch.id))

@@ -67,7 +67,7 @@ def _sticky_facts(ctx: CheckContext, proxy: Proxy) -> list[RouteFact]:
 
 def _why_expected(facts: list[RouteFact]) -> SessionsExpected:
     labelled = sorted({d.expectation.service_id for f in facts for d in f.sticky
-                       if d.expectation.source is ExpectationSource.LABEL})
+                       if d.expectation.source == ExpectationSource.LABEL})
     if labelled:
         return LeadsToLabelled(tuple(labelled))
     return RoutesCarrySessions(len(facts))
@@ -84,7 +84,7 @@ def _modes(facts: list[RouteFact]) -> set[SessionMode]:
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for proxy in ctx.proxies:
-        if proxy.identity.kind is ProxyKind.WAYPOINT:
+        if proxy.identity.kind == ProxyKind.WAYPOINT:
             continue  # not_checked says so
         lacking = _lacking(ctx, proxy)
         if not lacking:

@@ -23,7 +23,7 @@ CODE = "STK0205"
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for proxy in ctx.proxies:
-        if proxy.identity.kind is ProxyKind.WAYPOINT:
+        if proxy.identity.kind == ProxyKind.WAYPOINT:
             continue  # a waypoint's HCMs are inbound-class but choose among pods
         chains: dict[str, None] = {}
         for lst in ctx.checked_listeners(proxy):

@@ -105,12 +105,12 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
                 continue
             st = eff.state
             key = (fact.proxy.name, fact.route_config.name, st.mode, name_key(st.mode, st.name))
-            path = st.cookie_path or "/" if st.mode is SessionMode.COOKIE else "/"
+            path = st.cookie_path or "/" if st.mode == SessionMode.COOKIE else "/"
             uses.setdefault(key, []).append(_Use(fact, d.host, path))
     shared: dict[tuple[str, str], list[SharedName]] = {}
     for (proxy, route_config, mode, name), found in sorted(uses.items()):
         hosts: dict[str, set[str]] = {}
-        for use in _clashing(found, cookie=mode is SessionMode.COOKIE):
+        for use in _clashing(found, cookie=mode == SessionMode.COOKIE):
             hosts.setdefault(use.host, set()).add(use.fact.route.id)
         if hosts:
             users = tuple((h, tuple(sorted(r))) for h, r in sorted(hosts.items()))
