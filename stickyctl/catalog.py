@@ -14,16 +14,21 @@ consistency (reserved for live fleet checks), STK06xx security posture.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar, Literal
-
-import msgspec
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from stickyctl.envoy.enums import ConfigLevel, SessionMode
 from stickyctl.istio import versions as _v
 from stickyctl.istio.labels import INGRESS_USE_WAYPOINT, USE_WAYPOINT, LabelValueProblem
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+    def dataclass_transform(**_kwargs: Any) -> Any:
+        return lambda cls: cls
 
 OFFLINE_DOCS = "docs/checks/"
 """Where a code's page is when no documentation URL is configured: the page in the source tree."""
@@ -802,10 +807,59 @@ MESSAGES: dict[str, dict[str, type[Message]]] = {}
 """code -> {class name: message class}: every kind of finding a code has."""
 
 
-class Message(msgspec.Struct, frozen=True, gc=False):
-    """The typed arguments of one kind of finding, and how they read. A Struct: built in C, tens of
-    thousands of times on a misconfigured mesh, and a class of it costs next to nothing to define
-    (a frozen dataclass each would add 40 ms to every command that imports the catalog)."""
+@dataclass_transform(frozen_default=True)
+class _Record:
+    """A frozen record of typed fields, declared like a dataclass (annotations, defaults last).
+
+    Not a dataclass: @dataclass(frozen=True) writes six methods per class through exec (about 1 ms a
+    class, 40 ms for the catalog's 40-odd types, paid by every command that imports the catalog);
+    this writes one, ``__init__`` (0.1 ms), and keeps the fields in the instance's ``__dict__``,
+    which ``values()`` hands to ``str.format`` as it is. The catalog imports nothing outside the
+    standard library (tests/test_docs_url.py imports it alone)."""
+
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _defaults: ClassVar[dict[str, object]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = [name for name, kind in inspect.get_annotations(cls).items()
+               if not str(kind).startswith(("ClassVar", "typing.ClassVar"))]
+        if own:
+            cls._fields = (*cls._fields, *(name for name in own if name not in cls._fields))
+            cls._defaults = {**cls._defaults, **{name: cls.__dict__[name] for name in own if name in cls.__dict__}}
+            cls.__init__ = _record_init(cls)  # type: ignore[method-assign]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), *self.__dict__.values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+
+def _record_init(cls: type[_Record]) -> Any:
+    """``__init__(self, <fields>)``, storing each argument in ``self.__dict__`` (a field's value in
+    the class body is its parameter's default)."""
+    defaults = cls._defaults
+    params = ", ".join(f"{name}=_defaults[{name!r}]" if name in defaults else name for name in cls._fields)
+    body = "".join(f"\n    d[{name!r}] = {name}" for name in cls._fields)
+    namespace: dict[str, Any] = {"_defaults": defaults}
+    exec(f"def __init__(self, {params}):\n    d = self.__dict__{body}", namespace)  # our own field names only
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+class Message(_Record):
+    """The typed arguments of one kind of finding, and how they read."""
 
     code: ClassVar[str]
     template: ClassVar[str]
@@ -818,7 +872,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
 
     def values(self) -> dict[str, Any]:
         """What the template's fields are filled with: the arguments, and text derived from them."""
-        return msgspec.structs.asdict(self)
+        return self.__dict__
 
     def text(self) -> str:
         return self.template.format_map(self.values())
@@ -828,7 +882,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
         return {}
 
 
-class Argument(msgspec.Struct, frozen=True, gc=False):
+class Argument(_Record):
     """A typed part of a message's arguments that reads as a phrase of its own (``str()``)."""
 
 
@@ -838,7 +892,7 @@ def listed(items: Sequence[str], shown: int) -> str:
     return ", ".join(items[:shown]) + more
 
 
-class LabelExpectation(Argument, frozen=True):
+class LabelExpectation(Argument):
     """What a labelled Service asks of the routes to it (an argument of the STK03xx messages)."""
 
     kind: str
@@ -855,7 +909,7 @@ class LabelExpectation(Argument, frozen=True):
 # --- STK00xx: inputs -----------------------------------------------------------------------------
 
 
-class _InputProblem(Message, frozen=True):
+class _InputProblem(Message):
     template = "{target}: {reason}"
     target: str
     """The file, admin URL or pod as given (a manifest file with its option: ``--services FILE``)."""
@@ -863,11 +917,11 @@ class _InputProblem(Message, frozen=True):
     """``InputError.detail``: what the loader or the fetch found."""
 
 
-class TargetUnchecked(_InputProblem, frozen=True):
+class TargetUnchecked(_InputProblem):
     code = "STK0001"
 
 
-class UnsupportedInput(_InputProblem, frozen=True):
+class UnsupportedInput(_InputProblem):
     code = "STK0002"
 
 
@@ -879,7 +933,7 @@ def input_message(code: str, target: str, reason: str) -> TargetUnchecked | Unsu
 # --- STK01xx: labels and control plane -----------------------------------------------------------
 
 
-class FlagOff(Message, frozen=True):
+class FlagOff(Message):
     code = "STK0101"
     template = ("istiod revision {revision!r} has PILOT_ENABLE_PERSISTENT_SESSION_FILTER {flag_shown}, but "
                 "{expected}: istiod configures no sessions")
@@ -899,7 +953,7 @@ class FlagOff(Message, frozen=True):
         return {"revision": self.revision}
 
 
-class LabelKeyDiffers(Message, frozen=True):
+class LabelKeyDiffers(Message):
     code = "STK0101"
     template = "istiod revision {revision!r} reads the {mode} label {read!r}, but {users} use {used!r}"
     revision: str
@@ -918,7 +972,7 @@ class LabelKeyDiffers(Message, frozen=True):
         return {"revision": self.revision}
 
 
-class InvalidLabelValue(Message, frozen=True):
+class InvalidLabelValue(Message):
     code = "STK0102"
     template = "{kind} {service}: label {key}: {problem}"
     kind: str
@@ -941,7 +995,7 @@ class InvalidLabelValue(Message, frozen=True):
         return {"label": self.key, "value": self.value}
 
 
-class BothLabels(Message, frozen=True):
+class BothLabels(Message):
     code = "STK0103"
     template = ("{kind} {service} has both {cookie_key}={cookie_value} and {header_key}={header_value}: istiod uses "
                 "the cookie, the header is ignored")
@@ -953,7 +1007,7 @@ class BothLabels(Message, frozen=True):
     header_value: str
 
 
-class MisplacedKey(Argument, frozen=True):
+class MisplacedKey(Argument):
     """One session label key in a place istiod does not read (an argument of STK0104)."""
 
     where: Literal["label", "annotation", "pod template label"]
@@ -962,7 +1016,7 @@ class MisplacedKey(Argument, frozen=True):
     """One of the keys istiod reads (else a look-alike of them)."""
 
 
-class LabelMisplaced(Message, frozen=True):
+class LabelMisplaced(Message):
     code = "STK0104"
     template = "{kind} {ref}: {problems}"
     kind: str
@@ -980,7 +1034,7 @@ class LabelMisplaced(Message, frozen=True):
         return {"kind": self.kind, "ref": self.ref, "problems": problems}
 
 
-class LabelledServiceUnrouted(Message, frozen=True):
+class LabelledServiceUnrouted(Message):
     code = "STK0105"
     template = ("{kind} {service} is labelled for {mode} sessions ({name}) but no route of the checked proxies "
                 "leads to it")
@@ -990,7 +1044,7 @@ class LabelledServiceUnrouted(Message, frozen=True):
     name: str
 
 
-class PolicySessionPersistence(Message, frozen=True):
+class PolicySessionPersistence(Message):
     code = "STK0106"
     template = ("{kind} {ref} sets sessionPersistence: Istio does not implement it (1.26+ reports it unsupported in "
                 "the policy status), sessions are not sticky")
@@ -998,7 +1052,7 @@ class PolicySessionPersistence(Message, frozen=True):
     ref: str
 
 
-class IstioParent(Argument, frozen=True):
+class IstioParent(Argument):
     """Why a route is Istio's (an argument of STK0106)."""
 
     via: Literal["Gateway", "Service", "status"]
@@ -1015,7 +1069,7 @@ class IstioParent(Argument, frozen=True):
         return "an Istio controller (route status)"
 
 
-class RouteSessionPersistence(Message, frozen=True):
+class RouteSessionPersistence(Message):
     code = "STK0106"
     template = ("{kind} {ref} sets sessionPersistence ({rules}) and is served by Istio through {parents}: Istio "
                 "ignores it, sessions are not sticky")
@@ -1030,7 +1084,7 @@ class RouteSessionPersistence(Message, frozen=True):
                 "parents": ", ".join(map(str, self.parents))}
 
 
-class _BehindWaypoint(Message, frozen=True):
+class _BehindWaypoint(Message):
     kind: str
     service: str
     mode: SessionMode
@@ -1048,14 +1102,14 @@ class _BehindWaypoint(Message, frozen=True):
         return {"waypoint": self.waypoint, "ingress_use_waypoint": self.ingress_use_waypoint}
 
 
-class SessionBehindWaypoint(_BehindWaypoint, frozen=True):
+class SessionBehindWaypoint(_BehindWaypoint):
     code = "STK0107"
     template = ("{kind} {service} ({mode} sessions) is behind waypoint {waypoint} ({via} " + USE_WAYPOINT + "): mesh "
                 "requests go through the waypoint, which never carries the session filter, so only gateway traffic "
                 "is sticky")
 
 
-class SessionBehindIngressWaypoint(_BehindWaypoint, frozen=True):
+class SessionBehindIngressWaypoint(_BehindWaypoint):
     code = "STK0107"
     template = ("{kind} {service} ({mode} sessions) is behind waypoint {waypoint} ({via} " + USE_WAYPOINT + ") and has "
                 + INGRESS_USE_WAYPOINT + "=true: gateways send its requests to the waypoint, so a session pins a "
@@ -1065,7 +1119,7 @@ class SessionBehindIngressWaypoint(_BehindWaypoint, frozen=True):
 # --- STK02xx: the HTTP filter in listeners --------------------------------------------------------
 
 
-class LeadsToLabelled(Argument, frozen=True):
+class LeadsToLabelled(Argument):
     """The proxy's routes lead to these labelled Services (namespace/name)."""
 
     services: tuple[str, ...]
@@ -1074,7 +1128,7 @@ class LeadsToLabelled(Argument, frozen=True):
         return f"its routes lead to labelled {listed(self.services, 4)}"
 
 
-class RoutesCarrySessions(Argument, frozen=True):
+class RoutesCarrySessions(Argument):
     """Without labels: this many of the proxy's routes carry session config."""
 
     routes: int
@@ -1083,7 +1137,7 @@ class RoutesCarrySessions(Argument, frozen=True):
         return f"{self.routes} of its routes carry session config"
 
 
-class RoutesNotInInput(Argument, frozen=True):
+class RoutesNotInInput(Argument):
     """Labelled Services are given, and the routes of the listeners are not in the input."""
 
     labelled: int
@@ -1096,7 +1150,7 @@ SessionsExpected = LeadsToLabelled | RoutesCarrySessions | RoutesNotInInput
 """Why sessions are expected on a proxy (an argument of STK0201)."""
 
 
-class SessionFilterMissing(Message, frozen=True):
+class SessionFilterMissing(Message):
     code = "STK0201"
     template = ("no stateful_session filter on listener(s) {listeners}, but {expected}: no session value is issued or "
                 "honoured; istiod's PILOT_ENABLE_PERSISTENT_SESSION_FILTER is off for this proxy (or an EnvoyFilter "
@@ -1111,7 +1165,7 @@ class SessionFilterMissing(Message, frozen=True):
         return {"listeners": ", ".join(self.listeners)}
 
 
-class SessionsNotInIstio(Message, frozen=True):
+class SessionsNotInIstio(Message):
     code = "STK0201"
     template = ("no stateful_session filter on listener(s) {listeners}, and Istio {istio_version} has no persistent "
                 "sessions for the {modes} label (Istio {need}+): {expected}, but this Istio cannot make them sticky; "
@@ -1131,7 +1185,7 @@ class SessionsNotInIstio(Message, frozen=True):
         return {"listeners": ", ".join(self.listeners)}
 
 
-class SessionFilterAfterRouter(Message, frozen=True):
+class SessionFilterAfterRouter(Message):
     code = "STK0202"
     template = ("listener {listener} filter chain {chain}{rejected}: stateful_session is HTTP filter #{session}, after "
                 "the router (#{router})")
@@ -1148,7 +1202,7 @@ class SessionFilterAfterRouter(Message, frozen=True):
                 "rejected": " (in the update Envoy rejected)" if self.rejected else ""}
 
 
-class SessionFilterByEcds(Message, frozen=True):
+class SessionFilterByEcds(Message):
     code = "STK0203"
     template = ("listener {listener} filter chain {chain}: the stateful_session filter comes by ECDS "
                 "(config_discovery); its config cannot be verified")
@@ -1156,7 +1210,7 @@ class SessionFilterByEcds(Message, frozen=True):
     chain: str
 
 
-class ListenerRejected(Message, frozen=True):
+class ListenerRejected(Message):
     code = "STK0204"
     template = "Envoy rejected the update of listener {listener} at {when} ({serving}): {error}"
     listener: str
@@ -1175,7 +1229,7 @@ class ListenerRejected(Message, frozen=True):
         return {"last_update_attempt": self.when, "details": self.error}
 
 
-class SessionFilterOnInbound(Message, frozen=True):
+class SessionFilterOnInbound(Message):
     code = "STK0205"
     template = ("stateful_session filter on inbound filter chain(s) {chains}: an inbound route reaches only this pod's "
                 "own application, so nothing is pinned; put session config on the callers' side (a session label on "
@@ -1193,7 +1247,7 @@ class SessionFilterOnInbound(Message, frozen=True):
 # --- STK03xx: per-route session config -----------------------------------------------------------
 
 
-class RouteWithoutSessionConfig(Message, frozen=True):
+class RouteWithoutSessionConfig(Message):
     code = "STK0301"
     template = ("route to {cluster} has no stateful_session config at any level ({expects}): every request is "
                 "re-balanced")
@@ -1211,7 +1265,7 @@ _WEIGHTED_PICK = ("weighted route: istiod gives a route one session config, from
 weighted route (route/route.go ``TranslateRoute``, 1.21+): not an EnvoyFilter nor a stale push."""
 
 
-class _SessionMismatch(Message, frozen=True):
+class _SessionMismatch(Message):
     cluster: str
     mode: SessionMode
     """The configured session's mode."""
@@ -1227,7 +1281,7 @@ class _SessionMismatch(Message, frozen=True):
         return (self.template if self.picked is None else self.weighted_template).format_map(self.values())
 
 
-class SessionNameMismatch(_SessionMismatch, frozen=True):
+class SessionNameMismatch(_SessionMismatch):
     code = "STK0302"
     template = "route to {cluster} uses {mode} {configured!r} (set at {level} level) but the {expects}"
     weighted_template = "route to {cluster} uses {mode} {configured!r}: " + _WEIGHTED_PICK
@@ -1236,7 +1290,7 @@ class SessionNameMismatch(_SessionMismatch, frozen=True):
         return {"cluster": self.cluster, "configured": self.configured}
 
 
-class SessionModeMismatch(_SessionMismatch, frozen=True):
+class SessionModeMismatch(_SessionMismatch):
     code = "STK0303"
     template = "route to {cluster} has {mode} session config {configured!r} (set at {level} level) but the {expects}"
     weighted_template = "route to {cluster} has {mode} session config {configured!r}: " + _WEIGHTED_PICK
@@ -1245,7 +1299,7 @@ class SessionModeMismatch(_SessionMismatch, frozen=True):
         return {"cluster": self.cluster, "configured_mode": self.mode.value}
 
 
-class SessionFilterDisabled(Message, frozen=True):
+class SessionFilterDisabled(Message):
     code = "STK0304"
     template = "route to {cluster}: stateful_session is {where} ({expects})"
     cluster: str
@@ -1262,7 +1316,7 @@ class SessionFilterDisabled(Message, frozen=True):
         return {"cluster": self.cluster, "level": self.level.value}
 
 
-class SessionConfigUnlabelled(Message, frozen=True):
+class SessionConfigUnlabelled(Message):
     code = "STK0305"
     template = "route has {mode} session config {name!r} (at {level} level) but leads only to unlabelled {hosts}"
     mode: SessionMode
@@ -1274,7 +1328,7 @@ class SessionConfigUnlabelled(Message, frozen=True):
         return {"mode": self.mode, "name": self.name, "level": self.level, "hosts": ", ".join(self.hosts)}
 
 
-class WeightedRouteSticky(Message, frozen=True):
+class WeightedRouteSticky(Message):
     code = "STK0306"
     template = ("weighted route ({split}): Envoy picks the cluster first; a session pinned to a host of another "
                 "cluster is re-balanced")
@@ -1285,7 +1339,7 @@ class WeightedRouteSticky(Message, frozen=True):
         return {"split": ", ".join(f"{cluster}={weight}" for cluster, weight in self.split)}
 
 
-class CookiePathNotCoveringRoute(Message, frozen=True):
+class CookiePathNotCoveringRoute(Message):
     code = "STK0307"
     template = ("cookie {cookie!r} has path {path} but the route matches {matcher} {pattern}: requests there are "
                 "re-balanced")
@@ -1303,7 +1357,7 @@ def _ttl_detail(ttl: float | None) -> dict[str, str]:
     return {"ttl": "unset" if ttl is None else f"{ttl:g}s"}
 
 
-class CookieTtlZero(Message, frozen=True):
+class CookieTtlZero(Message):
     code = "STK0308"
     template = ("cookie {cookie!r}: TTL 0 on Envoy {envoy_version}: Envoy 1.27–1.29 treats it as already expired, so "
                 "cookies never stick")
@@ -1316,7 +1370,7 @@ class CookieTtlZero(Message, frozen=True):
         return _ttl_detail(self.ttl)
 
 
-class CookieTtlShort(Message, frozen=True):
+class CookieTtlShort(Message):
     code = "STK0308"
     template = ("cookie {cookie!r}: TTL {ttl:g}s on {envoy}: sessions end {ttl:g}s after they start, even for active "
                 "users")
@@ -1332,7 +1386,7 @@ class CookieTtlShort(Message, frozen=True):
         return _ttl_detail(self.ttl)
 
 
-class ConsistentHashWithSession(Message, frozen=True):
+class ConsistentHashWithSession(Message):
     code = "STK0309"
     template = "sticky route also hashes: {hashing}"
     route_hash: bool
@@ -1346,7 +1400,7 @@ class ConsistentHashWithSession(Message, frozen=True):
         return {"hashing": "; ".join(hashing)}
 
 
-class WeightedRouteLostSessionConfig(Message, frozen=True):
+class WeightedRouteLostSessionConfig(Message):
     code = "STK0310"
     template = ("weighted route to sticky {sticky} and unlabelled {unlabelled} carries no session config: the labelled "
                 "destination is not sticky either")
@@ -1358,7 +1412,7 @@ class WeightedRouteLostSessionConfig(Message, frozen=True):
         return {"sticky": ", ".join(self.sticky), "unlabelled": ", ".join(self.unlabelled)}
 
 
-class SharedName(Argument, frozen=True):
+class SharedName(Argument):
     """One header or cookie name used for several Services (an argument of STK0311)."""
 
     mode: SessionMode
@@ -1371,7 +1425,7 @@ class SharedName(Argument, frozen=True):
         return f"{self.mode} {self.name!r} by {users}"
 
 
-class SessionNameShared(Message, frozen=True):
+class SessionNameShared(Message):
     code = "STK0311"
     template = ("one session name for several Services under overlapping hosts: {shared}: each one's value sends the "
                 "others' requests to a host they do not have, so sessions ping-pong between them; give each Service "
@@ -1385,7 +1439,7 @@ class SessionNameShared(Message, frozen=True):
         return {"shared": "; ".join(map(str, self.names))}
 
 
-class Carrier(Argument, frozen=True):
+class Carrier(Argument):
     """What a client's session value must match on a route: mode and name (cookie path and TTL aside)."""
 
     mode: SessionMode | None
@@ -1401,7 +1455,7 @@ class Carrier(Argument, frozen=True):
         return f"{self.mode} {self.name!r}" if self.name else str(self.mode)
 
 
-class SessionConfigDiffersByRoute(Message, frozen=True):
+class SessionConfigDiffersByRoute(Message):
     code = "STK0312"
     template = ("routes to cluster {cluster} carry different session configs: {configs}: a session value issued on one "
                 "route is not honoured on the others")
@@ -1431,7 +1485,7 @@ class ClusterOrigin(Enum):
     """istiod's default cluster of a Service."""
 
 
-class DrainingNotOverridable(Message, frozen=True):
+class DrainingNotOverridable(Message):
     code = "STK0401"
     template = ("cluster {cluster}: override_host_status is {statuses}, without DRAINING: sessions to terminating pods "
                 "move during rollouts; {cause}")
@@ -1457,13 +1511,13 @@ class DrainingNotOverridable(Message, frozen=True):
         return {"cluster": self.cluster, "statuses": statuses, "cause": cause}
 
 
-class OverrideHostStatusEmpty(Message, frozen=True):
+class OverrideHostStatusEmpty(Message):
     code = "STK0402"
     template = "cluster {cluster}: override_host_status is set with no statuses, so every session value is ignored"
     cluster: str
 
 
-class StickyRouteClusterMissing(Message, frozen=True):
+class StickyRouteClusterMissing(Message):
     code = "STK0403"
     template = "route to sticky {host} names cluster {cluster}, which the proxy does not have"
     host: str
@@ -1473,7 +1527,7 @@ class StickyRouteClusterMissing(Message, frozen=True):
         return {"cluster": self.cluster}
 
 
-class HeaderSessionDrainingDropped(Message, frozen=True):
+class HeaderSessionDrainingDropped(Message):
     code = "STK0404"
     template = ("cluster {cluster} ({behind}): {istio} drops a terminating pod from EDS for the header label (it keeps "
                 "draining pods only for the cookie label), so header sessions pinned to it move on every rollout and "
@@ -1497,7 +1551,7 @@ class HeaderSessionDrainingDropped(Message, frozen=True):
 # --- STK05xx: fleet consistency -------------------------------------------------------------------
 
 
-class ReplicasDisagree(Message, frozen=True):
+class ReplicasDisagree(Message):
     code = "STK0501"
     template = "{replicas} replicas of {workload} disagree on what sessions depend on: {shown}{more}"
     shown_differences: ClassVar[int] = 3
@@ -1517,7 +1571,7 @@ class ReplicasDisagree(Message, frozen=True):
         return dict(self.differences)
 
 
-class StrictSessionMultiReplica(Message, frozen=True):
+class StrictSessionMultiReplica(Message):
     code = "STK0502"
     template = ("strict sessions on {routes} of {workload}, which runs {replicas} replicas: while they converge after "
                 "an endpoint change, a request pinned to a host one replica does not know yet is answered 503 instead "
@@ -1537,7 +1591,7 @@ class StrictSessionMultiReplica(Message, frozen=True):
 # --- STK06xx: security posture --------------------------------------------------------------------
 
 
-class SessionExposesBackends(Message, frozen=True):
+class SessionExposesBackends(Message):
     code = "STK0601"
     template = "sessions ({sessions}) carry base64 pod IP:port values clients can read and forge"
     sessions: tuple[tuple[SessionMode, str], ...]

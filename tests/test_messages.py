@@ -284,6 +284,21 @@ def test_every_message_kind_has_an_example() -> None:
     assert set(MESSAGES) == set(CATALOG), "every code has at least one kind of finding, and no kind an unknown code"
 
 
+def test_message_types_are_frozen_records() -> None:
+    a = c.Carrier(HEADER, "x-s")
+    assert a == c.Carrier(HEADER, "x-s") and hash(a) == hash(c.Carrier(HEADER, "x-s"))
+    assert a != c.Carrier(HEADER, "x-t") and a != c.Carrier(None, "x-s")
+    assert c.Carrier(None) == c.Carrier(None, "", False)  # defaults
+    assert repr(a) == "Carrier(mode=<SessionMode.HEADER: 'header'>, name='x-s', disabled=False)"
+    with pytest.raises(AttributeError):
+        a.name = "other"  # type: ignore[misc]
+    m = c.SessionNameMismatch("c", HEADER, "x", ConfigLevel.ROUTE, LABELLED)
+    assert m.picked is None and m.values() == {"cluster": "c", "mode": HEADER, "configured": "x",
+                                               "level": ConfigLevel.ROUTE, "expects": LABELLED, "picked": None}
+    with pytest.raises(TypeError):
+        c.SessionNameMismatch("c", HEADER)  # type: ignore[call-arg]
+
+
 def test_a_message_kind_is_registered_once_under_its_code() -> None:
     for code, by_name in MESSAGES.items():
         assert all(cls.code == code for cls in by_name.values())
