@@ -139,11 +139,12 @@ class CheckContext:
     def by_verdict(self) -> dict[SessionVerdict, list[tuple[RouteFact, StickyDestination]]]:
         """Sticky destinations grouped by verdict, computed once for STK0301–STK0304."""
         out: dict[SessionVerdict, list[tuple[RouteFact, StickyDestination]]] = {}
+        label = ExpectationSource.LABEL  # read once, not per destination (see stickyctl.envoy.enums)
         for fact in self.route_facts:
             if lost_to_weighted_mix(fact):
                 continue  # STK0310 names this case precisely
             for d in fact.sticky:
-                if d.expectation.source != ExpectationSource.LABEL:
+                if d.expectation.source != label:
                     # Inferred from the dump itself: no label says which config is meant, so a
                     # route that differs from the others is STK0312's warning, never an error
                     # against a name guessed from the majority (Envoy Gateway configures sessions
@@ -226,13 +227,13 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
     if services_given:
         # One lookup per distinct host; the routes are walked once (a generator, not a list).
         looked_up: dict[str, Expectation | None] = {}
+        label = ExpectationSource.LABEL  # read once, not per host (see stickyctl.envoy.enums)
 
         def expectation(host: str) -> Expectation | None:
             if host in looked_up:
                 return looked_up[host]
             svc = index.lookup(host)
-            exp = None if svc is None else Expectation(svc.mode, svc.name, svc.id, ExpectationSource.LABEL,
-                                                       svc.obj.kind)
+            exp = None if svc is None else Expectation(svc.mode, svc.name, svc.id, label, svc.obj.kind)
             looked_up[host] = exp
             if exp is not None:
                 expectations[host] = exp

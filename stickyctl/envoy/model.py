@@ -43,6 +43,11 @@ ENVELOPE_STATE = "envoy.http.stateful_session.envelope"
 
 _V = TypeVar("_V")
 
+# Read per route and per virtual host: module constants, not class reads (see stickyctl.envoy.enums).
+_AT_ROUTE, _AT_VIRTUAL_HOST, _AT_WEIGHTED = ConfigLevel.ROUTE, ConfigLevel.VIRTUAL_HOST, ConfigLevel.WEIGHTED_CLUSTER
+_TO_CLUSTER, _REDIRECT, _DIRECT, _OTHER_ACTION = (RouteKind.ROUTE, RouteKind.REDIRECT, RouteKind.DIRECT_RESPONSE,
+                                                  RouteKind.OTHER)
+
 
 class View(msgspec.Struct, frozen=True, gc=False):
     """Base of the model's views: immutable, and built in C (a frozen dataclass's ``__init__``
@@ -428,7 +433,7 @@ def parse_virtual_host(r: _Reader, vh: sc.VirtualHost, where: str, index: int) -
         names[rt.name] = names.get(rt.name, 0) + 1
     routes = tuple(_parse_route(r, rt, f"{where}.routes[{j}]", j, names) for j, rt in enumerate(vh.routes))
     return VirtualHost(vh.name or f"#{index}", tuple(vh.domains), routes,
-                       _session_of(r, vh.typed_per_filter_config, where, ConfigLevel.VIRTUAL_HOST))
+                       _session_of(r, vh.typed_per_filter_config, where, _AT_VIRTUAL_HOST))
 
 
 def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[str, int]) -> Route:
@@ -436,10 +441,10 @@ def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[s
     dests: list[Destination] = []
     weighted = False
     hash_policy = False
-    kind = RouteKind.OTHER
+    kind = _OTHER_ACTION
     action = rt.route
     if action is not None:
-        kind = RouteKind.ROUTE
+        kind = _TO_CLUSTER
         hash_policy = bool(action.hash_policy)
         if action.cluster is not None:
             dests.append(Destination(action.cluster, None, None))
@@ -448,15 +453,15 @@ def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[s
             for k, wc in enumerate(action.weighted_clusters.clusters):
                 cw = f"{where}.route.weighted_clusters.clusters[{k}]"
                 dests.append(Destination(wc.name, wc.weight, _session_of(r, wc.typed_per_filter_config, cw,
-                                                                         ConfigLevel.WEIGHTED_CLUSTER)))
+                                                                         _AT_WEIGHTED)))
         else:
-            kind = RouteKind.OTHER  # cluster_header, cluster_specifier_plugin: destination unknown from config
+            kind = _OTHER_ACTION  # cluster_header, cluster_specifier_plugin: destination unknown from config
     elif len(rt.redirect):
-        kind = RouteKind.REDIRECT
+        kind = _REDIRECT
     elif len(rt.direct_response):
-        kind = RouteKind.DIRECT_RESPONSE
+        kind = _DIRECT
     return Route(rid, tuple(dests), weighted,
-                 _session_of(r, rt.typed_per_filter_config, where, ConfigLevel.ROUTE), hash_policy, kind,
+                 _session_of(r, rt.typed_per_filter_config, where, _AT_ROUTE), hash_policy, kind,
                  _route_matcher(r, rt.match), _action_details(r, rt, kind))
 
 
@@ -497,7 +502,7 @@ _NO_DETAILS = RouteActionDetails()
 
 def _action_details(r: _Reader, rt: sc.Route, kind: RouteKind) -> RouteActionDetails:
     a = rt.route
-    if kind == RouteKind.REDIRECT:
+    if kind is _REDIRECT:
         redirect = _try_decode(_why_decoders(r.c.camel)[2], rt.redirect) or sc.RedirectAction()
         code = redirect.response_code
         if isinstance(code, int):
@@ -505,7 +510,7 @@ def _action_details(r: _Reader, rt: sc.Route, kind: RouteKind) -> RouteActionDet
         else:
             status = _REDIRECT_CODES.get(code or "", 301)
         return RouteActionDetails(status=status)
-    if kind == RouteKind.DIRECT_RESPONSE:
+    if kind is _DIRECT:
         direct = _try_decode(_why_decoders(r.c.camel)[3], rt.direct_response) or sc.DirectResponseAction()
         return RouteActionDetails(status=direct.status)
     if a is None:

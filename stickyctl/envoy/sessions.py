@@ -57,30 +57,39 @@ class SessionVerdict(StrEnum):
     """Another header or cookie name (STK0302)."""
 
 
+# Read once per sticky route: module constants, not class reads (see stickyctl.envoy.enums).
+_HEADER = SessionMode.HEADER
+
+
 def name_key(mode: SessionMode, name: str) -> str:
     """A session name in the form under which the names a client treats as one are equal: HTTP
     header names are case-insensitive (RFC 9110 5.1), cookie names are not (RFC 6265 5.3)."""
-    return name.lower() if mode == SessionMode.HEADER else name
+    return name.lower() if mode == _HEADER else name
 
 
 def names_equal(mode: SessionMode, a: str, b: str) -> bool:
     """``name_key(mode, a) == name_key(mode, b)``, written out: asked once per sticky route."""
-    return a.lower() == b.lower() if mode == SessionMode.HEADER else a == b
+    return a.lower() == b.lower() if mode == _HEADER else a == b
 
 
 def session_verdict(mode: SessionMode, name: str, eff: SessionConfig | None) -> SessionVerdict:
     """``eff`` (see ``effective_session``) against the expected ``mode`` and ``name``."""
     if eff is None:
-        return SessionVerdict.MISSING
+        return _MISSING
     if eff.disabled:
-        return SessionVerdict.DISABLED
+        return _DISABLED
     if eff.state is None:
-        return SessionVerdict.MISSING
+        return _MISSING
     if eff.state.mode != mode:
-        return SessionVerdict.MODE
+        return _MODE
     if not names_equal(mode, eff.state.name, name):
-        return SessionVerdict.NAME
-    return SessionVerdict.OK
+        return _NAME
+    return _OK
+
+
+# Returned once per sticky destination: module constants, not class reads (see stickyctl.envoy.enums).
+_OK, _MISSING, _DISABLED, _MODE, _NAME = (SessionVerdict.OK, SessionVerdict.MISSING, SessionVerdict.DISABLED,
+                                          SessionVerdict.MODE, SessionVerdict.NAME)
 
 
 # --- which pinned hosts a cluster honours --------------------------------------------------------------

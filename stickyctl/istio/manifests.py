@@ -279,6 +279,10 @@ class LabelledService(msgspec.Struct, frozen=True, gc=False):
         return f"{self.obj.namespace}/{self.obj.name}"
 
 
+# Read per Service (tens of thousands): module constants, not class reads (see stickyctl.envoy.enums).
+_COOKIE, _HEADER = SessionMode.COOKIE, SessionMode.HEADER
+
+
 def session_label(obj: K8sObject, keys: LabelKeys) -> LabelledService | None:
     """The session a valid label asks for; None when unlabelled, empty or invalid (see STK0102)."""
     labels = obj.labels
@@ -286,13 +290,13 @@ def session_label(obj: K8sObject, keys: LabelKeys) -> LabelledService | None:
     header = labels.get(keys.header, "")
     if cookie:
         # istiod: value "name[:path]"; only the name matters for matching clients.
-        if label_value_problem(cookie, SessionMode.COOKIE):
+        if label_value_problem(cookie, _COOKIE):
             return None
-        mode, name = SessionMode.COOKIE, cookie.split(":", 1)[0]
+        mode, name = _COOKIE, cookie.split(":", 1)[0]
     elif header:
-        if label_value_problem(header, SessionMode.HEADER):
+        if label_value_problem(header, _HEADER):
             return None
-        mode, name = SessionMode.HEADER, header
+        mode, name = _HEADER, header
     else:
         return None
     hosts: tuple[str, ...] = ()

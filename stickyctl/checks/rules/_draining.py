@@ -55,11 +55,12 @@ def sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyCl
 
 def _sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyCluster]:
     out: dict[tuple[str, str], StickyCluster] = {}
+    label = ExpectationSource.LABEL  # read once, not per destination (see stickyctl.envoy.enums)
     for fact in ctx.route_facts:
         for d in fact.sticky:
             exp = d.expectation
             entry = out.setdefault((fact.proxy.name, d.cluster), StickyCluster(fact.proxy, d.cluster))
-            if exp.source == ExpectationSource.LABEL:
+            if exp.source == label:
                 entry.modes.add(exp.mode)
                 entry.services.add(exp.service_id)
             elif d.effective is not None and d.effective.active and d.effective.state is not None:

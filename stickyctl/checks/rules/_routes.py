@@ -43,10 +43,11 @@ def label_expectation(d: StickyDestination) -> LabelExpectation:
 
 def sticky_cookie_sessions(ctx: CheckContext) -> Iterator[tuple[RouteFact, SessionState]]:
     """Each (route, cookie session state) under which a sticky destination's sessions are active."""
+    cookie = SessionMode.COOKIE  # read once, not per destination (see stickyctl.envoy.enums)
     for fact in ctx.route_facts:
         for d in fact.sticky:
             eff = d.effective
-            if eff is not None and eff.active and eff.state is not None and eff.state.mode == SessionMode.COOKIE:
+            if eff is not None and eff.active and eff.state is not None and eff.state.mode == cookie:
                 yield fact, eff.state
 
 

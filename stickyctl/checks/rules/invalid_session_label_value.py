@@ -15,11 +15,12 @@ CODE = "STK0102"
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
+    keys = ((ctx.keys.cookie, SessionMode.COOKIE), (ctx.keys.header, SessionMode.HEADER))
     for obj in ctx.objects:
         if obj.kind not in SERVICE_KINDS:
             continue
         labels = obj.labels
-        for key, mode in ((ctx.keys.cookie, SessionMode.COOKIE), (ctx.keys.header, SessionMode.HEADER)):
+        for key, mode in keys:
             value = labels.get(key, "")
             problem = label_value_problem(value, mode) if value else None
             if problem:

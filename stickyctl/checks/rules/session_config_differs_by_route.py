@@ -35,9 +35,10 @@ def _carrier(cfg: SessionConfig | None) -> Carrier:
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     groups: dict[tuple[str, str], dict[Carrier, list[str]]] = {}
+    label = ExpectationSource.LABEL  # read once, not per destination (see stickyctl.envoy.enums)
     for fact in ctx.route_facts:
         for d in fact.sticky:
-            if d.expectation.source == ExpectationSource.LABEL:
+            if d.expectation.source == label:
                 continue
             route = f"{fact.route_config.name}/{fact.virtual_host.name}/{fact.route.id}"
             by_config = groups.setdefault((fact.proxy.name, d.cluster), {})

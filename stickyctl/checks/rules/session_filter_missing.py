@@ -66,8 +66,8 @@ def _sticky_facts(ctx: CheckContext, proxy: Proxy) -> list[RouteFact]:
 
 
 def _why_expected(facts: list[RouteFact]) -> SessionsExpected:
-    labelled = sorted({d.expectation.service_id for f in facts for d in f.sticky
-                       if d.expectation.source == ExpectationSource.LABEL})
+    label = ExpectationSource.LABEL  # read once, not per destination (see stickyctl.envoy.enums)
+    labelled = sorted({d.expectation.service_id for f in facts for d in f.sticky if d.expectation.source == label})
     if labelled:
         return LeadsToLabelled(tuple(labelled))
     return RoutesCarrySessions(len(facts))

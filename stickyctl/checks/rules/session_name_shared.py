@@ -98,6 +98,7 @@ def _collides(u: _Use, by_path: dict[str, dict[str, set[int]]], cookie: bool) ->
 def check(ctx: CheckContext) -> Iterator[Finding]:
     # (proxy, route configuration, mode, name) -> each sticky use of that session name
     uses: dict[tuple[str, str, SessionMode, str], list[_Use]] = {}
+    cookie = SessionMode.COOKIE  # read once, not per destination (see stickyctl.envoy.enums)
     for fact in ctx.route_facts:
         for d in fact.sticky:
             eff = d.effective
@@ -105,12 +106,12 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
                 continue
             st = eff.state
             key = (fact.proxy.name, fact.route_config.name, st.mode, name_key(st.mode, st.name))
-            path = st.cookie_path or "/" if st.mode == SessionMode.COOKIE else "/"
+            path = st.cookie_path or "/" if st.mode == cookie else "/"
             uses.setdefault(key, []).append(_Use(fact, d.host, path))
     shared: dict[tuple[str, str], list[SharedName]] = {}
     for (proxy, route_config, mode, name), found in sorted(uses.items()):
         hosts: dict[str, set[str]] = {}
-        for use in _clashing(found, cookie=mode == SessionMode.COOKIE):
+        for use in _clashing(found, cookie=mode == cookie):
             hosts.setdefault(use.host, set()).add(use.fact.route.id)
         if hosts:
             users = tuple((h, tuple(sorted(r))) for h, r in sorted(hosts.items()))
