@@ -6,14 +6,20 @@
 
 docs/checks/ is wholly generated: edit the prose in stickyctl/catalog.py, then run this. A retired
 code keeps a page saying why it was retired, so the ``docs_url`` old reports carry still resolves.
-Output depends on the catalog alone (no dates, no paths), so it is byte-stable.
+Each page's "Example" is a finding of that code from a fixture, as `stickyctl check` prints it,
+rendered from the fixture's golden messages.yaml (scripts/gen_golden.py). Output depends on the
+catalog and those files alone (no dates, no absolute paths), so it is byte-stable.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import re
+import shlex
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_DIR = ROOT / "docs" / "checks"
@@ -21,6 +27,7 @@ DOCS_DIR = ROOT / "docs" / "checks"
 if str(ROOT) not in sys.path:  # run as a script from a checkout, without installing the package
     sys.path.insert(0, str(ROOT))
 
+from scripts import gen_golden  # noqa: E402
 from scripts.generated_files import GeneratedDir  # noqa: E402
 from stickyctl.catalog import CATALOG, RETIRED, CheckSpec  # noqa: E402
 
@@ -52,6 +59,73 @@ def _sources(spec: CheckSpec) -> list[str]:
     return ["## Sources", "", *(f"- {source}" for source in spec.sources), ""]
 
 
+EXAMPLE_WIDTH = 80
+"""Columns the example is printed at (the width a terminal has by default)."""
+
+
+class Example(NamedTuple):
+    fixture: Path
+    args: list[str]
+    finding: dict[str, Any]
+    """The finding's golden entry: code, resource, message, details."""
+
+
+@functools.cache
+def examples() -> dict[str, Example]:
+    """Per code, a finding of it from a fixture: from the lab case named after the code when there is
+    one (fixtures/cases/<CODE>-*), else from the first fixture, by name, that has one."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    found: dict[str, Example] = {}
+    dirs = gen_golden.fixture_dirs()
+    named = [d for d in dirs if d.parent.name == "cases" and re.match(r"STK\d{4}-", d.name)]
+    for d in [*named, *(d for d in dirs if d not in named)]:
+        golden = yaml.load((d / gen_golden.GOLDEN).read_text(encoding="utf-8"), Loader=loader) or []
+        codes = set(_CODE_RE.findall(d.name)) if d in named else None
+        for entry in golden:
+            code = entry["code"]
+            if code in found or (codes is not None and code not in codes):
+                continue
+            args = yaml.load((d / "expected.yaml").read_text(encoding="utf-8"), Loader=loader)["args"]
+            found[code] = Example(d, [str(a) for a in args], entry)
+    return found
+
+
+def example_block(example: Example) -> str:
+    """The finding as `stickyctl check` prints it (its block, at ``EXAMPLE_WIDTH`` columns, no colour),
+    under the name of its proxy as the report's proxy heading gives it."""
+    from rich.console import Console
+
+    from stickyctl.findings import Finding, Resource
+    from stickyctl.exitcodes import INPUT_CODES
+    from stickyctl.report.table import print_finding
+
+    f = example.finding
+    if f["code"] in INPUT_CODES:
+        return f"stickyctl: error: {f['message']}"  # an input not read: one line on stderr, not a block
+    finding = Finding(f["code"], f["message"], Resource(**f["resource"]), dict(f.get("details") or {}))
+    out = io.StringIO()
+    console = Console(file=out, width=EXAMPLE_WIDTH, color_system=None, force_terminal=False, highlight=False)
+    proxy = finding.resource.proxy
+    if proxy is not None:
+        console.print(f"proxy {proxy}", soft_wrap=True)
+        console.print()
+    print_finding(console, finding, wide=False, in_proxy=proxy is not None)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
+
+
+def _example(spec: CheckSpec) -> list[str]:
+    example = examples().get(spec.code)
+    if example is None:
+        return []
+    fixture = example.fixture.relative_to(ROOT).as_posix()
+    command = shlex.join(["stickyctl", "check", *example.args])
+    return ["## Example", "",
+            f"`{command}` in the fixture `{fixture}` prints, among its findings:", "", "```text",
+            example_block(example), "```", ""]
+
+
 def check_page(spec: CheckSpec) -> str:
     return "\n".join(
         (
@@ -72,6 +146,7 @@ def check_page(spec: CheckSpec) -> str:
             "",
             spec.why,
             "",
+            *_example(spec),
             "## How to fix",
             "",
             spec.fix,

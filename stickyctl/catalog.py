@@ -2,7 +2,9 @@
 
 This is public API. A code is never reused: a retired code stays listed in ``RETIRED`` with the
 reason it was retired. The docs pages (docs/checks/STKxxxx.md), `stickyctl explain`, `stickyctl
-checks`, the JSON ``docs_url`` and (later) SARIF rules are all generated from this module.
+checks`, the JSON ``docs_url`` and (later) SARIF rules are all generated from this module. What
+each finding says is here too: every code's message types (``Message``: a template and typed
+arguments), after the specs.
 
 Codes: STK00xx input/target problems, STK01xx labels and control plane, STK02xx the HTTP filter
 in listeners, STK03xx per-route session config, STK04xx clusters and endpoints, STK05xx fleet
@@ -12,10 +14,21 @@ consistency (reserved for live fleet checks), STK06xx security posture.
 from __future__ import annotations
 
 import functools
+import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from stickyctl.envoy.enums import ConfigLevel, SessionMode
 from stickyctl.istio import versions as _v
+from stickyctl.istio.labels import INGRESS_USE_WAYPOINT, USE_WAYPOINT, LabelValueProblem
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+    def dataclass_transform(**_kwargs: Any) -> Any:
+        return lambda cls: cls
 
 OFFLINE_DOCS = "docs/checks/"
 """Where a code's page is when no documentation URL is configured: the page in the source tree."""
@@ -93,6 +106,11 @@ class Severity(str, Enum):
         return {"error": 3, "warning": 2, "info": 1}[self.value]
 
 
+Scope = Literal["proxy", "listener", "filter chain", "route", "cluster", "Service", "object", "input",
+                "Service or cluster", "route or gateway"]
+"""What resource a code's findings name (kept a plain string: the catalog's JSON/YAML print it as is)."""
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     code: str
@@ -107,8 +125,8 @@ class CheckSpec:
     """Why it breaks or weakens sessions, citing the Istio/Envoy behaviour."""
     fix: str
     """How to fix it."""
-    scope: str
-    """What resource a finding names: proxy, listener, filter chain, route, cluster, Service, object, input."""
+    scope: Scope
+    """What resource a finding names."""
     sources: tuple[str, ...] = ()
     """The Istio/Envoy source the check relies on (file, function, PR or issue) and the versions it
     applies to; version ranges themselves live in stickyctl.istio.versions."""
@@ -117,6 +135,11 @@ class CheckSpec:
     def docs_url(self) -> str:
         base = docs_base_url()
         return f"{base}{self.code}/" if base != OFFLINE_DOCS else f"{base}{self.code}.md"
+
+    @property
+    def messages(self) -> tuple[type[Message], ...]:
+        """Each kind of finding of this code (its message template and arguments), in definition order."""
+        return tuple(MESSAGES.get(self.code, {}).values())
 
 
 _SPECS: tuple[CheckSpec, ...] = (
@@ -810,6 +833,862 @@ _SPECS: tuple[CheckSpec, ...] = (
         scope="proxy",
     ),
 )
+
+# ---------------------------------------------------------------------------------------------
+# Messages: each code's text, as a template and the typed arguments that fill it.
+#
+# One frozen type per kind of finding (a code whose findings read two ways has two), as istio's
+# msg/messages.yaml has a template and args per code. A rule builds one and passes it to
+# ``Finding.of``; it never writes the sentence itself. ``text()`` fills ``template`` once per
+# finding with ``str.format`` (no parsing beyond that: a misconfigured mesh has tens of thousands of
+# findings), ``details()`` gives the facts the machine formats add beside it. The wording is pinned
+# by the golden files beside the fixtures (fixtures/*/*/messages.yaml) and tests/test_messages.py.
+
+
+MESSAGES: dict[str, dict[str, type[Message]]] = {}
+"""code -> {class name: message class}: every kind of finding a code has."""
+
+
+@dataclass_transform(frozen_default=True)
+class _Record:
+    """A frozen record of typed fields, declared like a dataclass (annotations, defaults last).
+
+    Not a dataclass: @dataclass(frozen=True) writes six methods per class through exec (about 1 ms a
+    class, 40 ms for the catalog's 40-odd types, paid by every command that imports the catalog);
+    this writes one, ``__init__`` (0.1 ms), and keeps the fields in the instance's ``__dict__``,
+    which ``values()`` hands to ``str.format`` as it is. The catalog imports nothing outside the
+    standard library (tests/test_docs_url.py imports it alone)."""
+
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _defaults: ClassVar[dict[str, object]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = [name for name, kind in inspect.get_annotations(cls).items()
+               if not str(kind).startswith(("ClassVar", "typing.ClassVar"))]
+        if own:
+            cls._fields = (*cls._fields, *(name for name in own if name not in cls._fields))
+            cls._defaults = {**cls._defaults, **{name: cls.__dict__[name] for name in own if name in cls.__dict__}}
+            cls.__init__ = _record_init(cls)  # type: ignore[method-assign]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), *self.__dict__.values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+
+def _record_init(cls: type[_Record]) -> Any:
+    """``__init__(self, <fields>)``, storing each argument in ``self.__dict__`` (a field's value in
+    the class body is its parameter's default)."""
+    defaults = cls._defaults
+    params = ", ".join(f"{name}=_defaults[{name!r}]" if name in defaults else name for name in cls._fields)
+    body = "".join(f"\n    d[{name!r}] = {name}" for name in cls._fields)
+    namespace: dict[str, Any] = {"_defaults": defaults}
+    exec(f"def __init__(self, {params}):\n    d = self.__dict__{body}", namespace)  # our own field names only
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+class Message(_Record):
+    """The typed arguments of one kind of finding, and how they read."""
+
+    code: ClassVar[str]
+    template: ClassVar[str]
+    """``str.format`` fields named after the arguments (or ``values()``'s keys)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            MESSAGES.setdefault(cls.code, {})[cls.__qualname__] = cls
+
+    def values(self) -> dict[str, Any]:
+        """What the template's fields are filled with: the arguments, and text derived from them."""
+        return self.__dict__
+
+    def text(self) -> str:
+        return self.template.format_map(self.values())
+
+    def details(self) -> dict[str, str]:
+        """Facts behind the message that a machine reads apart (JSON/SARIF ``details``)."""
+        return {}
+
+
+class Argument(_Record):
+    """A typed part of a message's arguments that reads as a phrase of its own (``str()``)."""
+
+
+def listed(items: Sequence[str], shown: int) -> str:
+    """``a, b, c and 2 more``: the first ``shown`` items, then how many more there are."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
+class LabelExpectation(Argument):
+    """What a labelled Service asks of the routes to it (an argument of the STK03xx messages)."""
+
+    kind: str
+    """Service | ServiceEntry"""
+    service: str
+    """namespace/name"""
+    mode: SessionMode
+    name: str
+
+    def __str__(self) -> str:
+        return f"labelled {self.kind} {self.service} expects {self.mode} {self.name!r}"
+
+
+# --- STK00xx: inputs -----------------------------------------------------------------------------
+
+
+class _InputProblem(Message):
+    template = "{target}: {reason}"
+    target: str
+    """The file, admin URL or pod as given (a manifest file with its option: ``--services FILE``)."""
+    reason: str
+    """``InputError.detail``: what the loader or the fetch found."""
+
+
+class TargetUnchecked(_InputProblem):
+    code = "STK0001"
+
+
+class UnsupportedInput(_InputProblem):
+    code = "STK0002"
+
+
+def input_message(code: str, target: str, reason: str) -> TargetUnchecked | UnsupportedInput:
+    """An ``InputError``'s finding: STK0001 (could not be read or reached) or STK0002 (not a dump)."""
+    return UnsupportedInput(target, reason) if code == UnsupportedInput.code else TargetUnchecked(target, reason)
+
+
+# --- STK01xx: labels and control plane -----------------------------------------------------------
+
+
+class FlagOff(Message):
+    code = "STK0101"
+    template = ("istiod revision {revision!r} has PILOT_ENABLE_PERSISTENT_SESSION_FILTER {flag_shown}, but "
+                "{expected}: istiod configures no sessions")
+    revision: str
+    flag: str | None
+    """The env value as written; None when unset."""
+    labelled: int
+    """Labelled Services given (0: none known, without --services)."""
+
+    def values(self) -> dict[str, object]:
+        return {"revision": self.revision,
+                "flag_shown": "unset (default false)" if self.flag is None else repr(self.flag),
+                "expected": f"{self.labelled} labelled Service(s) exist" if self.labelled
+                else "sticky sessions are expected"}
+
+    def details(self) -> dict[str, str]:
+        return {"revision": self.revision}
+
+
+class LabelKeyDiffers(Message):
+    code = "STK0101"
+    template = "istiod revision {revision!r} reads the {mode} label {read!r}, but {users} use {used!r}"
+    revision: str
+    mode: SessionMode
+    read: str
+    """The key istiod reads (PILOT_PERSISTENT_SESSION_LABEL / _HEADER_LABEL)."""
+    used: str
+    users: tuple[str, ...]
+    """namespace/name of the Services labelled with ``used``."""
+
+    def values(self) -> dict[str, object]:
+        return {"revision": self.revision, "mode": self.mode, "read": self.read, "used": self.used,
+                "users": ", ".join(self.users)}
+
+    def details(self) -> dict[str, str]:
+        return {"revision": self.revision}
+
+
+class InvalidLabelValue(Message):
+    code = "STK0102"
+    template = "{kind} {service}: label {key}: {problem}"
+    kind: str
+    service: str
+    key: str
+    value: str
+    mode: SessionMode
+    problem: LabelValueProblem
+
+    def values(self) -> dict[str, object]:
+        if self.problem is LabelValueProblem.TOKEN:
+            problem = f"{self.value!r} is not a valid HTTP {self.mode} name"
+        else:
+            hint = " (the `name:path` cookie form cannot be written as a label)" \
+                if self.problem is LabelValueProblem.PATH_FORM else ""
+            problem = f"{self.value!r} is not a valid Kubernetes label value{hint}"
+        return {"kind": self.kind, "service": self.service, "key": self.key, "problem": problem}
+
+    def details(self) -> dict[str, str]:
+        return {"label": self.key, "value": self.value}
+
+
+class BothLabels(Message):
+    code = "STK0103"
+    template = ("{kind} {service} has both {cookie_key}={cookie_value} and {header_key}={header_value}: istiod uses "
+                "the cookie, the header is ignored")
+    kind: str
+    service: str
+    cookie_key: str
+    cookie_value: str
+    header_key: str
+    header_value: str
+
+
+class MisplacedKey(Argument):
+    """One session label key in a place istiod does not read (an argument of STK0104)."""
+
+    where: Literal["label", "annotation", "pod template label"]
+    key: str
+    istiod_key: bool
+    """One of the keys istiod reads (else a look-alike of them)."""
+
+
+class LabelMisplaced(Message):
+    code = "STK0104"
+    template = "{kind} {ref}: {problems}"
+    kind: str
+    ref: str
+    """namespace/name"""
+    keys: tuple[str, str]
+    """The cookie and header label keys istiod reads."""
+    problems: tuple[MisplacedKey, ...]
+
+    def values(self) -> dict[str, object]:
+        problems = "; ".join(
+            f"{p.where} {p.key} on a {self.kind} does nothing (istiod reads Service labels)" if p.istiod_key
+            else f"{p.where} {p.key} is not a key istiod reads (it reads {self.keys[0]} and {self.keys[1]})"
+            for p in self.problems)
+        return {"kind": self.kind, "ref": self.ref, "problems": problems}
+
+
+class LabelledServiceUnrouted(Message):
+    code = "STK0105"
+    template = ("{kind} {service} is labelled for {mode} sessions ({name}) but no route of the checked proxies "
+                "leads to it")
+    kind: str
+    service: str
+    mode: SessionMode
+    name: str
+
+
+class PolicySessionPersistence(Message):
+    code = "STK0106"
+    template = ("{kind} {ref} sets sessionPersistence: Istio does not implement it (1.26+ reports it unsupported in "
+                "the policy status), sessions are not sticky")
+    kind: str
+    ref: str
+
+
+class IstioParent(Argument):
+    """Why a route is Istio's (an argument of STK0106)."""
+
+    via: Literal["Gateway", "Service", "status"]
+    """A Gateway of one of Istio's classes, a Service (a mesh route), or an Istio controller's route status."""
+    ref: str = ""
+    """namespace/name of the Gateway or Service."""
+    gateway_class: str = ""
+
+    def __str__(self) -> str:
+        if self.via == "Service":
+            return f"Service {self.ref} (a mesh route)"
+        if self.via == "Gateway":
+            return f"Gateway {self.ref} (class {self.gateway_class})"
+        return "an Istio controller (route status)"
+
+
+class RouteSessionPersistence(Message):
+    code = "STK0106"
+    template = ("{kind} {ref} sets sessionPersistence ({rules}) and is served by Istio through {parents}: Istio "
+                "ignores it, sessions are not sticky")
+    kind: str
+    ref: str
+    rules: tuple[int, ...]
+    """Indexes of the rules that set it."""
+    parents: tuple[IstioParent, ...]
+
+    def values(self) -> dict[str, object]:
+        return {"kind": self.kind, "ref": self.ref, "rules": ", ".join(f"rules[{i}]" for i in self.rules),
+                "parents": ", ".join(map(str, self.parents))}
+
+
+class _BehindWaypoint(Message):
+    kind: str
+    service: str
+    mode: SessionMode
+    waypoint: str
+    namespace: str | None
+    """The Namespace whose label puts the Service behind the waypoint; None: the Service's own label."""
+    ingress_use_waypoint: str
+    """The ingress-use-waypoint label value ('' when unset)."""
+    seen: str = ""
+    """Where a dump shows it: ``<proxy> sends <cluster> to <waypoints>`` ('' when no dump does)."""
+
+    def values(self) -> dict[str, object]:
+        via = "its" if self.namespace is None else f"namespace {self.namespace}'s"
+        return {"kind": self.kind, "service": self.service, "mode": self.mode, "waypoint": self.waypoint, "via": via,
+                "seen": f" (seen: {self.seen})" if self.seen else ""}
+
+    def details(self) -> dict[str, str]:
+        return {"waypoint": self.waypoint, "ingress_use_waypoint": self.ingress_use_waypoint,
+                "seen_in_dump": "yes" if self.seen else "no"}
+
+
+class SessionBehindWaypoint(_BehindWaypoint):
+    code = "STK0107"
+    template = ("{kind} {service} ({mode} sessions) is behind waypoint {waypoint} ({via} " + USE_WAYPOINT + "): mesh "
+                "requests go through the waypoint, which never carries the session filter, so only gateway traffic "
+                "is sticky")
+
+
+class SessionBehindIngressWaypoint(_BehindWaypoint):
+    code = "STK0107"
+    template = ("{kind} {service} ({mode} sessions) is behind waypoint {waypoint} ({via} " + USE_WAYPOINT + ") and has "
+                + INGRESS_USE_WAYPOINT + "=true: gateways send its requests to the waypoint, so a session pins a "
+                "waypoint replica, not a pod of the Service{seen}")
+
+
+class SessionClusterIsWaypoint(Message):
+    """Seen in the dump alone: a sticky cluster whose endpoints are HBONE tunnels to a waypoint."""
+
+    code = "STK0107"
+    template = ("cluster {cluster}: its endpoints are a waypoint, {shown}, reached over HBONE (istiod routes a gateway "
+                "through a Service's waypoint when it has " + INGRESS_USE_WAYPOINT + "): the session pins the "
+                "waypoint pod, which balances the Service's pods without a session filter")
+    cluster: str
+    shown: str
+    """The waypoint endpoints as shown: ``<workload> (<waypoint>)``, comma-separated."""
+    waypoints: tuple[str, ...]
+    """The waypoints' names."""
+
+    def details(self) -> dict[str, str]:
+        return {"waypoints": ", ".join(self.waypoints)}
+
+
+# --- STK02xx: the HTTP filter in listeners --------------------------------------------------------
+
+
+class LeadsToLabelled(Argument):
+    """The proxy's routes lead to these labelled Services (namespace/name)."""
+
+    services: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"its routes lead to labelled {listed(self.services, 4)}"
+
+
+class RoutesCarrySessions(Argument):
+    """Without labels: this many of the proxy's routes carry session config."""
+
+    routes: int
+
+    def __str__(self) -> str:
+        return f"{self.routes} of its routes carry session config"
+
+
+class RoutesNotInInput(Argument):
+    """Labelled Services are given, and the routes of the listeners are not in the input."""
+
+    labelled: int
+
+    def __str__(self) -> str:
+        return f"{self.labelled} labelled Service(s) are given and these listeners' routes are not in the input"
+
+
+SessionsExpected = LeadsToLabelled | RoutesCarrySessions | RoutesNotInInput
+"""Why sessions are expected on a proxy (an argument of STK0201)."""
+
+
+class SessionFilterMissing(Message):
+    code = "STK0201"
+    template = ("no stateful_session filter on listener(s) {listeners}, but {expected}: no session value is issued or "
+                "honoured; istiod's PILOT_ENABLE_PERSISTENT_SESSION_FILTER is off for this proxy (or an EnvoyFilter "
+                "removed the filter)")
+    listeners: tuple[str, ...]
+    expected: SessionsExpected
+
+    def values(self) -> dict[str, object]:
+        return {"listeners": listed(self.listeners, 4), "expected": self.expected}
+
+    def details(self) -> dict[str, str]:
+        return {"listeners": ", ".join(self.listeners)}
+
+
+class SessionsNotInIstio(Message):
+    code = "STK0201"
+    template = ("no stateful_session filter on listener(s) {listeners}, and Istio {istio_version} has no persistent "
+                "sessions for the {modes} label (Istio {need}+): {expected}, but this Istio cannot make them sticky; "
+                "upgrade Istio")
+    listeners: tuple[str, ...]
+    expected: SessionsExpected
+    istio_version: str
+    modes: tuple[SessionMode, ...]
+    need: str
+    """The first Istio version with the session label(s)."""
+
+    def values(self) -> dict[str, object]:
+        return {"listeners": listed(self.listeners, 4), "expected": self.expected, "istio_version": self.istio_version,
+                "modes": " and ".join(sorted(self.modes)), "need": self.need}
+
+    def details(self) -> dict[str, str]:
+        return {"listeners": ", ".join(self.listeners)}
+
+
+class SessionFilterAfterRouter(Message):
+    code = "STK0202"
+    template = ("listener {listener} filter chain {chain}{rejected}: stateful_session is HTTP filter #{session}, after "
+                "the router (#{router})")
+    listener: str
+    chain: str
+    rejected: bool
+    """Found in the update Envoy rejected (error_state)."""
+    session: int
+    router: int
+    """Indexes of the session filter and the router among the HTTP filters."""
+
+    def values(self) -> dict[str, object]:
+        return {"listener": self.listener, "chain": self.chain, "session": self.session, "router": self.router,
+                "rejected": " (in the update Envoy rejected)" if self.rejected else ""}
+
+
+class SessionFilterByEcds(Message):
+    code = "STK0203"
+    template = ("listener {listener} filter chain {chain}: the stateful_session filter comes by ECDS "
+                "(config_discovery); its config cannot be verified")
+    listener: str
+    chain: str
+
+
+class ListenerRejected(Message):
+    code = "STK0204"
+    template = "Envoy rejected the update of listener {listener} at {when} ({serving}): {error}"
+    listener: str
+    when: str
+    """error_state.last_update_attempt ("unknown time" when the dump has none)."""
+    serving: bool
+    """An earlier version of the listener is active."""
+    error: str
+    """error_state.details, white space folded."""
+
+    def values(self) -> dict[str, object]:
+        serving = "the previous version keeps serving" if self.serving else "no version of it is serving"
+        return {"listener": self.listener, "when": self.when, "serving": serving, "error": self.error}
+
+    def details(self) -> dict[str, str]:
+        return {"last_update_attempt": self.when, "details": self.error}
+
+
+class SessionFilterOnInbound(Message):
+    code = "STK0205"
+    template = ("stateful_session filter on inbound filter chain(s) {chains}: an inbound route reaches only this pod's "
+                "own application, so nothing is pinned; put session config on the callers' side (a session label on "
+                "the Service) instead")
+    chains: tuple[str, ...]
+    """``<listener> <filter chain>`` each."""
+
+    def values(self) -> dict[str, object]:
+        return {"chains": listed(self.chains, 4)}
+
+    def details(self) -> dict[str, str]:
+        return {"filter_chains": ", ".join(self.chains)}
+
+
+# --- STK03xx: per-route session config -----------------------------------------------------------
+
+
+class RouteWithoutSessionConfig(Message):
+    code = "STK0301"
+    template = ("route to {cluster} has no stateful_session config at any level ({expects}): every request is "
+                "re-balanced")
+    cluster: str
+    expects: LabelExpectation
+
+    def details(self) -> dict[str, str]:
+        return {"cluster": self.cluster}
+
+
+_WEIGHTED_PICK = ("weighted route: istiod gives a route one session config, from its first labelled destination "
+                  "({picked.service}, {picked.mode} {picked.name!r}), so {expects.service}'s label ({expects.mode} "
+                  "{expects.name!r}) is not used here; give the Services of the split one session label value")
+"""The end of STK0302/STK0303 when istiod picked another labelled destination's config for the whole
+weighted route (route/route.go ``TranslateRoute``, 1.21+): not an EnvoyFilter nor a stale push."""
+
+
+class _SessionMismatch(Message):
+    cluster: str
+    mode: SessionMode
+    """The configured session's mode."""
+    configured: str
+    """The configured header or cookie name."""
+    level: ConfigLevel
+    expects: LabelExpectation
+    picked: LabelExpectation | None = None
+    """On a weighted route: the labelled destination whose config istiod gave the whole route."""
+    weighted_template: ClassVar[str]
+
+    def text(self) -> str:
+        return (self.template if self.picked is None else self.weighted_template).format_map(self.values())
+
+
+class SessionNameMismatch(_SessionMismatch):
+    code = "STK0302"
+    template = "route to {cluster} uses {mode} {configured!r} (set at {level} level) but the {expects}"
+    weighted_template = "route to {cluster} uses {mode} {configured!r}: " + _WEIGHTED_PICK
+
+    def details(self) -> dict[str, str]:
+        return {"cluster": self.cluster, "configured": self.configured}
+
+
+class SessionModeMismatch(_SessionMismatch):
+    code = "STK0303"
+    template = "route to {cluster} has {mode} session config {configured!r} (set at {level} level) but the {expects}"
+    weighted_template = "route to {cluster} has {mode} session config {configured!r}: " + _WEIGHTED_PICK
+
+    def details(self) -> dict[str, str]:
+        return {"cluster": self.cluster, "configured_mode": self.mode.value}
+
+
+class SessionFilterDisabled(Message):
+    code = "STK0304"
+    template = "route to {cluster}: stateful_session is {where} ({expects})"
+    cluster: str
+    level: ConfigLevel
+    """Where ``disabled`` wins (``listener``: the filter itself is disabled and no route enables it)."""
+    expects: LabelExpectation
+
+    def values(self) -> dict[str, object]:
+        where = ("the HCM's filter is disabled and nothing enables it" if self.level == ConfigLevel.LISTENER
+                 else f"disabled at {self.level} level")
+        return {"cluster": self.cluster, "where": where, "expects": self.expects}
+
+    def details(self) -> dict[str, str]:
+        return {"cluster": self.cluster, "level": self.level.value}
+
+
+class SessionConfigUnlabelled(Message):
+    code = "STK0305"
+    template = "route has {mode} session config {name!r} (at {level} level) but leads only to unlabelled {hosts}"
+    mode: SessionMode
+    name: str
+    level: ConfigLevel
+    hosts: tuple[str, ...]
+
+    def values(self) -> dict[str, object]:
+        return {"mode": self.mode, "name": self.name, "level": self.level, "hosts": ", ".join(self.hosts)}
+
+
+class WeightedRouteSticky(Message):
+    code = "STK0306"
+    template = ("weighted route ({split}): Envoy picks the cluster first; a session pinned to a host of another "
+                "cluster is re-balanced")
+    split: tuple[tuple[str, int | None], ...]
+    """(cluster, weight) in the route's order."""
+
+    def values(self) -> dict[str, object]:
+        return {"split": ", ".join(f"{cluster}={weight}" for cluster, weight in self.split)}
+
+
+class CookiePathNotCoveringRoute(Message):
+    code = "STK0307"
+    template = ("cookie {cookie!r} has path {path} but the route matches {matcher} {pattern}: requests there are "
+                "re-balanced")
+    cookie: str
+    path: str
+    matcher: Literal["path", "prefix", "path_separated_prefix", "safe_regex"]
+    """The route match field the cookie path does not cover."""
+    pattern: str
+
+    def details(self) -> dict[str, str]:
+        return {"cookie_path": self.path}
+
+
+def _ttl_detail(ttl: float | None) -> dict[str, str]:
+    return {"ttl": "unset" if ttl is None else f"{ttl:g}s"}
+
+
+class CookieTtlZero(Message):
+    code = "STK0308"
+    template = ("cookie {cookie!r}: TTL 0 on Envoy {envoy_version}: Envoy 1.27–1.29 treats it as already expired, so "
+                "cookies never stick")
+    cookie: str
+    ttl: float | None
+    """0, or None when unset (a session cookie)."""
+    envoy_version: str
+
+    def details(self) -> dict[str, str]:
+        return _ttl_detail(self.ttl)
+
+
+class CookieTtlShort(Message):
+    code = "STK0308"
+    template = ("cookie {cookie!r}: TTL {ttl:g}s on {envoy}: sessions end {ttl:g}s after they start, even for active "
+                "users")
+    cookie: str
+    ttl: float
+    envoy_version: str | None
+
+    def values(self) -> dict[str, object]:
+        envoy = f"Envoy {self.envoy_version}" if self.envoy_version else "Envoy >= 1.27 (version unknown)"
+        return {"cookie": self.cookie, "ttl": self.ttl, "envoy": envoy}
+
+    def details(self) -> dict[str, str]:
+        return _ttl_detail(self.ttl)
+
+
+class CookieExpiryHostClock(Message):
+    code = "STK0308"
+    template = ("cookie sessions with a TTL on {replicas} replicas of {workload}, Envoy {affected}: Envoy {shown} "
+                "stamps and checks the cookie's expiry with the node's uptime clock (envoyproxy/envoy#44111), so a "
+                "replica on a node up longer than the issuing one's by more than the TTL judges the cookie expired "
+                "and moves the session{mixed}")
+    replicas: int
+    workload: str
+    """The workload as described (``Deployment istio-ingress/istio-ingressgateway``)."""
+    envoys: tuple[str, ...]
+    """The Envoy versions the replicas run ("unknown" where a dump does not say)."""
+    affected: tuple[str, ...]
+    """Those of them that stamp the expiry with the uptime clock."""
+
+    def values(self) -> dict[str, object]:
+        mixed = len(self.affected) < len(self.envoys) and "unknown" not in self.envoys
+        return {"replicas": self.replicas, "workload": self.workload, "affected": ", ".join(self.affected),
+                "shown": _v.COOKIE_EXPIRY_HOST_CLOCK.shown,
+                "mixed": "; the replicas on Envoy 1.39+ (Unix time) reject every cookie the older ones issued until "
+                         "all run the same version" if mixed else ""}
+
+    def details(self) -> dict[str, str]:
+        return {"envoy": ", ".join(self.envoys), "replicas": str(self.replicas)}
+
+
+class ConsistentHashWithSession(Message):
+    code = "STK0309"
+    template = "sticky route also hashes: {hashing}"
+    route_hash: bool
+    """The route has a hash_policy."""
+    clusters: tuple[tuple[str, str], ...]
+    """(cluster, lb_policy) of the clusters it reaches that hash (RING_HASH, MAGLEV)."""
+
+    def values(self) -> dict[str, object]:
+        hashing = ["the route has a hash_policy"] if self.route_hash else []
+        hashing += [f"cluster {cluster} uses {policy}" for cluster, policy in self.clusters]
+        return {"hashing": "; ".join(hashing)}
+
+
+class WeightedRouteLostSessionConfig(Message):
+    code = "STK0310"
+    template = ("weighted route to sticky {sticky} and unlabelled {unlabelled} carries no session config: the labelled "
+                "destination is not sticky either")
+    sticky: tuple[str, ...]
+    unlabelled: tuple[str, ...]
+    """Clusters of the split."""
+
+    def values(self) -> dict[str, object]:
+        return {"sticky": ", ".join(self.sticky), "unlabelled": ", ".join(self.unlabelled)}
+
+
+class SharedName(Argument):
+    """One header or cookie name used for several Services (an argument of STK0311)."""
+
+    mode: SessionMode
+    name: str
+    users: tuple[tuple[str, tuple[str, ...]], ...]
+    """(Service host, ids of the routes to it) each."""
+
+    def __str__(self) -> str:
+        users = ", ".join(f"{host} (route {', '.join(routes)})" for host, routes in self.users)
+        return f"{self.mode} {self.name!r} by {users}"
+
+
+class SessionNameShared(Message):
+    code = "STK0311"
+    template = ("one session name for several Services under overlapping hosts: {shared}: each one's value sends the "
+                "others' requests to a host they do not have, so sessions ping-pong between them; give each Service "
+                "its own name")
+    names: tuple[SharedName, ...]
+
+    def values(self) -> dict[str, object]:
+        return {"shared": "; ".join(map(str, self.names))}
+
+    def details(self) -> dict[str, str]:
+        return {"shared": "; ".join(map(str, self.names))}
+
+
+class Carrier(Argument):
+    """What a client's session value must match on a route: mode and name (cookie path and TTL aside)."""
+
+    mode: SessionMode | None
+    """None: no session config (or one without a session state)."""
+    name: str = ""
+    disabled: bool = False
+
+    def __str__(self) -> str:
+        if self.disabled:
+            return "the session filter disabled"
+        if self.mode is None:
+            return "no session config"
+        return f"{self.mode} {self.name!r}" if self.name else str(self.mode)
+
+
+class SessionConfigDiffersByRoute(Message):
+    code = "STK0312"
+    template = ("routes to cluster {cluster} carry different session configs: {configs}: a session value issued on one "
+                "route is not honoured on the others")
+    cluster: str
+    configs: tuple[tuple[Carrier, tuple[str, ...]], ...]
+    """Each config with the routes (route config/virtual host/route) that carry it, in the order first seen."""
+
+    def values(self) -> dict[str, object]:
+        ranked = sorted(((str(c), routes) for c, routes in self.configs), key=lambda kv: (-len(kv[1]), kv[0]))
+        return {"cluster": self.cluster, "configs": "; ".join(f"{c} on {listed(routes, 2)}" for c, routes in ranked)}
+
+    def details(self) -> dict[str, str]:
+        return {str(c): ", ".join(routes) for c, routes in self.configs}
+
+
+# --- STK04xx: clusters and endpoints --------------------------------------------------------------
+
+
+class ClusterOrigin(Enum):
+    """Whose cluster lacks DRAINING, which says who can add it (STK0401)."""
+
+    OTHER = "other"
+    """Not named as istiod names clusters: another control plane's."""
+    SUBSET = "subset"
+    """istiod's subset cluster (``outbound|port|subset|host``): istiod never sets it there."""
+    DEFAULT = "default"
+    """istiod's default cluster of a Service."""
+
+
+class DrainingNotOverridable(Message):
+    code = "STK0401"
+    template = ("cluster {cluster}: override_host_status is {statuses}, without DRAINING: sessions to terminating pods "
+                "move during rollouts; {cause}")
+    cluster: str
+    statuses: tuple[str, ...]
+    """What Envoy honours (its default when unset)."""
+    explicit: bool
+    """The cluster sets override_host_status (else Envoy's default applies)."""
+    origin: ClusterOrigin
+    subset: str = ""
+
+    def values(self) -> dict[str, object]:
+        listed_statuses = "[" + ", ".join(self.statuses) + "]"
+        statuses = listed_statuses if self.explicit else f"unset (Envoy default {listed_statuses})"
+        if self.origin is ClusterOrigin.OTHER:
+            cause = "add DRAINING to the cluster's override_host_status"
+        elif self.origin is ClusterOrigin.SUBSET:
+            cause = (f"istiod never sets it on subset clusters (subset {self.subset}); route to the Service's default "
+                     "cluster, or add DRAINING with an EnvoyFilter on this cluster")
+        else:
+            cause = ("istiod sets it on a cookie-labelled Service's default cluster (Istio 1.17.3+): an older istiod, "
+                     "a stale push, or an EnvoyFilter that replaced it")
+        return {"cluster": self.cluster, "statuses": statuses, "cause": cause}
+
+
+class OverrideHostStatusEmpty(Message):
+    code = "STK0402"
+    template = "cluster {cluster}: override_host_status is set with no statuses, so every session value is ignored"
+    cluster: str
+
+
+class StickyRouteClusterMissing(Message):
+    code = "STK0403"
+    template = "route to sticky {host} names cluster {cluster}, which the proxy does not have"
+    host: str
+    cluster: str
+
+    def details(self) -> dict[str, str]:
+        return {"cluster": self.cluster}
+
+
+class HeaderSessionDrainingDropped(Message):
+    code = "STK0404"
+    template = ("cluster {cluster} ({behind}): {istio} drops a terminating pod from EDS for the header label (it keeps "
+                "draining pods only for the cookie label), so header sessions pinned to it move on every rollout and "
+                "scale-down; DRAINING in override_host_status cannot keep a pod Envoy no longer has")
+    cluster: str
+    services: tuple[str, ...]
+    """Header-labelled Services behind the cluster (empty: sessions inferred from the dump)."""
+    istio_version: str | None
+
+    def values(self) -> dict[str, object]:
+        behind = f"header-labelled {', '.join(self.services)}" if self.services else "header sessions"
+        istio = (f"Istio {self.istio_version}" if self.istio_version
+                 else f"this Istio (version unknown; every release through {_v.HEADER_DRAINING_DROPPED.last_shown}"
+                      " does it)")
+        return {"cluster": self.cluster, "behind": behind, "istio": istio}
+
+    def details(self) -> dict[str, str]:
+        return {"istio_version": self.istio_version or "unknown"}
+
+
+# --- STK05xx: fleet consistency -------------------------------------------------------------------
+
+
+class ReplicasDisagree(Message):
+    code = "STK0501"
+    template = "{replicas} replicas of {workload} disagree on what sessions depend on: {shown}{more}"
+    shown_differences: ClassVar[int] = 3
+    """Differences spelled out in the message; every one is in the details."""
+    replicas: int
+    workload: str
+    differences: tuple[tuple[str, str], ...]
+    """(subject, what each replica has) each."""
+
+    def values(self) -> dict[str, object]:
+        shown = "; ".join(f"{s}: {v}" for s, v in self.differences[:self.shown_differences])
+        more = len(self.differences) - self.shown_differences
+        tail = f" (and {more} more difference{'s' if more > 1 else ''}, see details)" if more > 0 else ""
+        return {"replicas": self.replicas, "workload": self.workload, "shown": shown, "more": tail}
+
+    def details(self) -> dict[str, str]:
+        return dict(self.differences)
+
+
+class StrictSessionMultiReplica(Message):
+    code = "STK0502"
+    template = ("strict sessions on {routes} of {workload}, which runs {replicas} replicas: while they converge after "
+                "an endpoint change, a request pinned to a host one replica does not know yet is answered 503 instead "
+                "of being re-balanced")
+    routes: tuple[str, ...]
+    workload: str
+    replicas: int
+
+    def values(self) -> dict[str, object]:
+        routes = f"route{'s' if len(self.routes) > 1 else ''} {listed(self.routes, 3)}"
+        return {"routes": routes, "workload": self.workload, "replicas": self.replicas}
+
+    def details(self) -> dict[str, str]:
+        return {"routes": ", ".join(self.routes), "replicas": str(self.replicas)}
+
+
+# --- STK06xx: security posture --------------------------------------------------------------------
+
+
+class SessionExposesBackends(Message):
+    code = "STK0601"
+    template = "sessions ({sessions}) carry base64 pod IP:port values clients can read and forge"
+    sessions: tuple[tuple[SessionMode, str], ...]
+    """(mode, header or cookie name) each, sorted."""
+
+    def values(self) -> dict[str, object]:
+        return {"sessions": ", ".join(f"{mode} {name}" for mode, name in self.sessions)}
+
+
 
 CATALOG: dict[str, CheckSpec] = {spec.code: spec for spec in _SPECS}
 

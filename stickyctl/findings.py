@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, fields
 
-from stickyctl.catalog import CATALOG, CheckSpec, Severity
+from stickyctl.catalog import CATALOG, CheckSpec, Message, Severity
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,11 @@ class Finding:
     resource: Resource
     details: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     """Extra facts behind the message (Envoy's error details, the label value, …)."""
+
+    @classmethod
+    def of(cls, message: Message, resource: Resource) -> Finding:
+        """The finding a rule reports: its code, text and details come from the catalog's message type."""
+        return cls(message.code, message.text(), resource, message.details())
 
     @property
     def spec(self) -> CheckSpec:

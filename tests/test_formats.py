@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from stickyctl.catalog import CATALOG, Severity
 from stickyctl.environment import Environment
+from stickyctl.envoy.enums import ProxyKind, SessionMode
 from stickyctl.findings import Finding, Resource
 from stickyctl.report import github, junit, sarif
 from stickyctl.report.machine import to_json
@@ -155,7 +156,7 @@ def test_sarif_is_byte_stable(run_cli: RunCli, in_case: EnterCase) -> None:
 
 def _report(findings: tuple[Finding, ...], **changes: Any) -> CheckReport:
     proxy = ProxySummary(
-        name="gw", kind="router", node_id=None, istio_version="1.24.0", envoy_version="1.40.0",
+        name="gw", kind=ProxyKind.ROUTER, node_id=None, istio_version="1.24.0", envoy_version="1.40.0",
         sources=("dumps/gw.json", "dumps/gw-routes.json"), listeners=1, http_connection_managers=1,
         routes=2, sticky_routes=1, clusters=3,
     )
@@ -209,7 +210,8 @@ def test_machine_formats_are_what_json_dumps_writes(texts: list[str], paths: lis
     findings = tuple(Finding(code, t, Resource(file=paths[0] if paths and i % 2 else None, proxy=t or "gw",
                                                route=t or None), {"configured": t, t: "x"})
                      for i, t in enumerate(texts) for code in ("STK0302", "STK0601"))
-    report = _report(findings, sticky_services=tuple(StickyService(t, "Service", "header", t, "label") for t in texts))
+    sticky = tuple(StickyService(t, "Service", SessionMode.HEADER, t, "label") for t in texts)
+    report = _report(findings, sticky_services=sticky)
     report = replace(report, proxies=(replace(report.proxies[0], name=texts[0] or "gw", sources=tuple(paths)),))
     assert sarif.to_sarif(report) == json.dumps(sarif.document(report), indent=2, sort_keys=True,
                                                 ensure_ascii=False) + "\n"

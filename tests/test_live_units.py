@@ -18,6 +18,7 @@ import pytest
 from stickyctl.checks.engine import CheckOptions
 from stickyctl.checks.snapshot import check_snapshot
 from stickyctl.environment import Environment
+from stickyctl.envoy.enums import ProxyKind
 from stickyctl.kube import collect as collect_mod
 from stickyctl.kube import snapshot as snap
 from stickyctl.kube.client import Cluster
@@ -44,12 +45,12 @@ def test_workload_of(pod: str, workload: str | None) -> None:
     from stickyctl.checks.rules._fleet import workload_of
     from stickyctl.envoy.model import Proxy, ProxyIdentity
 
-    proxy = Proxy(ProxyIdentity(f"{pod}.ns", f"router~10.0.0.1~{pod}.ns~ns.svc.cluster.local", "router", None, None),
-                  ())
+    proxy = Proxy(ProxyIdentity(f"{pod}.ns", f"router~10.0.0.1~{pod}.ns~ns.svc.cluster.local", ProxyKind.ROUTER,
+                                None, None), ())
     got = workload_of(proxy)
     assert (got.ref if got else None) == workload
-    sidecar = Proxy(ProxyIdentity(f"{pod}.ns", f"sidecar~10.0.0.1~{pod}.ns~ns.svc.cluster.local", "sidecar", None,
-                                  None), ())
+    sidecar = Proxy(ProxyIdentity(f"{pod}.ns", f"sidecar~10.0.0.1~{pod}.ns~ns.svc.cluster.local",
+                                  ProxyKind.SIDECAR, None, None), ())
     assert workload_of(sidecar) is None
 
 

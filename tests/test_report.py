@@ -14,6 +14,7 @@ from rich.console import Console
 
 from stickyctl.catalog import CATALOG, Severity
 from stickyctl.environment import Environment
+from stickyctl.envoy.enums import ProxyKind, SessionMode
 from stickyctl.errors import UsageError
 from stickyctl.findings import Finding, Resource
 from stickyctl.report.machine import to_json
@@ -56,7 +57,7 @@ FINDINGS = (
 PROXIES = (
     ProxySummary(
         name=GW,
-        kind="router",
+        kind=ProxyKind.ROUTER,
         node_id="router~10.0.0.1~gw-1.istio-ingress~istio-ingress.svc.cluster.local",
         istio_version="1.20.3",
         envoy_version="1.28.1",
@@ -69,7 +70,7 @@ PROXIES = (
     ),
     ProxySummary(
         name=SIDECAR,
-        kind="sidecar",
+        kind=ProxyKind.SIDECAR,
         node_id=None,
         istio_version=None,
         envoy_version=None,
@@ -82,7 +83,7 @@ PROXIES = (
     ),
 )
 
-STICKY = (StickyService("default/hello", "Service", "header", "x-session", "label"),)
+STICKY = (StickyService("default/hello", "Service", SessionMode.HEADER, "x-session", "label"),)
 
 
 def make_report(**changes: Any) -> CheckReport:

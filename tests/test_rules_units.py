@@ -9,6 +9,7 @@ import pytest
 from stickyctl.checks.rules.cookie_path_not_covering_route import not_covered
 from stickyctl.checks.rules.cookie_ttl_pitfall import ttl_problem
 from stickyctl.envoy.cookie_path import cookie_path_matches
+from stickyctl.envoy.enums import ProxyKind
 from stickyctl.envoy.model import RouteMatcher
 from stickyctl.istio.labels import LabelKeys
 from stickyctl.istio.manifests import (
@@ -153,5 +154,5 @@ def test_only_a_kubernetes_service_has_endpoints_that_drain(cluster: str, kinds:
     from stickyctl.checks.rules._draining import StickyCluster
     from stickyctl.envoy.model import Proxy, ProxyIdentity
 
-    proxy = Proxy(ProxyIdentity("gw", None, "router", None, None), ())
+    proxy = Proxy(ProxyIdentity("gw", None, ProxyKind.ROUTER, None, None), ())
     assert StickyCluster(proxy, cluster, kinds=kinds).endpoints_can_drain is can_drain

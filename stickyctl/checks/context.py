@@ -1,9 +1,8 @@
 """What every rule reads, computed once per run: proxies, sticky Services, and per-route facts.
 
-The per-route facts carry the *effective* session config for each destination, resolved the way
-Envoy does (most specific wins: weighted-cluster entry > route > virtual host > route
-configuration > the listener filter's own config; ISTIO-NOTES "Most specific wins" [seen]).
-Everything is indexed once, so rules stay linear in routes and clusters.
+The per-route facts carry the *effective* session config for each destination and, for sticky
+destinations, its verdict, both decided by ``stickyctl.envoy.sessions`` as Envoy does. Everything
+is indexed once, so rules stay linear in routes and clusters.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from stickyctl.envoy.enums import ListenerState, SessionMode, StrEnum
 from stickyctl.envoy.model import (
     Cluster,
     HttpConnectionManager,
@@ -21,9 +21,11 @@ from stickyctl.envoy.model import (
     Route,
     RouteConfig,
     SessionConfig,
+    SessionState,
     View,
     VirtualHost,
 )
+from stickyctl.envoy.sessions import SessionVerdict, effective_session, session_verdict
 from stickyctl.findings import Resource
 from stickyctl.istio.labels import LabelKeys
 from stickyctl.istio.manifests import (
@@ -39,30 +41,52 @@ from stickyctl.istio.names import destination_host, parse_cluster_name
 # Istio's bootstrap (not istiod) defines these HTTP listeners: Prometheus stats and health.
 # istiod never adds the session filter to them (ISTIO-NOTES, "HTTP filter").
 ISTIO_BOOTSTRAP_PORTS = frozenset({15090, 15021})
-CHECKED_LISTENER_STATES = ("active", "warming")
+CHECKED_LISTENER_STATES = (ListenerState.ACTIVE, ListenerState.WARMING)
+"""istiod's listeners that serve, or are about to: the ones the filter checks read."""
+
+
+class ExpectationSource(StrEnum):
+    """Where a sticky destination's expected session comes from."""
+
+    LABEL = "label"
+    """The Service's session label (--services given): the label decides."""
+    DUMP = "dump"
+    """Inferred from the session config the dump's routes carry (no --services): the most common one."""
 
 
 class Expectation(View, frozen=True):
     """What a sticky destination's session config must be."""
 
-    mode: str
+    mode: SessionMode
     name: str
     service_id: str
-    source: str
-    """label | dump"""
+    source: ExpectationSource
     kind: str
+    """Service | ServiceEntry (from a label) | host (inferred from the dump)."""
 
 
 class DestinationFact(View, frozen=True):
+    """A destination of a route that is not a sticky Service."""
+
     cluster: str
     host: str
-    expectation: Expectation | None
     effective: SessionConfig | None
-    verdict: str | None = None
-    """For sticky destinations: see ``session_verdict``; None otherwise."""
     not_given: bool = False
     """--services was given but holds no Service or ServiceEntry for this host: whether it is
     labelled is unknown, which is not the same as unlabelled."""
+    expectation: None = None
+    verdict: None = None
+
+
+class StickyDestination(View, frozen=True):
+    """A destination of a route that is a sticky Service (labelled, or inferred from the dump)."""
+
+    cluster: str
+    host: str
+    effective: SessionConfig | None
+    expectation: Expectation
+    verdict: SessionVerdict
+    not_given: bool = False
 
 
 class RouteFact(View, frozen=True):
@@ -71,11 +95,12 @@ class RouteFact(View, frozen=True):
     virtual_host: VirtualHost
     route: Route
     hcm: HttpConnectionManager | None
-    destinations: tuple[DestinationFact, ...]
-    sticky: tuple[DestinationFact, ...]
+    destinations: tuple[DestinationFact | StickyDestination, ...]
+    sticky: tuple[StickyDestination, ...]
     """The destinations that are sticky Services (labelled, or inferred from the dump)."""
-    active_configs: tuple[SessionConfig, ...]
-    """Effective configs under which Envoy issues and honours session values on this route."""
+    active_sessions: tuple[tuple[SessionConfig, SessionState], ...]
+    """Effective configs under which Envoy issues and honours session values on this route, each with
+    its session state."""
 
     @property
     def resource(self) -> Resource:
@@ -111,15 +136,15 @@ class CheckContext:
         return out
 
     @functools.cached_property
-    def by_verdict(self) -> dict[str, list[tuple[RouteFact, DestinationFact]]]:
+    def by_verdict(self) -> dict[SessionVerdict, list[tuple[RouteFact, StickyDestination]]]:
         """Sticky destinations grouped by verdict, computed once for STK0301–STK0304."""
-        out: dict[str, list[tuple[RouteFact, DestinationFact]]] = {}
+        out: dict[SessionVerdict, list[tuple[RouteFact, StickyDestination]]] = {}
+        label = ExpectationSource.LABEL  # read once, not per destination (see stickyctl.envoy.enums)
         for fact in self.route_facts:
             if lost_to_weighted_mix(fact):
                 continue  # STK0310 names this case precisely
             for d in fact.sticky:
-                assert d.verdict is not None and d.expectation is not None
-                if d.expectation.source != "label":
+                if d.expectation.source != label:
                     # Inferred from the dump itself: no label says which config is meant, so a
                     # route that differs from the others is STK0312's warning, never an error
                     # against a name guessed from the majority (Envoy Gateway configures sessions
@@ -147,20 +172,10 @@ class CheckContext:
         return None if proxy.clusters is None else proxy.clusters.get(name)
 
 
-def effective_session(dest_session: SessionConfig | None, route: Route, vhost: VirtualHost, rc: RouteConfig,
-                      hcm: HttpConnectionManager | None) -> SessionConfig | None:
-    for cfg in (dest_session, route.session, vhost.session, rc.session):
-        if cfg is not None:
-            return cfg
-    if hcm is not None and hcm.session_filter is not None:
-        return hcm.session_filter.session
-    return None
-
-
 def _hcm_by_route_config(proxy: Proxy) -> dict[str, HttpConnectionManager]:
     out: dict[str, HttpConnectionManager] = {}
     for lst in proxy.listeners:
-        if lst.state not in CHECKED_LISTENER_STATES and lst.state != "static":
+        if lst.state not in CHECKED_LISTENER_STATES and lst.state != ListenerState.STATIC:
             continue
         for ch in lst.chains:
             if ch.hcm is None:
@@ -212,12 +227,13 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
     if services_given:
         # One lookup per distinct host; the routes are walked once (a generator, not a list).
         looked_up: dict[str, Expectation | None] = {}
+        label = ExpectationSource.LABEL  # read once, not per host (see stickyctl.envoy.enums)
 
         def expectation(host: str) -> Expectation | None:
             if host in looked_up:
                 return looked_up[host]
             svc = index.lookup(host)
-            exp = None if svc is None else Expectation(svc.mode, svc.name, svc.id, "label", svc.obj.kind)
+            exp = None if svc is None else Expectation(svc.mode, svc.name, svc.id, label, svc.obj.kind)
             looked_up[host] = exp
             if exp is not None:
                 expectations[host] = exp
@@ -225,34 +241,34 @@ def build_context(proxies: list[Proxy], objects: list[K8sObject], *, services_gi
     else:
         routes = list(raw)  # walked twice: votes first
         raw = iter(routes)
-        votes: dict[str, Counter[tuple[str, str]]] = {}
+        votes: dict[str, Counter[tuple[SessionMode, str]]] = {}
         for *_route, dests in routes:
             for _cluster, host, eff in dests:
                 if eff is not None and eff.active and eff.state is not None:
                     votes.setdefault(host, Counter())[(eff.state.mode, eff.state.name)] += 1
         for host, counter in votes.items():
             (mode, name), _n = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-            expectations[host] = Expectation(mode, name, host, "dump", "host")
+            expectations[host] = Expectation(mode, name, host, ExpectationSource.DUMP, "host")
 
         def expectation(host: str) -> Expectation | None:
             return expectations.get(host)
 
     append = ctx.route_facts.append
     for proxy, rc, vh, route, hcm, dests in raw:
-        facts: list[DestinationFact] = []
-        sticky: list[DestinationFact] = []
-        active: list[SessionConfig] = []
+        facts: list[DestinationFact | StickyDestination] = []
+        sticky: list[StickyDestination] = []
+        active: list[tuple[SessionConfig, SessionState]] = []
         for c, h, e in dests:
             exp = expectation(h)
             if exp is None:
                 unknown = services_given and names_a_service(c) and not index.given(h)
-                fact = DestinationFact(c, h, None, e, None, unknown)
+                facts.append(DestinationFact(c, h, e, unknown))
             else:
-                fact = DestinationFact(c, h, exp, e, session_verdict(exp, e))
+                fact = StickyDestination(c, h, e, exp, session_verdict(exp.mode, exp.name, e))
                 sticky.append(fact)
-            facts.append(fact)
+                facts.append(fact)
             if e is not None and not e.disabled and e.state is not None:
-                active.append(e)
+                active.append((e, e.state))
         append(RouteFact(proxy, rc, vh, route, hcm, tuple(facts), tuple(sticky), tuple(active)))
     return ctx
 
@@ -271,26 +287,6 @@ def names_a_service(cluster: str) -> bool:
     return cluster not in ISTIO_SPECIAL_CLUSTERS
 
 
-def names_equal(mode: str, a: str, b: str) -> bool:
-    # HTTP header names are case-insensitive; cookie names are not (RFC 6265).
-    return a.lower() == b.lower() if mode == "header" else a == b
-
-
-def session_verdict(exp: Expectation, eff: SessionConfig | None) -> str:
-    """For a sticky destination: ok | missing | disabled | mode | name (one per destination)."""
-    if eff is None:
-        return "missing"
-    if eff.disabled:
-        return "disabled"
-    if eff.state is None:
-        return "missing"
-    if eff.state.mode != exp.mode:
-        return "mode"
-    if not names_equal(exp.mode, eff.state.name, exp.name):
-        return "name"
-    return "ok"
-
-
 def lost_to_weighted_mix(fact: RouteFact) -> bool:
     """STK0310's case: a weighted split over labelled and unlabelled destinations with no config at
     any route level (istiod keeps the last destination's config, here none)."""
@@ -301,7 +297,7 @@ def lost_to_weighted_mix(fact: RouteFact) -> bool:
         return False
     if any(d.not_given for d in fact.destinations):
         return False  # the other destination may be labelled too: not known
-    if any(d.expectation is not None and d.expectation.source != "label" for d in sticky):
+    if any(d.expectation.source != ExpectationSource.LABEL for d in sticky):
         return False  # without labels nothing is known to be unlabelled: STK0312 compares the routes
     return all(d.effective is None or (not d.effective.disabled and d.effective.state is None)
                for d in fact.destinations)

@@ -9,9 +9,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from stickyctl.catalog import CATALOG, Severity
-from stickyctl.checks.context import CheckContext, build_context
+from stickyctl.catalog import CATALOG, Severity, input_message
+from stickyctl.checks.context import CHECKED_LISTENER_STATES, CheckContext, ExpectationSource, build_context
 from stickyctl.checks.rules import RULES
+from stickyctl.envoy.enums import ListenerState, ProxyKind
 from stickyctl.envoy.loader import STDIN, DumpParts
 from stickyctl.envoy.model import Proxy, ProxyPart, assemble_proxies, convert_parts, load_part
 from stickyctl.errors import InputError, UsageError
@@ -212,7 +213,7 @@ class CheckOptions:
 
 def _input_finding(exc: InputError, given: str) -> Finding:
     name = "stdin" if given == STDIN else given
-    return Finding(exc.code, f"{name}: {exc.detail}", Resource(file=name))
+    return Finding.of(input_message(exc.code, name, exc.detail), Resource(file=name))
 
 
 def _load_dumps(paths: list[str], findings: list[Finding]) -> list[ProxyPart]:
@@ -237,7 +238,8 @@ def _fetch_admins(urls: list[str], timeout: float, findings: list[Finding]) -> l
         try:
             out.append(convert_parts(client.fetch_parts()))
         except InputError as exc:
-            findings.append(Finding(exc.code, f"{client.label}: {exc.detail}", Resource(target=client.label)))
+            message = input_message(exc.code, client.label, exc.detail)
+            findings.append(Finding.of(message, Resource(target=client.label)))
         finally:
             client.close()
     return out
@@ -251,7 +253,7 @@ def _load_objects(paths: list[str], findings: list[Finding], option: str) -> lis
         except InputError as exc:
             # The option is named: "an empty file" means something else for -f than for --services.
             name = "stdin" if path == STDIN else path
-            findings.append(Finding(exc.code, f"{option} {name}: {exc.detail}", Resource(file=name)))
+            findings.append(Finding.of(input_message(exc.code, f"{option} {name}", exc.detail), Resource(file=name)))
     return out
 
 
@@ -281,7 +283,7 @@ def run_checks(ctx: CheckContext) -> list[Finding]:
 def _not_checked(ctx: CheckContext) -> list[str]:
     notes: list[str] = []
     for p in ctx.proxies:
-        if p.identity.kind == "waypoint":
+        if p.identity.kind == ProxyKind.WAYPOINT:
             notes.append(f"{p.name}: a waypoint; istiod never adds the session filter there (STK0201 not applicable)")
         if not p.has_listeners:
             notes.append(f"{p.name}: no listeners in the input: filter checks (STK0201–STK0204) not run")
@@ -309,11 +311,14 @@ def _not_checked(ctx: CheckContext) -> list[str]:
     return notes
 
 
+_SUMMARISED_LISTENER_STATES = (*CHECKED_LISTENER_STATES, ListenerState.STATIC)
+
+
 def _summaries(ctx: CheckContext) -> list[ProxySummary]:
     out: list[ProxySummary] = []
     for p in ctx.proxies:
         facts = ctx.facts_of(p)
-        listeners = [lst for lst in p.listeners if lst.state in ("active", "warming", "static")]
+        listeners = [lst for lst in p.listeners if lst.state in _SUMMARISED_LISTENER_STATES]
         out.append(ProxySummary(
             name=p.name,
             kind=p.identity.kind,
@@ -332,7 +337,8 @@ def _summaries(ctx: CheckContext) -> list[ProxySummary]:
 
 def _sticky_services(ctx: CheckContext) -> list[StickyService]:
     if ctx.services_given:
-        return [StickyService(s.id, s.obj.kind, s.mode, s.name, "label") for s in ctx.labelled]
+        label = ExpectationSource.LABEL  # read once, not per Service (see stickyctl.envoy.enums)
+        return [StickyService(s.id, s.obj.kind, s.mode, s.name, label) for s in ctx.labelled]
     return [StickyService(e.service_id, e.kind, e.mode, e.name, e.source)
             for _host, e in sorted(ctx.expectations.items())]
 

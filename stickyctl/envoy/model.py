@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from stickyctl.envoy import schema as sc
+from stickyctl.envoy.enums import ConfigLevel, ListenerState, ProxyKind, RouteKind, SessionMode
 from stickyctl.envoy.loader import (
     VHOSTS_PLACEHOLDER,
     ClusterEntry,
@@ -42,10 +43,12 @@ HEADER_STATE = "envoy.http.stateful_session.header"
 COOKIE_STATE = "envoy.http.stateful_session.cookie"
 ENVELOPE_STATE = "envoy.http.stateful_session.envelope"
 
-# Envoy's default override set when override_host_status is unset (ISTIO-NOTES, Envoy side).
-DEFAULT_OVERRIDE_STATUSES = ("UNKNOWN", "HEALTHY", "DEGRADED")
-
 _V = TypeVar("_V")
+
+# Read per route and per virtual host: module constants, not class reads (see stickyctl.envoy.enums).
+_AT_ROUTE, _AT_VIRTUAL_HOST, _AT_WEIGHTED = ConfigLevel.ROUTE, ConfigLevel.VIRTUAL_HOST, ConfigLevel.WEIGHTED_CLUSTER
+_TO_CLUSTER, _REDIRECT, _DIRECT, _OTHER_ACTION = (RouteKind.ROUTE, RouteKind.REDIRECT, RouteKind.DIRECT_RESPONSE,
+                                                  RouteKind.OTHER)
 
 
 class View(msgspec.Struct, frozen=True, gc=False):
@@ -64,7 +67,7 @@ class _Reader:
     def __init__(self, parts: DumpParts) -> None:
         self.source = parts.source
         self.c: Codec = parts.codec
-        self.sessions: dict[tuple[bytes, str], SessionConfig] = {}
+        self.sessions: dict[tuple[bytes, ConfigLevel], SessionConfig] = {}
         """Per-route session configs are few distinct values repeated on thousands of routes:
         parse each once (by its bytes and level) and share the frozen result."""
         self.statuses: dict[bytes, tuple[str, ...]] = {}
@@ -89,8 +92,7 @@ class _Reader:
 class SessionState(View, frozen=True):
     """A session_state extension: which header or cookie carries the pinned host."""
 
-    mode: str
-    """header | cookie | envelope | other"""
+    mode: SessionMode
     name: str
     """Header or cookie name ('' when the config has none)."""
     extension: str
@@ -102,8 +104,7 @@ class SessionState(View, frozen=True):
 class SessionConfig(View, frozen=True):
     """The stateful_session config that applies at one level (route, vhost, …) or the filter's own."""
 
-    level: str
-    """weighted_cluster | route | virtual_host | route_config | listener"""
+    level: ConfigLevel
     disabled: bool
     state: SessionState | None
     strict: bool = False
@@ -131,17 +132,17 @@ def parse_session_state(ext: sc.SessionStateExtension | None) -> SessionState | 
     tc = ext.typed_config
     type_name = _type_name(tc.type) if tc is not None else ""
     if ext.name == HEADER_STATE or type_name.endswith("HeaderBasedSessionState"):
-        return SessionState("header", tc.name if tc else "", ext.name)
+        return SessionState(SessionMode.HEADER, tc.name if tc else "", ext.name)
     if ext.name == COOKIE_STATE or type_name.endswith("CookieBasedSessionState"):
         cookie = tc.cookie if tc and tc.cookie else sc.Cookie()
-        return SessionState("cookie", cookie.name, ext.name, cookie_path=cookie.path or None,
+        return SessionState(SessionMode.COOKIE, cookie.name, ext.name, cookie_path=cookie.path or None,
                             ttl_seconds=_duration_seconds(cookie.ttl))
     if ext.name == ENVELOPE_STATE or type_name.endswith("EnvelopeSessionState"):
-        return SessionState("envelope", tc.header.name if tc and tc.header else "", ext.name)
-    return SessionState("other", "", ext.name or type_name)
+        return SessionState(SessionMode.ENVELOPE, tc.header.name if tc and tc.header else "", ext.name)
+    return SessionState(SessionMode.OTHER, "", ext.name or type_name)
 
 
-def parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: str) -> SessionConfig:
+def parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: ConfigLevel) -> SessionConfig:
     """A ``typed_per_filter_config`` value for the session filter."""
     key = (bytes(raw), level)  # a few distinct configs on 40k routes (ablate.py: 1.06x wall, 40k no-EDS)
     found = r.sessions.get(key)
@@ -150,7 +151,7 @@ def parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: str
     return found
 
 
-def _parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: str) -> SessionConfig:
+def _parse_per_filter_config(r: _Reader, raw: msgspec.Raw, where: str, level: ConfigLevel) -> SessionConfig:
     cfg: sc.SessionPerRoute = r.decode(r.c.session_per_route, raw, where)
     if _type_name(cfg.type) == FILTER_CONFIG_TYPE:
         # envoy.config.route.v3.FilterConfig{config, is_optional, disabled}
@@ -238,7 +239,7 @@ class FilterChain(View, frozen=True):
 
 class Listener(View, frozen=True):
     name: str
-    state: str
+    state: ListenerState
     port: int | None
     direction: str
     chains: tuple[FilterChain, ...]
@@ -270,7 +271,7 @@ def _parse_hcm(r: _Reader, hcm: sc.HttpConnectionManager, where: str) -> HttpCon
         session = None
         if f.name == SESSION_FILTER or type_name == SESSION_FILTER_TYPE:
             session = SessionConfig(
-                "listener",
+                ConfigLevel.LISTENER,
                 f.disabled,
                 None if by_ecds or ss is None else parse_session_state(ss.session_state),
                 strict=bool(ss and ss.strict),
@@ -317,7 +318,7 @@ def parse_listener(r: _Reader, entry: ListenerEntry, where: str) -> Listener:
         # expected to carry the session filter (it is outbound/gateway only).
         inbound = chain.name.startswith("inbound") or lst.traffic_direction == "INBOUND"
         chains.append(FilterChain(chain.name or cid, hcm, inbound, chain.filter_chain_match))
-    return Listener(entry.name, entry.state, port, lst.traffic_direction, tuple(chains), entry.error,
+    return Listener(entry.name, ListenerState(entry.state), port, lst.traffic_direction, tuple(chains), entry.error,
                     sa.address if sa is not None else None, tuple(f.name for f in lst.listener_filters))
 
 
@@ -366,8 +367,7 @@ class Route(View, frozen=True):
     weighted: bool
     session: SessionConfig | None
     hash_policy: bool
-    kind: str
-    """route | redirect | direct_response | other (cluster_header, …)."""
+    kind: RouteKind
     matcher: RouteMatcher = RouteMatcher()
     """The route's match, typed (STK0307, ``stickyctl why``)."""
     action: RouteActionDetails | None = None
@@ -395,7 +395,8 @@ class RouteConfig(View, frozen=True):
     ignore_port_in_host_matching: bool = False
 
 
-def _session_of(r: _Reader, tpfc: sc.PerFilterConfigs | None, where: str, level: str) -> SessionConfig | None:
+def _session_of(r: _Reader, tpfc: sc.PerFilterConfigs | None, where: str,
+                level: ConfigLevel) -> SessionConfig | None:
     if tpfc is None or not len(tpfc.stateful_session):
         return None
     return parse_per_filter_config(r, tpfc.stateful_session, f"{where}.typed_per_filter_config[{SESSION_FILTER}]",
@@ -418,8 +419,8 @@ def parse_route_config(r: _Reader, rc: sc.RouteConfiguration, where: str, *, sta
 
 def _route_config(r: _Reader, rc: sc.RouteConfiguration, where: str, vhosts: tuple[VirtualHost, ...],
                   static: bool) -> RouteConfig:
-    return RouteConfig(rc.name, vhosts, _session_of(r, rc.typed_per_filter_config, where, "route_config"), static,
-                       rc.ignore_port_in_host_matching)
+    session = _session_of(r, rc.typed_per_filter_config, where, ConfigLevel.ROUTE_CONFIG)
+    return RouteConfig(rc.name, vhosts, session, static, rc.ignore_port_in_host_matching)
 
 
 def parse_virtual_host(r: _Reader, vh: sc.VirtualHost, where: str, index: int) -> VirtualHost:
@@ -428,7 +429,7 @@ def parse_virtual_host(r: _Reader, vh: sc.VirtualHost, where: str, index: int) -
         names[rt.name] = names.get(rt.name, 0) + 1
     routes = tuple(_parse_route(r, rt, f"{where}.routes[{j}]", j, names) for j, rt in enumerate(vh.routes))
     return VirtualHost(vh.name or f"#{index}", tuple(vh.domains), routes,
-                       _session_of(r, vh.typed_per_filter_config, where, "virtual_host"))
+                       _session_of(r, vh.typed_per_filter_config, where, _AT_VIRTUAL_HOST))
 
 
 def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[str, int]) -> Route:
@@ -436,10 +437,10 @@ def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[s
     dests: list[Destination] = []
     weighted = False
     hash_policy = False
-    kind = "other"
+    kind = _OTHER_ACTION
     action = rt.route
     if action is not None:
-        kind = "route"
+        kind = _TO_CLUSTER
         hash_policy = bool(action.hash_policy)
         if action.cluster is not None:
             dests.append(Destination(action.cluster, None, None))
@@ -448,15 +449,15 @@ def _parse_route(r: _Reader, rt: sc.Route, where: str, index: int, names: dict[s
             for k, wc in enumerate(action.weighted_clusters.clusters):
                 cw = f"{where}.route.weighted_clusters.clusters[{k}]"
                 dests.append(Destination(wc.name, wc.weight, _session_of(r, wc.typed_per_filter_config, cw,
-                                                                         "weighted_cluster")))
+                                                                         _AT_WEIGHTED)))
         else:
-            kind = "other"  # cluster_header, cluster_specifier_plugin: destination unknown from config
+            kind = _OTHER_ACTION  # cluster_header, cluster_specifier_plugin: destination unknown from config
     elif len(rt.redirect):
-        kind = "redirect"
+        kind = _REDIRECT
     elif len(rt.direct_response):
-        kind = "direct_response"
+        kind = _DIRECT
     return Route(rid, tuple(dests), weighted,
-                 _session_of(r, rt.typed_per_filter_config, where, "route"), hash_policy, kind,
+                 _session_of(r, rt.typed_per_filter_config, where, _AT_ROUTE), hash_policy, kind,
                  _route_matcher(r, rt.match), _action_details(r, rt, kind))
 
 
@@ -487,9 +488,9 @@ def _route_matcher(r: _Reader, m: sc.RouteMatch) -> RouteMatcher:
 _NO_DETAILS = RouteActionDetails()
 
 
-def _action_details(r: _Reader, rt: sc.Route, kind: str) -> RouteActionDetails:
+def _action_details(r: _Reader, rt: sc.Route, kind: RouteKind) -> RouteActionDetails:
     a = rt.route
-    if kind == "redirect":
+    if kind is _REDIRECT:
         redirect = _try_decode(_why_decoders(r.c.camel)[2], rt.redirect) or sc.RedirectAction()
         code = redirect.response_code
         if isinstance(code, int):
@@ -497,7 +498,7 @@ def _action_details(r: _Reader, rt: sc.Route, kind: str) -> RouteActionDetails:
         else:
             status = _REDIRECT_CODES.get(code or "", 301)
         return RouteActionDetails(status=status)
-    if kind == "direct_response":
+    if kind is _DIRECT:
         direct = _try_decode(_why_decoders(r.c.camel)[3], rt.direct_response) or sc.DirectResponseAction()
         return RouteActionDetails(status=direct.status)
     if a is None:
@@ -538,10 +539,6 @@ class Cluster(View, frozen=True):
     """None when override_host_status is unset (Envoy default applies); () when set but empty."""
     lb_policy: str
     static: bool
-
-    @property
-    def effective_override_statuses(self) -> tuple[str, ...]:
-        return DEFAULT_OVERRIDE_STATUSES if self.override_statuses is None else self.override_statuses
 
 
 def parse_cluster(r: _Reader, entry: ClusterEntry) -> Cluster:
@@ -656,7 +653,7 @@ def _tunnels(r: _Reader, cla: sc.ClusterLoadAssignment | msgspec.Raw, where: str
 class ProxyIdentity(View, frozen=True):
     name: str
     node_id: str | None
-    kind: str
+    kind: ProxyKind
     istio_version: str | None
     envoy_version: str | None
 
@@ -681,17 +678,20 @@ class Proxy:
         return self.identity.name
 
 
+_PROXY_KINDS = {k.value: k for k in (ProxyKind.ROUTER, ProxyKind.SIDECAR, ProxyKind.WAYPOINT)}
+
+
 def identity_from_node(node: dict[str, Any] | None, fallback: str) -> ProxyIdentity:
     if not node:
-        return ProxyIdentity(fallback, None, "unknown", None, None)
+        return ProxyIdentity(fallback, None, ProxyKind.UNKNOWN, None, None)
     node_id = node.get("id") if isinstance(node.get("id"), str) else None
-    kind = "unknown"
+    kind = ProxyKind.UNKNOWN
     name = fallback
     if node_id:
         # Istio node ids: <type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>
         parts = node_id.split("~")
         if len(parts) == 4:
-            kind = {"router": "router", "sidecar": "sidecar", "waypoint": "waypoint"}.get(parts[0], "unknown")
+            kind = _PROXY_KINDS.get(parts[0], ProxyKind.UNKNOWN)
             name = parts[2] or node_id
         else:
             name = node_id

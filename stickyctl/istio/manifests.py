@@ -15,9 +15,10 @@ from typing import Any
 
 import msgspec
 
+from stickyctl.envoy.enums import SessionMode
 from stickyctl.envoy.loader import check_text, decode_document, first_byte, not_utf8, read_source
 from stickyctl.errors import InputError, WrongInputError
-from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys
+from stickyctl.istio.labels import COOKIE_LABEL, HEADER_LABEL, LabelKeys, LabelValueProblem
 
 FLAG_ENV = "PILOT_ENABLE_PERSISTENT_SESSION_FILTER"
 COOKIE_LABEL_ENV = "PILOT_PERSISTENT_SESSION_LABEL"
@@ -247,14 +248,12 @@ _LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
 @functools.lru_cache(maxsize=4096)  # a few values on 40k Services (ablate.py: 1.03x-1.19x wall)
-def label_value_problem(value: str, mode: str) -> str | None:
-    """Why istiod/Envoy/Kubernetes cannot use this label value, or None."""
+def label_value_problem(value: str, mode: SessionMode) -> LabelValueProblem | None:
+    """Why istiod/Envoy/Kubernetes cannot use this label value (as a ``mode`` name), or None."""
     if len(value) > 63 or not _LABEL_VALUE.match(value):
-        hint = " (the `name:path` cookie form cannot be written as a label)" if ":" in value or "/" in value else ""
-        return f"{value!r} is not a valid Kubernetes label value{hint}"
-    what = "header" if mode == "header" else "cookie"
-    if not _TOKEN.match(value):
-        return f"{value!r} is not a valid HTTP {what} name"
+        return LabelValueProblem.PATH_FORM if ":" in value or "/" in value else LabelValueProblem.LABEL_VALUE
+    if not _TOKEN.match(value):  # header and cookie names are both RFC 9110 tokens
+        return LabelValueProblem.TOKEN
     return None
 
 
@@ -263,8 +262,8 @@ class LabelledService(msgspec.Struct, frozen=True, gc=False):
     tens of thousands per mesh, built in C)."""
 
     obj: K8sObject
-    mode: str
-    """header | cookie (the cookie wins when both are set)."""
+    mode: SessionMode
+    """The cookie wins when both labels are set."""
     name: str
     """Header name, or cookie name (path stripped)."""
     hosts: tuple[str, ...]
@@ -275,6 +274,10 @@ class LabelledService(msgspec.Struct, frozen=True, gc=False):
         return f"{self.obj.namespace}/{self.obj.name}"
 
 
+# Read per Service (tens of thousands): module constants, not class reads (see stickyctl.envoy.enums).
+_COOKIE, _HEADER = SessionMode.COOKIE, SessionMode.HEADER
+
+
 def session_label(obj: K8sObject, keys: LabelKeys) -> LabelledService | None:
     """The session a valid label asks for; None when unlabelled, empty or invalid (see STK0102)."""
     labels = obj.labels
@@ -282,13 +285,13 @@ def session_label(obj: K8sObject, keys: LabelKeys) -> LabelledService | None:
     header = labels.get(keys.header, "")
     if cookie:
         # istiod: value "name[:path]"; only the name matters for matching clients.
-        if label_value_problem(cookie, "cookie"):
+        if label_value_problem(cookie, _COOKIE):
             return None
-        mode, name = "cookie", cookie.split(":", 1)[0]
+        mode, name = _COOKIE, cookie.split(":", 1)[0]
     elif header:
-        if label_value_problem(header, "header"):
+        if label_value_problem(header, _HEADER):
             return None
-        mode, name = "header", header
+        mode, name = _HEADER, header
     else:
         return None
     hosts: tuple[str, ...] = ()

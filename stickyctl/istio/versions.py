@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from stickyctl.envoy.enums import SessionMode
+
 IstioVersion = tuple[int, int, int]
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
@@ -87,9 +89,9 @@ DRAINING). Raise ``last`` when a newer Istio is seen to drop them still; when Is
 replace this with the fixed version."""
 
 
-def session_support(mode: str, v: IstioVersion) -> Since | None:
+def session_support(mode: SessionMode, v: IstioVersion) -> Since | None:
     """The first version with this session label when ``v`` predates it, else None."""
-    need = HEADER_LABEL if mode == "header" else COOKIE_LABEL
+    need = HEADER_LABEL if mode == SessionMode.HEADER else COOKIE_LABEL
     return None if need.holds(v) else need
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stickyctl.catalog import CATALOG, CheckSpec
+from stickyctl.envoy.enums import ProxyKind
 from stickyctl.findings import Finding
 from stickyctl.report.artifacts import FindingFiles, display_path, finding_files, is_file_path
 from stickyctl.report.model import CheckReport, ProxySummary
@@ -60,7 +61,7 @@ class _Suite:
 def _proxy_check_not_run(spec: CheckSpec, proxy: ProxySummary) -> str | None:
     """Why ``spec`` did not run for ``proxy``, mirroring the runner's not-checked notes; None if it ran."""
     needs = _PER_PROXY[spec.code[:5]]
-    if spec.code == "STK0201" and proxy.kind == "waypoint":
+    if spec.code == "STK0201" and proxy.kind == ProxyKind.WAYPOINT:
         return "a waypoint: istiod never adds the session filter there"
     if needs == "listeners" and proxy.listeners == 0:
         return "no listeners in the input"
@@ -101,7 +102,7 @@ def _suites(report: CheckReport) -> list[_Suite]:
     suites: dict[str | None, _Suite] = {}
     for proxy in report.proxies:
         suite = suites.setdefault(proxy.name, _Suite(proxy.name))
-        suite.properties.update({"kind": proxy.kind, "sources": ",".join(proxy.sources)})
+        suite.properties.update({"kind": str(proxy.kind), "sources": ",".join(proxy.sources)})
         if proxy.istio_version:
             suite.properties["istio_version"] = proxy.istio_version
         if proxy.envoy_version:

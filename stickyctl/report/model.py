@@ -15,6 +15,7 @@ import msgspec
 
 from stickyctl import __version__
 from stickyctl.catalog import CATALOG, Severity
+from stickyctl.envoy.enums import ProxyKind, SessionMode
 from stickyctl.exitcodes import ExitStatus, check_exit_status
 from stickyctl.findings import RESOURCE_FIELDS, Finding
 
@@ -24,8 +25,8 @@ SCHEMA_VERSION = 1
 @dataclass(frozen=True)
 class ProxySummary:
     name: str
-    kind: str
-    """router | sidecar | waypoint | unknown (from the bootstrap node id)."""
+    kind: ProxyKind
+    """From the bootstrap node id."""
     node_id: str | None
     istio_version: str | None
     envoy_version: str | None
@@ -45,7 +46,7 @@ class StickyService(msgspec.Struct, frozen=True, gc=False):
     """``namespace/name`` (Service or ServiceEntry), or the FQDN when known only from the dump."""
     kind: str
     """Service | ServiceEntry | host (a destination with session config, no --services given)."""
-    mode: str
+    mode: SessionMode
     """header | cookie"""
     name: str
     """The header or cookie name."""
@@ -83,7 +84,8 @@ class CheckReport:
     def document(self) -> dict[str, Any]:
         """The json/yaml document (schema_version 1). Key order is fixed: output is byte-stable."""
         return self._document([finding_document(f) for f in self.findings], [
-            {"id": s.id, "kind": s.kind, "mode": s.mode, "name": s.name, "source": s.source}
+            # str(): the YAML dumper writes plain strings only (a StrEnum member is one for JSON alone).
+            {"id": s.id, "kind": s.kind, "mode": str(s.mode), "name": s.name, "source": str(s.source)}
             for s in self.sticky_services
         ])
 
@@ -114,7 +116,7 @@ class CheckReport:
             "proxies": [
                 {
                     "name": p.name,
-                    "kind": p.kind,
+                    "kind": str(p.kind),
                     "node_id": p.node_id,
                     "istio_version": p.istio_version,
                     "envoy_version": p.envoy_version,

@@ -305,11 +305,13 @@ def _print_group(console: Console, heading: list[Text], findings: Sequence[Findi
         console.print(Text(INDENT + "no findings", style="green"))
     for finding in _order(findings):
         console.print()
-        _print_finding(console, finding, wide=wide, in_proxy=in_proxy)
+        print_finding(console, finding, wide=wide, in_proxy=in_proxy)
     console.print()
 
 
-def _print_finding(console: Console, finding: Finding, *, wide: bool, in_proxy: bool) -> None:
+def print_finding(console: Console, finding: Finding, *, wide: bool, in_proxy: bool) -> None:
+    """One finding's block: severity, code and resource, the message, the fix (`-o wide`: id, details, docs).
+    ``in_proxy``: under its proxy's heading, so the resource is named without the proxy."""
     width = console.width
     prose = min(width, PROSE_WIDTH)
     severity = Text(finding.severity.value.ljust(_SEVERITY_WIDTH), style=SEVERITY_STYLE[finding.severity])

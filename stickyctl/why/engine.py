@@ -1,7 +1,7 @@
 """Follow one request through a proxy's config as Envoy would, and say whether its session sticks.
 
 The walk: listener → filter chain → HTTP connection manager → route configuration → virtual host →
-route → the effective stateful_session config (most specific wins, as ``checks.context.
+route → the effective stateful_session config (most specific wins, as ``envoy.sessions.
 effective_session`` resolves it) → the session value, decoded as strictly as Envoy
 (``envoy.session_values``) → the cluster (or each weighted cluster) → whether the pinned address is
 a host of that cluster with a status in ``override_host_status`` → the verdict:
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from stickyctl.checks.context import effective_session
 from stickyctl.envoy.cookie_path import cookie_path_matches
+from stickyctl.envoy.enums import ConfigLevel, HostStatus, RouteKind, SessionMode
 from stickyctl.envoy.model import (
     Cluster,
     Destination,
@@ -51,6 +51,7 @@ from stickyctl.envoy.session_values import (
     decode_header_value,
     decode_session_value,
 )
+from stickyctl.envoy.sessions import OverrideHostStatus, effective_session
 from stickyctl.errors import StickyError
 from stickyctl.exitcodes import ExitStatus
 from stickyctl.why import hosts as hs
@@ -81,13 +82,13 @@ class Step:
 class NewValue:
     """The session value a response carries when Envoy picked another host than the one asked for."""
 
-    mode: str
+    mode: SessionMode
     name: str
     path: str | None = None
     ttl_seconds: float | None = None
 
     def text(self) -> str:
-        if self.mode == "cookie":
+        if self.mode == SessionMode.COOKIE:
             attrs = [f"Path={self.path or '/'}"]
             if self.ttl_seconds:
                 attrs.append(f"Max-Age={int(self.ttl_seconds)}")
@@ -278,12 +279,12 @@ class _Walk:
 
     def _destinations(self, route: Route) -> list[tuple[Destination, float]]:
         details = route.action
-        if route.kind in ("redirect", "direct_response"):
+        if route.kind in (RouteKind.REDIRECT, RouteKind.DIRECT_RESPONSE):
             status = details.status if details is not None else None
-            what = "a redirect" if route.kind == "redirect" else "a direct response"
+            what = "a redirect" if route.kind == RouteKind.REDIRECT else "a direct response"
             raise _Stop("no_route", f"route {route.id} answers with {what}{f' ({status})' if status else ''}: the "
                                     "request reaches no upstream, sessions do not apply", status)
-        if route.kind == "other" or not route.destinations:
+        if route.kind == RouteKind.OTHER or not route.destinations:
             if details is not None and details.cluster_header:
                 values = self.request.header_values(details.cluster_header)
                 if not values or not values[0]:
@@ -316,20 +317,20 @@ class _Walk:
         seen_value: DecodedValue | None = None
         for dest, share in destinations:
             eff = effective_session(dest.session, route, vh, rc, hcm)
-            problem = self._session_problem(hcm, route, eff)
-            state = eff.state if eff is not None and problem is None else None
+            applied = self._session_applied(hcm, route, eff)
+            state = None if isinstance(applied, str) else applied[1]
             value: DecodedValue | None = None
             path_ok = True
             if state is not None:
-                if state.mode not in ("header", "cookie", "envelope"):
+                if state.mode == SessionMode.OTHER:
                     raise CannotCheck(f"route {route.id}: session state extension {state.extension} is not one "
                                       "stickyctl knows (header, cookie, envelope)")
-                if state.mode == "cookie" and not cookie_path_matches(state.cookie_path or "/", path):
+                if state.mode == SessionMode.COOKIE and not cookie_path_matches(state.cookie_path or "/", path):
                     path_ok = False
                 else:
                     value = self._value(state)
                     seen_value = seen_value or value
-            outcomes.append(self._outcome(dest, share, eff, state, problem, path_ok, value, path, route))
+            outcomes.append(self._outcome(dest, share, eff, applied, path_ok, value, path, route))
         x.outcomes = outcomes
         first = outcomes[0]
         x.session = first.session
@@ -338,8 +339,9 @@ class _Walk:
         self._session_steps(outcomes, destinations, path)
         self._aggregate(outcomes, route)
 
-    def _session_problem(self, hcm: HttpConnectionManager, route: Route, eff: SessionConfig | None) -> str | None:
-        """Why no session config applies to this destination (None: one does)."""
+    def _session_applied(self, hcm: HttpConnectionManager, route: Route,
+                         eff: SessionConfig | None) -> tuple[SessionConfig, SessionState] | str:
+        """The session config Envoy applies to this destination, with its session state; or why none does."""
         sf = hcm.session_filter
         listener_filter_text = "the listener's stateful_session filter"
         if sf is None:
@@ -358,28 +360,28 @@ class _Walk:
             return (f"route {route.id} has no session config (nor its virtual host or route configuration) and "
                     f"{listener_filter_text} has none of its own: Envoy reads no session value here; label the "
                     "destination Service for persistent sessions (STK0301)")
-        if eff.level == "listener" and sf.by_ecds:
+        if eff.level == ConfigLevel.LISTENER and sf.by_ecds:
             raise CannotCheck(f"route {route.id} has no session config of its own and the stateful_session filter's "
                               "config comes by ECDS, which the dump does not show")
-        if eff.level == "listener" and sf.disabled:
+        if eff.level == ConfigLevel.LISTENER and sf.disabled:
             return (f"the stateful_session filter is disabled on the listener and route {route.id} does not enable "
                     "it with a per-route config: Envoy reads no session value here")
         if eff.disabled:
             return (f"the stateful_session filter is disabled for route {route.id} (at the "
-                    f"{eff.level.replace('_', ' ')} level): Envoy reads no session value here; remove the 'disabled' "
+                    f"{eff.level.words} level): Envoy reads no session value here; remove the 'disabled' "
                     "per-route config (STK0304)")
         if eff.state is None:
-            if eff.level == "listener":
+            if eff.level == ConfigLevel.LISTENER:
                 return (f"route {route.id} has no session config (nor its virtual host or route configuration) and "
                         f"{listener_filter_text} is empty, as istiod makes it: Envoy reads no session value here; "
                         "label the destination Service for persistent sessions (STK0301)")
-            return (f"the session config at the {eff.level.replace('_', ' ')} level of route {route.id} has no "
+            return (f"the session config at the {eff.level.words} level of route {route.id} has no "
                     "session state: Envoy reads no session value here")
-        return None
+        return eff, eff.state
 
     def _value(self, state: SessionState) -> DecodedValue | None:
         """The session value the request carries for this session state, decoded as Envoy reads it."""
-        if state.mode == "cookie":
+        if state.mode == SessionMode.COOKIE:
             found = next((v for n, v in self.request.cookies() if n == state.name), None)
             if found is None:
                 return None
@@ -419,8 +421,9 @@ class _Walk:
         found = self.host_index.hosts(cluster)
         return found if found is not None else {}
 
-    def _outcome(self, dest: Destination, share: float, eff: SessionConfig | None, state: SessionState | None,
-                 problem: str | None, path_ok: bool, value: DecodedValue | None, path: str, route: Route) -> Outcome:
+    def _outcome(self, dest: Destination, share: float, eff: SessionConfig | None,
+                 applied: tuple[SessionConfig, SessionState] | str, path_ok: bool, value: DecodedValue | None,
+                 path: str, route: Route) -> Outcome:
         cluster = self._cluster(dest.cluster, route)
         details = route.action
         if cluster is None:
@@ -433,17 +436,16 @@ class _Walk:
             return Outcome(dest.cluster, share, "unavailable",
                            f"cluster {dest.cluster} has no endpoints: Envoy answers 503 (no healthy upstream)", 503,
                            session=eff)
-        new = None
-        if state is not None and path_ok:
-            new = NewValue(state.mode, state.name, state.cookie_path, state.ttl_seconds)
-        if problem is not None:
+        if isinstance(applied, str):
+            problem = applied
             stray = self._stray_values()
             if stray:
                 kind, name, _ = stray[0]
                 problem = problem.replace("Envoy reads no session value here",
                                           f"Envoy ignores the {kind} {name} the request carries")
             return Outcome(dest.cluster, share, "rebalanced", problem, 200, session=eff)
-        assert state is not None and eff is not None
+        eff, state = applied
+        new = NewValue(state.mode, state.name, state.cookie_path, state.ttl_seconds) if path_ok else None
         if not path_ok:
             return Outcome(dest.cluster, share, "rebalanced",
                            f"cookie {state.name} has Path {state.cookie_path}, which does not cover "
@@ -464,9 +466,8 @@ class _Walk:
             return Outcome(dest.cluster, share, "rebalanced",
                            f"cookie {state.name} expired at {when}{ttl}: Envoy ignores it and issues a new one; "
                            "a longer or no TTL keeps sessions (STK0308)", 200, new_value=new, session=eff)
-        assert cluster is not None
-        statuses = cluster.effective_override_statuses
-        set_text = "[" + ", ".join(statuses) + "]" + (" (Envoy's default)" if cluster.override_statuses is None else "")
+        override = OverrideHostStatus.of(cluster)
+        set_text = override.listed + ("" if override.explicit else " (Envoy's default)")
         host = hosts.get(value.upstream)
         strict = eff.strict
         if host is None:
@@ -480,12 +481,12 @@ class _Walk:
                                                               "session value", 200, value.upstream, new_value=new,
                            session=eff)
         action = ""
-        if not statuses:
+        if override.honours_none:
             reason = f"cluster {dest.cluster} has override_host_status set but empty, so Envoy honours no pinned host"
             action = "; remove the empty override_host_status (STK0402)"
-        elif host.status in statuses:
+        elif override.honours(host.status):
             who = f"{host.upstream} ({host.workload})" if host.workload else host.upstream
-            ambiguous = self._ambiguous_status(host, statuses)
+            ambiguous = self._ambiguous_status(host, override)
             if ambiguous:
                 self.x.caveats.append(ambiguous)
             if host.connect_failures:
@@ -501,10 +502,10 @@ class _Walk:
             flags = f" ({', '.join(host.flags)})" if host.flags else ""
             reason = (f"the pinned host {host.upstream} is {host.status}{flags}, which is not in the "
                       f"override_host_status {set_text} of cluster {dest.cluster}")
-            if host.status == "DRAINING":
+            if host.status == HostStatus.DRAINING:
                 action = ("; add DRAINING to override_host_status (istiod does for a labelled Service's default "
                           "cluster, STK0401)")
-        ambiguous = self._ambiguous_status(host, statuses)
+        ambiguous = self._ambiguous_status(host, override)
         if ambiguous:
             self.x.caveats.append(ambiguous)
         if strict:
@@ -515,17 +516,19 @@ class _Walk:
                        f"{reason}: Envoy picks another host and issues a new session value{action}", 200,
                        value.upstream, host, new_value=new, session=eff)
 
-    def _ambiguous_status(self, host: hs.HostState, statuses: tuple[str, ...]) -> str | None:
-        if self.host_index is None or self.host_index.source != "eds" or host.status != "UNHEALTHY":
+    def _ambiguous_status(self, host: hs.HostState, override: OverrideHostStatus) -> str | None:
+        # Envoy 1.40's config_dump renders an endpoint EDS sent as DRAINING as UNHEALTHY [seen]
+        # (ISTIO-NOTES, Envoy side): only /clusters tells them apart.
+        if self.host_index is None or self.host_index.source != "eds" or host.status != HostStatus.UNHEALTHY:
             return None
-        if ("DRAINING" in statuses) == ("UNHEALTHY" in statuses):
+        if override.keeps_draining == override.honours(HostStatus.UNHEALTHY):
             return None
-        other = "sticks" if "DRAINING" in statuses else "is re-balanced"
+        other = "sticks" if override.keeps_draining else "is re-balanced"
         return (f"{host.upstream} shows as UNHEALTHY in the dump's EDS, which is also how a DRAINING endpoint "
                 f"shows there: if the pod is draining, the session {other}; --admin-url reads the real status")
 
     def _no_value_reason(self, state: SessionState, cluster: str) -> str:
-        where = f"{'cookie' if state.mode == 'cookie' else 'header'} {state.name}"
+        where = f"{'cookie' if state.mode == SessionMode.COOKIE else 'header'} {state.name}"
         stray = self._stray_values()
         issued = NewValue(state.mode, state.name, state.cookie_path, state.ttl_seconds).text()
         if stray:
@@ -544,12 +547,12 @@ class _Walk:
             st = eff.state
             where = f"{st.mode} {st.name}" if st.name else st.mode
             extras = []
-            if st.mode == "cookie":
+            if st.mode == SessionMode.COOKIE:
                 extras.append(f"path {st.cookie_path or '/'}")
                 extras.append(f"TTL {int(st.ttl_seconds)}s" if st.ttl_seconds else "no TTL")
             if eff.strict:
                 extras.append("strict")
-            self.step("session", where, f"config at the {eff.level.replace('_', ' ')} level"
+            self.step("session", where, f"config at the {eff.level.words} level"
                       + (f" ({', '.join(extras)})" if extras else ""))
         else:
             self.step("session", "none", "no session config applies")
@@ -564,9 +567,9 @@ class _Walk:
             self.step("value", "not usable", f"{value.origin.kind} {value.origin.name}: {value.reason}")
         for outcome in outcomes:
             cluster = self.proxy.clusters.get(outcome.cluster) if self.proxy.clusters else None
-            detail = "not in CDS" if cluster is None else "override_host_status " + (
-                "[" + ", ".join(cluster.effective_override_statuses) + "]"
-                + (" (default)" if cluster.override_statuses is None else ""))
+            override = None if cluster is None else OverrideHostStatus.of(cluster)
+            detail = "not in CDS" if override is None else "override_host_status " + (
+                override.listed + ("" if override.explicit else " (default)"))
             self.step("cluster", outcome.cluster, detail)
             if outcome.upstream is not None:
                 if outcome.host is not None:
@@ -655,8 +658,9 @@ def _session_document(cfg: SessionConfig | None) -> dict[str, Any] | None:
 def _new_value_document(new: NewValue | None) -> dict[str, Any] | None:
     if new is None:
         return None
-    return {"mode": new.mode, "name": new.name, "path": new.path if new.mode == "cookie" else None,
-            "ttl_seconds": new.ttl_seconds if new.mode == "cookie" else None}
+    cookie = new.mode == SessionMode.COOKIE
+    return {"mode": new.mode, "name": new.name, "path": new.path if cookie else None,
+            "ttl_seconds": new.ttl_seconds if cookie else None}
 
 
 def to_document(x: Explanation, now: float) -> dict[str, Any]:

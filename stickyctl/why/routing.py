@@ -24,11 +24,12 @@ from dataclasses import dataclass
 import msgspec.structs
 
 from stickyctl.envoy import schema as sc
+from stickyctl.envoy.enums import ListenerState
 from stickyctl.envoy.model import FilterChain, Listener, Proxy, Route, RouteConfig, RouteMatcher, VirtualHost
 from stickyctl.why import matchers as mt
 from stickyctl.why.request import Request
 
-SERVING_STATES = ("active", "static")
+SERVING_STATES = (ListenerState.ACTIVE, ListenerState.STATIC)
 """Listeners that accept connections (warming ones do not yet; error entries never did)."""
 ISTIO_GATEWAY_PORTS = {80: 8080, 443: 8443}
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"

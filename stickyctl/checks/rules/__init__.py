@@ -1,8 +1,13 @@
 """One module per check code. Each defines ``CODE`` and ``check(ctx) -> Iterator[Finding]``.
 
-Adding a check: a catalog entry (stickyctl/catalog.py), a module here listed in ``RULES``, a fixture
-case under fixtures/cases/, and the generated docs page (scripts/gen_docs.py). tests/test_meta.py
-fails when any of these is missing.
+A rule decides *whether* and *where*; what a finding says is the catalog's: a rule builds the code's
+message type (``stickyctl.catalog.Message``) from typed arguments and yields ``Finding.of(message,
+resource)``.
+
+Adding a check: a catalog entry and its message type(s) (stickyctl/catalog.py), a module here listed
+in ``RULES``, a fixture case under fixtures/cases/ with its golden messages.yaml
+(scripts/gen_golden.py), and the generated docs page (scripts/gen_docs.py). tests/test_meta.py and
+tests/test_messages.py fail when any of these is missing.
 """
 
 from __future__ import annotations

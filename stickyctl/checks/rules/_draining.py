@@ -26,7 +26,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from stickyctl.checks.context import CheckContext
+from stickyctl.checks.context import CheckContext, ExpectationSource
+from stickyctl.envoy.enums import SessionMode
 from stickyctl.envoy.model import Proxy
 from stickyctl.istio import versions
 from stickyctl.istio.names import parse_cluster_name
@@ -36,7 +37,7 @@ from stickyctl.istio.names import parse_cluster_name
 class StickyCluster:
     proxy: Proxy
     name: str
-    modes: set[str] = field(default_factory=set)
+    modes: set[SessionMode] = field(default_factory=set)
     """Session modes of the sticky destinations reaching it: the label's when Services were given,
     else the mode of the session config on the routes (inferred from the dump)."""
     services: set[str] = field(default_factory=set)
@@ -79,12 +80,12 @@ def sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyCl
 
 def _sticky_clusters_by_mode(ctx: CheckContext) -> dict[tuple[str, str], StickyCluster]:
     out: dict[tuple[str, str], StickyCluster] = {}
+    label = ExpectationSource.LABEL  # read once, not per destination (see stickyctl.envoy.enums)
     for fact in ctx.route_facts:
         for d in fact.sticky:
             exp = d.expectation
-            assert exp is not None
             entry = out.setdefault((fact.proxy.name, d.cluster), StickyCluster(fact.proxy, d.cluster))
-            if exp.source == "label":
+            if exp.source == label:
                 entry.modes.add(exp.mode)
                 entry.services.add(exp.service_id)
                 entry.kinds.add(exp.kind)
@@ -107,12 +108,12 @@ def _header_drop_applies(istio_version: str | None) -> bool | None:
     version = versions.parse_istio_version(istio_version)
     if version is None:
         return True
-    if versions.session_support("header", version) is not None:
+    if versions.session_support(SessionMode.HEADER, version) is not None:
         return False
     return True if versions.HEADER_DRAINING_DROPPED.known(version) else None
 
 
 def drops_draining(sc: StickyCluster) -> bool:
     """Every sticky destination of this Istio cluster is header-mode on an Istio that drops them."""
-    return (sc.istio_cluster and sc.endpoints_can_drain and sc.modes == {"header"}
+    return (sc.istio_cluster and sc.endpoints_can_drain and sc.modes == {SessionMode.HEADER}
             and header_drop_applies(sc.proxy) is True)

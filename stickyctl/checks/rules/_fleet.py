@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stickyctl.checks.context import CheckContext
+from stickyctl.envoy.enums import ProxyKind
 from stickyctl.envoy.model import Proxy
 from stickyctl.findings import Resource
 
@@ -49,7 +50,7 @@ class Workload:
 
 def workload_of(proxy: Proxy) -> Workload | None:
     """The controller a gateway pod belongs to, from its pod name (None for a bare or unnamed pod)."""
-    if proxy.identity.kind != "router" or not proxy.identity.node_id:
+    if proxy.identity.kind != ProxyKind.ROUTER or not proxy.identity.node_id:
         return None
     pod, _, namespace = proxy.name.rpartition(".")
     if not pod or not namespace:

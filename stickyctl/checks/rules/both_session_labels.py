@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import BothLabels
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._helpers import object_resource
 from stickyctl.findings import Finding
@@ -16,9 +17,6 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     for obj in ctx.objects:
         labels = obj.labels
         if obj.kind in SERVICE_KINDS and labels.get(ctx.keys.cookie) and labels.get(ctx.keys.header):
-            yield Finding(
-                CODE,
-                f"{obj.kind} {obj.namespace}/{obj.name} has both {ctx.keys.cookie}={labels[ctx.keys.cookie]} and "
-                f"{ctx.keys.header}={labels[ctx.keys.header]}: istiod uses the cookie, the header is ignored",
-                object_resource(obj),
-            )
+            message = BothLabels(obj.kind, f"{obj.namespace}/{obj.name}", ctx.keys.cookie, labels[ctx.keys.cookie],
+                                 ctx.keys.header, labels[ctx.keys.header])
+            yield Finding.of(message, object_resource(obj))

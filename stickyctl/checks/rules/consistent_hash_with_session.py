@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import ConsistentHashWithSession
 from stickyctl.checks.context import CheckContext
 from stickyctl.findings import Finding
 
@@ -17,12 +18,10 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         active = [d for d in fact.sticky if d.effective is not None and d.effective.active]
         if not active:
             continue
-        why = []
-        if fact.route.hash_policy:
-            why.append("the route has a hash_policy")
+        hashing: list[tuple[str, str]] = []
         for d in active:
             cluster = ctx.cluster(fact.proxy, d.cluster)
             if cluster is not None and cluster.lb_policy in _HASH_LB:
-                why.append(f"cluster {d.cluster} uses {cluster.lb_policy}")
-        if why:
-            yield Finding(CODE, f"sticky route also hashes: {'; '.join(why)}", fact.resource)
+                hashing.append((d.cluster, cluster.lb_policy))
+        if fact.route.hash_policy or hashing:
+            yield Finding.of(ConsistentHashWithSession(fact.route.hash_policy, tuple(hashing)), fact.resource)

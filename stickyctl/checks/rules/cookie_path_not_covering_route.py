@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Literal
 
+from stickyctl.catalog import CookiePathNotCoveringRoute
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._routes import sticky_cookie_sessions
 from stickyctl.envoy.cookie_path import cookie_path_matches
@@ -29,20 +31,25 @@ def _covers_prefix(cookie_path: str, prefix: str) -> bool:
 _REGEX_LITERAL = re.compile(r"^\^?((?:[^\\.^$|?*+()\[\]{}]|\\[/.\-])*)")
 
 
-def not_covered(cookie_path: str, match: RouteMatcher) -> str | None:
-    """The route match the cookie path misses, or None when covered or not decidable."""
+_Miss = tuple[Literal["path", "prefix", "path_separated_prefix", "safe_regex"], str]
+
+
+def not_covered(cookie_path: str, match: RouteMatcher) -> _Miss | None:
+    """The route match the cookie path misses (field, value), or None when covered or not decidable."""
     if match.path is not None:
-        return None if cookie_path_matches(cookie_path, match.path) else f"path {match.path}"
-    for key, prefix in (("prefix", match.prefix), ("path_separated_prefix", match.path_separated_prefix)):
-        if prefix is not None:
-            return None if _covers_prefix(cookie_path, prefix) else f"{key} {prefix}"
+        return None if cookie_path_matches(cookie_path, match.path) else ("path", match.path)
+    if match.prefix is not None:
+        return None if _covers_prefix(cookie_path, match.prefix) else ("prefix", match.prefix)
+    if match.path_separated_prefix is not None:
+        prefix = match.path_separated_prefix
+        return None if _covers_prefix(cookie_path, prefix) else ("path_separated_prefix", prefix)
     regex = match.safe_regex
     if regex is not None and "|" not in regex:
         m = _REGEX_LITERAL.match(regex)
         literal = m.group(1).replace("\\", "") if m else ""
         # Only a literal start that already diverges from the cookie path proves a miss.
         if literal.startswith("/") and not literal.startswith(cookie_path[: len(literal)]):
-            return f"safe_regex {regex}"
+            return ("safe_regex", regex)
     return None
 
 
@@ -51,5 +58,4 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         path = state.cookie_path or "/"
         miss = not_covered(path, fact.route.matcher)
         if miss:
-            yield Finding(CODE, f"cookie {state.name!r} has path {path} but the route matches {miss}: "
-                                "requests there are re-balanced", fact.resource, {"cookie_path": path})
+            yield Finding.of(CookiePathNotCoveringRoute(state.name, path, *miss), fact.resource)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import CookieExpiryHostClock, CookieTtlShort, CookieTtlZero
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._fleet import replica_groups
 from stickyctl.checks.rules._routes import sticky_cookie_sessions
@@ -39,14 +40,14 @@ def envoy_minor(version: str | None) -> tuple[int, int] | None:
     return None if parsed is None else parsed[:2]
 
 
-def ttl_problem(ttl: float | None, envoy_version: str | None) -> str | None:
+def ttl_problem(ttl: float | None, envoy_version: str | None,
+                cookie: str = "") -> CookieTtlZero | CookieTtlShort | None:
+    """What is wrong with cookie ``cookie``'s TTL on this Envoy, or None."""
     v = versions.parse_envoy_version(envoy_version)
-    if v is not None and versions.COOKIE_TTL_ZERO_EXPIRED.holds(v) and not ttl:
-        return (f"TTL 0 on Envoy {envoy_version}: Envoy {versions.COOKIE_TTL_ZERO_EXPIRED.shown} treats it as "
-                "already expired, so cookies never stick")
+    if envoy_version is not None and v is not None and versions.COOKIE_TTL_ZERO_EXPIRED.holds(v) and not ttl:
+        return CookieTtlZero(cookie, ttl, envoy_version)
     if ttl and 0 < ttl <= SHORT_TTL_SECONDS and (v is None or versions.COOKIE_EXPIRY_IN_COOKIE.holds(v)):
-        on = f"Envoy {envoy_version}" if envoy_version else "Envoy >= 1.27 (version unknown)"
-        return f"TTL {ttl:g}s on {on}: sessions end {ttl:g}s after they start, even for active users"
+        return CookieTtlShort(cookie, ttl, envoy_version)
     return None
 
 
@@ -61,11 +62,9 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     for fact, state in sticky_cookie_sessions(ctx):
         if state.ttl_seconds:
             ttl_proxies.add(id(fact.proxy))
-        problem = ttl_problem(state.ttl_seconds, fact.proxy.identity.envoy_version)
+        problem = ttl_problem(state.ttl_seconds, fact.proxy.identity.envoy_version, state.name)
         if problem:
-            ttl = "unset" if state.ttl_seconds is None else f"{state.ttl_seconds:g}s"
-            yield Finding(CODE, f"cookie {state.name!r}: {problem}", fact.resource, {"ttl": ttl})
-    clock = versions.COOKIE_EXPIRY_HOST_CLOCK
+            yield Finding.of(problem, fact.resource)
     for workload, replicas in replica_groups(ctx):
         if not any(id(p) in ttl_proxies for p in replicas):
             continue
@@ -73,17 +72,10 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         affected = sorted(v for v, uptime in kinds.items() if uptime)
         unknown = sorted(v for v, uptime in kinds.items() if uptime is None)
         if affected:
-            message = (f"cookie sessions with a TTL on {len(replicas)} replicas of {workload.described}, Envoy "
-                       f"{', '.join(affected)}: Envoy {clock.shown} stamps and checks the cookie's expiry with the "
-                       "node's uptime clock (envoyproxy/envoy#44111), so a replica on a node up longer than the "
-                       "issuing one's by more than the TTL judges the cookie expired and moves the session")
-            if any(uptime is False for uptime in kinds.values()):
-                message += ("; the replicas on Envoy 1.39+ (Unix time) reject every cookie the older ones issued "
-                            "until all run the same version")
-            yield Finding(CODE, message, workload.resource,
-                          {"envoy": ", ".join(sorted(kinds)), "replicas": str(len(replicas))})
+            message = CookieExpiryHostClock(len(replicas), workload.described, tuple(sorted(kinds)), tuple(affected))
+            yield Finding.of(message, workload.resource)
         elif unknown:
             ctx.not_checked.append(
                 f"{workload.described}: cookie sessions with a TTL on {len(replicas)} replicas of an Envoy whose "
                 f"version the dumps do not say: whether it stamps the cookie expiry with the node's uptime clock "
-                f"(Envoy {clock.shown}, envoyproxy/envoy#44111) is not known (STK0308)")
+                f"(Envoy {versions.COOKIE_EXPIRY_HOST_CLOCK.shown}, envoyproxy/envoy#44111) is not known (STK0308)")

@@ -15,37 +15,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import ClusterOrigin, DrainingNotOverridable
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._draining import StickyCluster, drops_draining, sticky_clusters_by_mode
+from stickyctl.envoy.sessions import OverrideHostStatus
 from stickyctl.findings import Finding, Resource
 
 CODE = "STK0401"
 
 
-def _cause(sc: StickyCluster) -> str:
+def _origin(sc: StickyCluster) -> ClusterOrigin:
     if not sc.istio_cluster:
-        return "add DRAINING to the cluster's override_host_status"
-    if sc.subset:
-        return (f"istiod never sets it on subset clusters (subset {sc.subset}); route to the Service's default "
-                "cluster, or add DRAINING with an EnvoyFilter on this cluster")
-    return ("istiod sets it on a cookie-labelled Service's default cluster (Istio 1.17.3+): an older istiod, a "
-            "stale push, or an EnvoyFilter that replaced it")
+        return ClusterOrigin.OTHER
+    return ClusterOrigin.SUBSET if sc.subset else ClusterOrigin.DEFAULT
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for (proxy_name, name), sc in sticky_clusters_by_mode(ctx).items():
         cluster = ctx.cluster(sc.proxy, name)
-        if cluster is None or cluster.override_statuses == ():
-            continue  # missing: STK0403; set but empty: STK0402
+        if cluster is None:
+            continue  # missing: STK0403
+        override = OverrideHostStatus.of(cluster)
+        if override.honours_none:
+            continue  # set but empty: STK0402
         if drops_draining(sc):
             continue  # EDS never sends these draining pods: STK0404 says why DRAINING cannot help
         if not sc.endpoints_can_drain:
             continue  # a ServiceEntry's endpoints never drain (_draining): nothing for DRAINING to keep
-        statuses = cluster.effective_override_statuses
-        if "DRAINING" in statuses:
+        if override.keeps_draining:
             continue
-        listed = "[" + ", ".join(statuses) + "]"
-        shown = f"unset (Envoy default {listed})" if cluster.override_statuses is None else listed
-        yield Finding(CODE, f"cluster {name}: override_host_status is {shown}, without DRAINING: sessions to "
-                            f"terminating pods move during rollouts; {_cause(sc)}",
-                      Resource(proxy=proxy_name, cluster=name))
+        message = DrainingNotOverridable(name, override.statuses, override.explicit, _origin(sc), sc.subset)
+        yield Finding.of(message, Resource(proxy=proxy_name, cluster=name))

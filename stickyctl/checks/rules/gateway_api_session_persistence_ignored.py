@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from stickyctl.catalog import IstioParent, PolicySessionPersistence, RouteSessionPersistence
 from stickyctl.checks.context import CheckContext
 from stickyctl.findings import Finding, Resource
 from stickyctl.istio.manifests import K8sObject
@@ -61,9 +62,9 @@ class _Classes:
         return True if name in ISTIO_GATEWAY_CLASSES else None
 
 
-def _parents(obj: K8sObject, spec: dict[str, Any], classes: _Classes) -> tuple[list[str], list[str]]:
+def _parents(obj: K8sObject, spec: dict[str, Any], classes: _Classes) -> tuple[list[IstioParent], list[str]]:
     """(parents Istio serves, parents whose controller is unknown)."""
-    istio: list[str] = []
+    istio: list[IstioParent] = []
     unknown: list[str] = []
     refs = spec.get("parentRefs")
     for ref in refs if isinstance(refs, list) else []:
@@ -72,18 +73,18 @@ def _parents(obj: K8sObject, spec: dict[str, Any], classes: _Classes) -> tuple[l
         kind = ref.get("kind") or "Gateway"
         ns = ref.get("namespace") or obj.namespace
         if kind == "Service" and (ref.get("group") or "") in ("", "core"):
-            istio.append(f"Service {ns}/{ref['name']} (a mesh route)")
+            istio.append(IstioParent("Service", f"{ns}/{ref['name']}"))
             continue
         if kind != "Gateway":
             continue
         cls = classes.gateways.get((ns, ref["name"]))
         verdict = classes.istio_class(cls) if cls is not None else None
-        if verdict:
-            istio.append(f"Gateway {ns}/{ref['name']} (class {cls})")
+        if verdict and cls is not None:
+            istio.append(IstioParent("Gateway", f"{ns}/{ref['name']}", cls))
         elif verdict is None:
             unknown.append(f"Gateway {ns}/{ref['name']}" + ("" if cls is None else f" (class {cls})"))
     if not istio and _status_controllers(obj, "parents") & ISTIO_CONTROLLERS:
-        istio.append("an Istio controller (route status)")
+        istio.append(IstioParent("status"))
         unknown = []
     return istio, unknown
 
@@ -102,21 +103,19 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             others = _status_controllers(obj, "ancestors")
             if others and not others & ISTIO_CONTROLLERS:
                 continue  # only another controller reports on it
-            yield Finding(CODE, f"{obj.kind} {obj.namespace}/{obj.name} sets sessionPersistence: Istio does not "
-                                "implement it (1.26+ reports it unsupported in the policy status), sessions are not "
-                                "sticky", Resource(object=obj.ref))
+            policy = PolicySessionPersistence(obj.kind, f"{obj.namespace}/{obj.name}")
+            yield Finding.of(policy, Resource(object=obj.ref))
             continue
         rules = spec.get("rules")
-        where = [f"rules[{i}]" for i, rule in enumerate(rules) if isinstance(rule, dict)
+        where = [i for i, rule in enumerate(rules) if isinstance(rule, dict)
                  and rule.get("sessionPersistence")] if isinstance(rules, list) else []
         if not where:
             continue
         classes = classes or _Classes(ctx.objects)
         istio, unknown = _parents(obj, spec, classes)
         if istio:
-            yield Finding(CODE, f"{obj.kind} {obj.namespace}/{obj.name} sets sessionPersistence ({', '.join(where)}) "
-                                f"and is served by Istio through {', '.join(istio)}: Istio ignores it, sessions are "
-                                "not sticky", Resource(object=obj.ref))
+            message = RouteSessionPersistence(obj.kind, f"{obj.namespace}/{obj.name}", tuple(where), tuple(istio))
+            yield Finding.of(message, Resource(object=obj.ref))
         elif unknown:
             ctx.not_checked.append(f"{obj.ref} sets sessionPersistence, but whether Istio serves its parent(s) "
                                    f"{', '.join(unknown)} is not known from the manifests (STK0106 not checked)")

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import HeaderSessionDrainingDropped
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._draining import header_drop_applies, sticky_clusters_by_mode
+from stickyctl.envoy.enums import SessionMode
 from stickyctl.findings import Finding, Resource
 from stickyctl.istio import versions
 
@@ -27,7 +29,7 @@ CODE = "STK0404"
 def check(ctx: CheckContext) -> Iterator[Finding]:
     unknown_versions: dict[str, str] = {}
     for (proxy_name, name), sc in sorted(sticky_clusters_by_mode(ctx).items()):
-        if not sc.istio_cluster or sc.modes != {"header"}:
+        if not sc.istio_cluster or sc.modes != {SessionMode.HEADER}:
             continue
         if not sc.endpoints_can_drain:
             continue  # a ServiceEntry: no endpoint of it ever drains, whatever the label (_draining)
@@ -39,19 +41,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             continue
         if not applies:
             continue  # an Istio without the header label: STK0201 says so
-        version = sc.proxy.identity.istio_version
-        on = (f"Istio {version}" if version
-              else f"this Istio (version unknown; every release through {versions.HEADER_DRAINING_DROPPED.last_shown}"
-                   " does it)")
-        behind = f"header-labelled {', '.join(sorted(sc.services))}" if sc.services else "header sessions"
-        yield Finding(
-            CODE,
-            f"cluster {name} ({behind}): {on} drops a terminating pod from EDS for the header label (it keeps "
-            "draining pods only for the cookie label), so header sessions pinned to it move on every rollout "
-            "and scale-down; DRAINING in override_host_status cannot keep a pod Envoy no longer has",
-            Resource(proxy=proxy_name, cluster=name),
-            {"istio_version": version or "unknown"},
-        )
+        message = HeaderSessionDrainingDropped(name, tuple(sorted(sc.services)), sc.proxy.identity.istio_version)
+        yield Finding.of(message, Resource(proxy=proxy_name, cluster=name))
     for proxy_name, version in sorted(unknown_versions.items()):
         ctx.not_checked.append(
             f"{proxy_name}: Istio {version} is newer than {versions.HEADER_DRAINING_DROPPED.last_shown}, the last "

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import ReplicasDisagree, listed
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._fleet import replica_groups, short
+from stickyctl.envoy.enums import ListenerState, SessionMode
 from stickyctl.envoy.model import Cluster, HttpConnectionManager, Listener, Proxy, SessionConfig
 from stickyctl.findings import Finding
 
 CODE = "STK0501"
-SHOWN = 3
-"""Differences spelled out in the message; the rest are in the finding's details."""
+SHOWN_PODS = 3
 
 
 def _filter(hcm: HttpConnectionManager) -> str:
@@ -45,7 +46,7 @@ def session_text(cfg: SessionConfig | None) -> str:
         return "no session state"
     s = cfg.state
     text = f"{s.mode} {s.name!r}" if s.name else s.mode
-    if s.mode == "cookie":
+    if s.mode == SessionMode.COOKIE:
         text += f" path {s.cookie_path or '/'}"
         if s.ttl_seconds is not None:
             text += f" ttl {s.ttl_seconds:g}s"
@@ -63,7 +64,7 @@ def _statuses(cluster: Cluster) -> str:
 def _listeners(ctx: CheckContext, proxy: Proxy) -> dict[str, Listener]:
     out: dict[str, Listener] = {}
     for lst in ctx.checked_listeners(proxy):
-        if lst.name not in out or lst.state == "active":
+        if lst.name not in out or lst.state == ListenerState.ACTIVE:
             out[lst.name] = lst
     return out
 
@@ -91,10 +92,6 @@ def facets(ctx: CheckContext, proxy: Proxy) -> dict[str, str]:
     return out
 
 
-def _pods(names: list[str]) -> str:
-    if len(names) <= SHOWN:
-        return ", ".join(names)
-    return f"{', '.join(names[:SHOWN])} and {len(names) - SHOWN} more"
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
@@ -115,16 +112,7 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
                 continue  # already said by the listener set
             order = {name: i for i, (name, _f) in enumerate(per)}
             ranked = sorted(values.items(), key=lambda kv: (-len(kv[1]), order[kv[1][0]]))
-            differences[subject] = " but ".join(f"{value} on {_pods(names)}" for value, names in ranked)
-        if not differences:
-            continue
-        shown = [f"{s}: {v}" for s, v in list(differences.items())[:SHOWN]]
-        more = len(differences) - SHOWN
-        tail = f" (and {more} more difference{'s' if more > 1 else ''}, see details)" if more > 0 else ""
-        yield Finding(
-            CODE,
-            f"{len(replicas)} replicas of {workload.described} disagree on what sessions depend on: "
-            + "; ".join(shown) + tail,
-            workload.resource,
-            differences,
-        )
+            differences[subject] = " but ".join(f"{value} on {listed(names, SHOWN_PODS)}" for value, names in ranked)
+        if differences:
+            message = ReplicasDisagree(len(replicas), workload.described, tuple(differences.items()))
+            yield Finding.of(message, workload.resource)

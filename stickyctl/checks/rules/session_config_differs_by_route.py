@@ -13,29 +13,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from stickyctl.checks.context import CheckContext
+from stickyctl.catalog import Carrier, SessionConfigDiffersByRoute
+from stickyctl.checks.context import CheckContext, ExpectationSource
 from stickyctl.envoy.model import SessionConfig
 from stickyctl.findings import Finding, Resource
 
 CODE = "STK0312"
-SHOWN = 2
+
+_NONE = Carrier(None)
+_DISABLED = Carrier(None, disabled=True)
 
 
-def _carrier(cfg: SessionConfig | None) -> str:
+def _carrier(cfg: SessionConfig | None) -> Carrier:
     """What a client's session value must match: mode and name (cookie path and TTL aside)."""
-    if cfg is None or (not cfg.disabled and cfg.state is None):
-        return "no session config"
+    if cfg is None:
+        return _NONE
     if cfg.disabled:
-        return "the session filter disabled"
-    assert cfg.state is not None
-    return f"{cfg.state.mode} {cfg.state.name!r}" if cfg.state.name else cfg.state.mode
+        return _DISABLED
+    return _NONE if cfg.state is None else Carrier(cfg.state.mode, cfg.state.name)
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    groups: dict[tuple[str, str], dict[str, list[str]]] = {}
+    groups: dict[tuple[str, str], dict[Carrier, list[str]]] = {}
+    label = ExpectationSource.LABEL  # read once, not per destination (see stickyctl.envoy.enums)
     for fact in ctx.route_facts:
         for d in fact.sticky:
-            if d.expectation is None or d.expectation.source == "label":
+            if d.expectation.source == label:
                 continue
             route = f"{fact.route_config.name}/{fact.virtual_host.name}/{fact.route.id}"
             by_config = groups.setdefault((fact.proxy.name, d.cluster), {})
@@ -43,14 +46,5 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     for (proxy, cluster), by_config in sorted(groups.items()):
         if len(by_config) < 2:
             continue
-        parts = []
-        for carrier, routes in sorted(by_config.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-            shown = ", ".join(routes[:SHOWN]) + (f" and {len(routes) - SHOWN} more" if len(routes) > SHOWN else "")
-            parts.append(f"{carrier} on {shown}")
-        yield Finding(
-            CODE,
-            f"routes to cluster {cluster} carry different session configs: {'; '.join(parts)}: a session value "
-            "issued on one route is not honoured on the others",
-            Resource(proxy=proxy, cluster=cluster),
-            {c: ", ".join(r) for c, r in by_config.items()},
-        )
+        message = SessionConfigDiffersByRoute(cluster, tuple((c, tuple(r)) for c, r in by_config.items()))
+        yield Finding.of(message, Resource(proxy=proxy, cluster=cluster))

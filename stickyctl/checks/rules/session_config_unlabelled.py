@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import SessionConfigUnlabelled, listed
 from stickyctl.checks.context import CheckContext, names_a_service
 from stickyctl.findings import Finding
 
@@ -21,7 +22,7 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         return  # without labels, the dump's own session config defines what is sticky
     unknown: dict[str, set[str]] = {}
     for fact in ctx.route_facts:
-        if fact.sticky or not fact.active_configs:
+        if fact.sticky or not fact.active_sessions:
             continue
         if not any(names_a_service(d.cluster) for d in fact.destinations):
             continue  # the pod itself (inbound) or passthrough: no Service to label (STK0205 for inbound)
@@ -29,13 +30,9 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         if missing:
             unknown.setdefault(fact.proxy.name, set()).update(missing)
             continue
-        cfg = fact.active_configs[0]
-        assert cfg.state is not None
-        targets = ", ".join(sorted({d.host for d in fact.destinations}))
-        yield Finding(CODE, f"route has {cfg.state.mode} session config {cfg.state.name!r} (at {cfg.level} level) "
-                            f"but leads only to unlabelled {targets}", fact.resource)
-    for proxy, hosts in sorted(unknown.items()):
-        names = sorted(hosts)
-        more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-        ctx.not_checked.append(f"{proxy}: routes with session config lead to {', '.join(names[:SHOWN])}{more}, "
+        cfg, state = fact.active_sessions[0]
+        hosts = tuple(sorted({d.host for d in fact.destinations}))
+        yield Finding.of(SessionConfigUnlabelled(state.mode, state.name, cfg.level, hosts), fact.resource)
+    for proxy, unknown_hosts in sorted(unknown.items()):
+        ctx.not_checked.append(f"{proxy}: routes with session config lead to {listed(sorted(unknown_hosts), SHOWN)}, "
                                "which --services does not hold: whether they are labelled was not checked (STK0305)")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import SessionFilterAfterRouter
 from stickyctl.checks.context import CHECKED_LISTENER_STATES, CheckContext
+from stickyctl.envoy.enums import ListenerState
 from stickyctl.findings import Finding, Resource
 
 CODE = "STK0202"
@@ -17,17 +19,13 @@ CODE = "STK0202"
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for proxy in ctx.proxies:
         for lst in proxy.listeners:
-            if lst.state not in (*CHECKED_LISTENER_STATES, "error"):
+            if lst.state not in CHECKED_LISTENER_STATES and lst.state != ListenerState.ERROR:
                 continue
             for ch in lst.chains:
                 if ch.hcm is None:
                     continue
                 session, router = ch.hcm.session_filter_index(), ch.hcm.router_index()
                 if session is not None and router is not None and session > router:
-                    state = " (in the update Envoy rejected)" if lst.state == "error" else ""
-                    yield Finding(
-                        CODE,
-                        f"listener {lst.name} filter chain {ch.id}{state}: stateful_session is HTTP filter "
-                        f"#{session}, after the router (#{router})",
-                        Resource(proxy=proxy.name, listener=lst.name, filter_chain=ch.id),
-                    )
+                    rejected = lst.state == ListenerState.ERROR
+                    yield Finding.of(SessionFilterAfterRouter(lst.name, ch.id, rejected, session, router),
+                                     Resource(proxy=proxy.name, listener=lst.name, filter_chain=ch.id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import SessionFilterByEcds
 from stickyctl.checks.context import CheckContext
 from stickyctl.findings import Finding, Resource
 
@@ -16,6 +17,5 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             for ch in lst.chains:
                 f = ch.hcm.session_filter if ch.hcm else None
                 if f is not None and f.by_ecds:
-                    yield Finding(CODE, f"listener {lst.name} filter chain {ch.id}: the stateful_session filter "
-                                        "comes by ECDS (config_discovery); its config cannot be verified",
-                                  Resource(proxy=proxy.name, listener=lst.name, filter_chain=ch.id))
+                    yield Finding.of(SessionFilterByEcds(lst.name, ch.id),
+                                     Resource(proxy=proxy.name, listener=lst.name, filter_chain=ch.id))

@@ -20,7 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from stickyctl.checks.context import ISTIO_BOOTSTRAP_PORTS, CheckContext, RouteFact
+from stickyctl.catalog import (
+    LeadsToLabelled,
+    RoutesCarrySessions,
+    RoutesNotInInput,
+    SessionFilterMissing,
+    SessionsExpected,
+    SessionsNotInIstio,
+)
+from stickyctl.checks.context import ISTIO_BOOTSTRAP_PORTS, CheckContext, ExpectationSource, RouteFact
+from stickyctl.envoy.enums import ProxyKind, SessionMode
 from stickyctl.envoy.model import Listener, Proxy
 from stickyctl.findings import Finding, Resource
 from stickyctl.istio import versions
@@ -29,7 +38,6 @@ CODE = "STK0201"
 
 NOT_ISTIOD_HCM_LISTENERS = frozenset({"connect_terminate", "main_internal"})
 """Ambient listeners istiod builds without the filter: HBONE termination, and the waypoint's own."""
-SHOWN = 4
 
 
 def _eligible(lst: Listener) -> bool:
@@ -54,37 +62,35 @@ def _lacking(ctx: CheckContext, proxy: Proxy) -> dict[str, set[str]]:
 
 
 def _sticky_facts(ctx: CheckContext, proxy: Proxy) -> list[RouteFact]:
-    return [f for f in ctx.route_facts if f.proxy is proxy and (f.sticky or f.active_configs)]
+    return [f for f in ctx.route_facts if f.proxy is proxy and (f.sticky or f.active_sessions)]
 
 
-def _why_expected(facts: list[RouteFact]) -> str:
-    labelled = sorted({d.expectation.service_id for f in facts for d in f.sticky
-                       if d.expectation is not None and d.expectation.source == "label"})
+def _why_expected(facts: list[RouteFact]) -> SessionsExpected:
+    label = ExpectationSource.LABEL  # read once, not per destination (see stickyctl.envoy.enums)
+    labelled = sorted({d.expectation.service_id for f in facts for d in f.sticky if d.expectation.source == label})
     if labelled:
-        more = f" and {len(labelled) - SHOWN} more" if len(labelled) > SHOWN else ""
-        return f"its routes lead to labelled {', '.join(labelled[:SHOWN])}{more}"
-    return f"{len(facts)} of its routes carry session config"
+        return LeadsToLabelled(tuple(labelled))
+    return RoutesCarrySessions(len(facts))
 
 
-def _modes(facts: list[RouteFact]) -> set[str]:
-    modes = {d.expectation.mode for f in facts for d in f.sticky if d.expectation is not None}
-    modes.update(c.state.mode for f in facts for c in f.active_configs if c.state is not None)
-    return modes & {"header", "cookie"}
+_LABEL_MODES = frozenset({SessionMode.HEADER, SessionMode.COOKIE})
 
 
-def _listeners_text(names: list[str]) -> str:
-    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    return ", ".join(names[:SHOWN]) + more
+def _modes(facts: list[RouteFact]) -> set[SessionMode]:
+    modes = {d.expectation.mode for f in facts for d in f.sticky}
+    modes.update(state.mode for f in facts for _cfg, state in f.active_sessions)
+    return modes & _LABEL_MODES
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for proxy in ctx.proxies:
-        if proxy.identity.kind == "waypoint":
+        if proxy.identity.kind == ProxyKind.WAYPOINT:
             continue  # not_checked says so
         lacking = _lacking(ctx, proxy)
         if not lacking:
             continue
         facts = _sticky_facts(ctx, proxy)
+        why: SessionsExpected
         if facts:
             served = {id(f.route_config) for f in facts}
             sticky_configs = {key for key, rc in proxy.route_configs.items() if id(rc) in served}
@@ -97,7 +103,7 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             # istiod's, so a missing filter holds for the labelled Services too, whichever route
             # leads to them.
             affected = unseen
-            why = f"{len(ctx.labelled)} labelled Service(s) are given and these listeners' routes are not in the input"
+            why = RoutesNotInInput(len(ctx.labelled))
             modes = {s.mode for s in ctx.labelled}
         else:
             continue  # nothing is expected to stick here: a missing filter is the flag's default
@@ -106,15 +112,10 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         version = versions.parse_istio_version(proxy.identity.istio_version)
         too_old = sorted({s.version for s in (versions.session_support(m, version) for m in modes) if s}
                          ) if version else []
-        listeners = _listeners_text(affected)
-        if version is not None and too_old:
-            need = versions.shown(too_old[-1])
-            message = (f"no stateful_session filter on listener(s) {listeners}, and Istio "
-                       f"{proxy.identity.istio_version} has no persistent sessions for the "
-                       f"{' and '.join(sorted(modes))} label (Istio {need}+): {why}, but this Istio cannot make "
-                       "them sticky; upgrade Istio")
+        listeners = tuple(affected)
+        if version is not None and too_old and proxy.identity.istio_version is not None:
+            message: SessionFilterMissing | SessionsNotInIstio = SessionsNotInIstio(
+                listeners, why, proxy.identity.istio_version, tuple(sorted(modes)), versions.shown(too_old[-1]))
         else:
-            message = (f"no stateful_session filter on listener(s) {listeners}, but {why}: no session value is "
-                       "issued or honoured; istiod's PILOT_ENABLE_PERSISTENT_SESSION_FILTER is off for this proxy "
-                       "(or an EnvoyFilter removed the filter)")
-        yield Finding(CODE, message, Resource(proxy=proxy.name), {"listeners": ", ".join(affected)})
+            message = SessionFilterMissing(listeners, why)
+        yield Finding.of(message, Resource(proxy=proxy.name))

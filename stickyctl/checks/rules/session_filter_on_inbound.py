@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import SessionFilterOnInbound
 from stickyctl.checks.context import CheckContext
+from stickyctl.envoy.enums import ProxyKind
 from stickyctl.findings import Finding, Resource
 
 CODE = "STK0205"
-SHOWN = 4
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for proxy in ctx.proxies:
-        if proxy.identity.kind == "waypoint":
+        if proxy.identity.kind == ProxyKind.WAYPOINT:
             continue  # a waypoint's HCMs are inbound-class but choose among pods
         chains: dict[str, None] = {}
         for lst in ctx.checked_listeners(proxy):
@@ -31,13 +32,4 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
                     chains[f"{lst.name} {ch.id}"] = None
         if not chains:
             continue
-        names = list(chains)
-        more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-        yield Finding(
-            CODE,
-            f"stateful_session filter on inbound filter chain(s) {', '.join(names[:SHOWN])}{more}: an inbound route "
-            "reaches only this pod's own application, so nothing is pinned; put session config on the callers' "
-            "side (a session label on the Service) instead",
-            Resource(proxy=proxy.name),
-            {"filter_chains": ", ".join(names)},
-        )
+        yield Finding.of(SessionFilterOnInbound(tuple(chains)), Resource(proxy=proxy.name))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
+from stickyctl.catalog import LabelMisplaced, MisplacedKey
 from stickyctl.checks.context import CheckContext
 from stickyctl.findings import Finding, Resource
 from stickyctl.istio.labels import LOOKALIKE_KEY
@@ -41,21 +42,21 @@ def _template_labels(obj: K8sObject) -> dict[str, str]:
     return {}
 
 
-def _problems(obj: K8sObject, keys: tuple[str, str]) -> list[str]:
-    out: list[str] = []
+def _problems(obj: K8sObject, keys: tuple[str, str]) -> list[MisplacedKey]:
+    out: list[MisplacedKey] = []
     service = obj.kind in SERVICE_KINDS
-    mappings = [("label", obj.labels), ("annotation", obj.annotations)]
+    mappings: list[tuple[Literal["label", "annotation", "pod template label"], dict[str, str]]] = [
+        ("label", obj.labels), ("annotation", obj.annotations)]
     if obj.kind in _WORKLOAD_KINDS:
         mappings.append(("pod template label", _template_labels(obj)))
     for where, mapping in mappings:
         # Most keys are neither: filter first, sort only what is reported (40k Services per mesh).
         hits = [k for k in mapping if k in keys or _lookalike(k)] if mapping else None
         for key in sorted(hits) if hits else ():
-            if key in keys:
-                if not (service and where == "label"):
-                    out.append(f"{where} {key} on a {obj.kind} does nothing (istiod reads Service labels)")
-            else:
-                out.append(f"{where} {key} is not a key istiod reads (it reads {keys[0]} and {keys[1]})")
+            if key not in keys:
+                out.append(MisplacedKey(where, key, istiod_key=False))
+            elif not (service and where == "label"):
+                out.append(MisplacedKey(where, key, istiod_key=True))
     return out
 
 
@@ -64,5 +65,5 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     for obj in ctx.objects:
         problems = _problems(obj, keys)
         if problems:
-            yield Finding(CODE, f"{obj.kind} {obj.namespace}/{obj.name}: " + "; ".join(problems),
-                          Resource(object=obj.ref))
+            message = LabelMisplaced(obj.kind, f"{obj.namespace}/{obj.name}", keys, tuple(problems))
+            yield Finding.of(message, Resource(object=obj.ref))

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import SessionModeMismatch
 from stickyctl.checks.context import CheckContext
-from stickyctl.checks.rules._routes import mismatch_message, sticky_destinations_with
+from stickyctl.checks.rules._routes import label_expectation, mismatched, weighted_pick
+from stickyctl.envoy.sessions import SessionVerdict
 from stickyctl.findings import Finding
 
 CODE = "STK0303"
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    for fact, d in sticky_destinations_with(ctx, "mode"):
-        assert d.effective is not None and d.effective.state is not None
-        st = d.effective.state
-        head = f"route to {d.cluster} has {st.mode} session config {st.name!r}"
-        message = mismatch_message(fact, d, head)
-        yield Finding(CODE, message, fact.resource, {"cluster": d.cluster, "configured_mode": st.mode})
+    for fact, d, eff, st in mismatched(ctx, SessionVerdict.MODE):
+        message = SessionModeMismatch(d.cluster, st.mode, st.name, eff.level, label_expectation(d),
+                                      weighted_pick(fact, d, eff))
+        yield Finding.of(message, fact.resource)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import SessionNameMismatch
 from stickyctl.checks.context import CheckContext
-from stickyctl.checks.rules._routes import mismatch_message, sticky_destinations_with
+from stickyctl.checks.rules._routes import label_expectation, mismatched, weighted_pick
+from stickyctl.envoy.sessions import SessionVerdict
 from stickyctl.findings import Finding
 
 CODE = "STK0302"
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    for fact, d in sticky_destinations_with(ctx, "name"):
-        assert d.effective is not None and d.effective.state is not None
-        head = f"route to {d.cluster} uses {d.effective.state.mode} {d.effective.state.name!r}"
-        message = mismatch_message(fact, d, head)
-        yield Finding(CODE, message, fact.resource, {"cluster": d.cluster, "configured": d.effective.state.name})
+    for fact, d, eff, st in mismatched(ctx, SessionVerdict.NAME):
+        message = SessionNameMismatch(d.cluster, st.mode, st.name, eff.level, label_expectation(d),
+                                      weighted_pick(fact, d, eff))
+        yield Finding.of(message, fact.resource)

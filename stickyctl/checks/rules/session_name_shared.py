@@ -18,11 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from stickyctl.catalog import SessionNameShared, SharedName
 from stickyctl.checks.context import CheckContext, RouteFact
 from stickyctl.envoy.cookie_path import cookie_path_matches
+from stickyctl.envoy.enums import SessionMode
+from stickyctl.envoy.sessions import name_key
 from stickyctl.findings import Finding, Resource
 
 CODE = "STK0311"
+
+_NAMED_MODES = frozenset({SessionMode.HEADER, SessionMode.COOKIE})
 
 
 @dataclass(frozen=True)
@@ -92,30 +97,24 @@ def _collides(u: _Use, by_path: dict[str, dict[str, set[int]]], cookie: bool) ->
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     # (proxy, route configuration, mode, name) -> each sticky use of that session name
-    uses: dict[tuple[str, str, str, str], list[_Use]] = {}
+    uses: dict[tuple[str, str, SessionMode, str], list[_Use]] = {}
+    cookie = SessionMode.COOKIE  # read once, not per destination (see stickyctl.envoy.enums)
     for fact in ctx.route_facts:
         for d in fact.sticky:
             eff = d.effective
-            if eff is None or not eff.active or eff.state is None or eff.state.mode not in ("header", "cookie"):
+            if eff is None or not eff.active or eff.state is None or eff.state.mode not in _NAMED_MODES:
                 continue
             st = eff.state
-            name = st.name.lower() if st.mode == "header" else st.name
-            key = (fact.proxy.name, fact.route_config.name, st.mode, name)
-            uses.setdefault(key, []).append(_Use(fact, d.host, st.cookie_path or "/" if st.mode == "cookie" else "/"))
-    shared: dict[tuple[str, str], list[str]] = {}
+            key = (fact.proxy.name, fact.route_config.name, st.mode, name_key(st.mode, st.name))
+            path = st.cookie_path or "/" if st.mode == cookie else "/"
+            uses.setdefault(key, []).append(_Use(fact, d.host, path))
+    shared: dict[tuple[str, str], list[SharedName]] = {}
     for (proxy, route_config, mode, name), found in sorted(uses.items()):
         hosts: dict[str, set[str]] = {}
-        for use in _clashing(found, cookie=mode == "cookie"):
+        for use in _clashing(found, cookie=mode == cookie):
             hosts.setdefault(use.host, set()).add(use.fact.route.id)
         if hosts:
-            listed = ", ".join(f"{h} (route {', '.join(sorted(r))})" for h, r in sorted(hosts.items()))
-            shared.setdefault((proxy, route_config), []).append(f"{mode} {name!r} by {listed}")
+            users = tuple((h, tuple(sorted(r))) for h, r in sorted(hosts.items()))
+            shared.setdefault((proxy, route_config), []).append(SharedName(mode, name, users))
     for (proxy, route_config), clashes in sorted(shared.items()):
-        yield Finding(
-            CODE,
-            f"one session name for several Services under overlapping hosts: {'; '.join(clashes)}: each one's value "
-            "sends the others' requests to a host they do not have, so sessions ping-pong between them; give each "
-            "Service its own name",
-            Resource(proxy=proxy, route_config=route_config),
-            {"shared": "; ".join(clashes)},
-        )
+        yield Finding.of(SessionNameShared(tuple(clashes)), Resource(proxy=proxy, route_config=route_config))

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import SessionBehindIngressWaypoint, SessionBehindWaypoint, SessionClusterIsWaypoint
 from stickyctl.checks.context import CheckContext
 from stickyctl.checks.rules._helpers import object_resource
 from stickyctl.envoy.model import Proxy
 from stickyctl.findings import Finding, Resource
+from stickyctl.istio.labels import INGRESS_USE_WAYPOINT, USE_WAYPOINT
 from stickyctl.istio.names import destination_host
 
 CODE = "STK0107"
-
-USE_WAYPOINT = "istio.io/use-waypoint"
-INGRESS_USE_WAYPOINT = "istio.io/ingress-use-waypoint"
 
 
 def _service_of(ctx: CheckContext, cluster: str) -> str | None:
@@ -62,31 +61,19 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         if not waypoint or waypoint == "none":
             continue
         ingress = obj.labels.get(INGRESS_USE_WAYPOINT, ns_labels.get(INGRESS_USE_WAYPOINT, ""))
-        via = "its" if USE_WAYPOINT in obj.labels else f"namespace {obj.namespace}'s"
-        seen = _seen_in_dumps(ctx, svc.id)
+        namespace = None if USE_WAYPOINT in obj.labels else obj.namespace
+        found = _seen_in_dumps(ctx, svc.id)
+        seen = f"{found[0][0].name} sends {found[0][1]} to {_waypoints(*found[0])}" if found else ""
         if ingress.lower() == "true":
             reported.add(svc.id)
-            message = (f"{obj.kind} {svc.id} ({svc.mode} sessions) is behind waypoint {waypoint} ({via} "
-                       f"{USE_WAYPOINT}) and has {INGRESS_USE_WAYPOINT}=true: gateways send its requests to the "
-                       "waypoint, so a session pins a waypoint replica, not a pod of the Service")
-            if seen:
-                proxy, cluster = seen[0]
-                message += f" (seen: {proxy.name} sends {cluster} to {_waypoints(proxy, cluster)})"
+            kind: type[SessionBehindWaypoint | SessionBehindIngressWaypoint] = SessionBehindIngressWaypoint
         else:
-            message = (f"{obj.kind} {svc.id} ({svc.mode} sessions) is behind waypoint {waypoint} ({via} "
-                       f"{USE_WAYPOINT}): mesh requests go through the waypoint, which never carries the session "
-                       "filter, so only gateway traffic is sticky")
-        yield Finding(CODE, message, object_resource(obj),
-                      {"waypoint": waypoint, "ingress_use_waypoint": ingress, "seen_in_dump": "yes" if seen else "no"})
+            kind = SessionBehindWaypoint
+        yield Finding.of(kind(obj.kind, svc.id, svc.mode, waypoint, namespace, ingress, seen), object_resource(obj))
     # The dump alone (without --services, or a Service the manifests do not label for ingress).
     for (proxy_name, cluster), proxy in sorted(ctx.sticky_clusters.items()):
         if not proxy.waypoints.get(cluster) or _service_of(ctx, cluster) in reported:
             continue
-        yield Finding(
-            CODE,
-            f"cluster {cluster}: its endpoints are a waypoint, {_waypoints(proxy, cluster)}, reached over HBONE "
-            "(istiod routes a gateway through a Service's waypoint when it has istio.io/ingress-use-waypoint): "
-            "the session pins the waypoint pod, which balances the Service's pods without a session filter",
-            Resource(proxy=proxy_name, cluster=cluster),
-            {"waypoints": ", ".join(sorted({t.waypoint for t in proxy.waypoints[cluster]}))},
-        )
+        names = tuple(sorted({t.waypoint for t in proxy.waypoints[cluster]}))
+        yield Finding.of(SessionClusterIsWaypoint(cluster, _waypoints(proxy, cluster), names),
+                         Resource(proxy=proxy_name, cluster=cluster))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import StickyRouteClusterMissing
 from stickyctl.checks.context import CheckContext
 from stickyctl.findings import Finding
 
@@ -16,5 +17,4 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             continue  # no clusters in the input: reported as not checked
         for d in fact.sticky:
             if d.cluster not in fact.proxy.clusters:
-                yield Finding(CODE, f"route to sticky {d.host} names cluster {d.cluster}, which the proxy does "
-                                    "not have", fact.resource, {"cluster": d.cluster})
+                yield Finding.of(StickyRouteClusterMissing(d.host, d.cluster), fact.resource)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import WeightedRouteLostSessionConfig
 from stickyctl.checks.context import CheckContext, lost_to_weighted_mix
 from stickyctl.findings import Finding
 
@@ -16,7 +17,6 @@ CODE = "STK0310"
 def check(ctx: CheckContext) -> Iterator[Finding]:
     for fact in ctx.route_facts:
         if lost_to_weighted_mix(fact):
-            sticky = ", ".join(d.cluster for d in fact.sticky)
-            other = ", ".join(d.cluster for d in fact.destinations if d.expectation is None)
-            yield Finding(CODE, f"weighted route to sticky {sticky} and unlabelled {other} carries no session "
-                                "config: the labelled destination is not sticky either", fact.resource)
+            sticky = tuple(d.cluster for d in fact.sticky)
+            unlabelled = tuple(d.cluster for d in fact.destinations if d.expectation is None)
+            yield Finding.of(WeightedRouteLostSessionConfig(sticky, unlabelled), fact.resource)

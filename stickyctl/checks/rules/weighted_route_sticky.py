@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stickyctl.catalog import WeightedRouteSticky
 from stickyctl.checks.context import CheckContext
 from stickyctl.findings import Finding
 
@@ -21,6 +22,5 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             # so its sessions are honoured (istiod keeps a 100/0 VirtualService split as written;
             # recorded: fixtures/istiod/weighted-zero).
             continue
-        split = ", ".join(f"{d.cluster}={d.weight}" for d in fact.route.destinations)
-        yield Finding(CODE, f"weighted route ({split}): Envoy picks the cluster first; a session pinned to a host "
-                            "of another cluster is re-balanced", fact.resource)
+        split = tuple((d.cluster, d.weight) for d in fact.route.destinations)
+        yield Finding.of(WeightedRouteSticky(split), fact.resource)
