@@ -97,8 +97,8 @@ def example_block(example: Example) -> str:
     under the name of its proxy as the report's proxy heading gives it."""
     from rich.console import Console
 
-    from stickyctl.findings import Finding, Resource
     from stickyctl.exitcodes import INPUT_CODES
+    from stickyctl.findings import Finding, Resource
     from stickyctl.report.table import print_finding
 
     f = example.finding

@@ -122,11 +122,21 @@ EXAMPLES: list[tuple[Message, str, dict[str, str]]] = [
     (c.SessionBehindWaypoint("Service", "a/one", HEADER, "wp", "a", ""),
      "Service a/one (header sessions) is behind waypoint wp (namespace a's istio.io/use-waypoint): mesh requests go "
      "through the waypoint, which never carries the session filter, so only gateway traffic is sticky",
-     {"waypoint": "wp", "ingress_use_waypoint": ""}),
+     {"waypoint": "wp", "ingress_use_waypoint": "", "seen_in_dump": "no"}),
     (c.SessionBehindIngressWaypoint("Service", "a/one", COOKIE, "wp", None, "True"),
      "Service a/one (cookie sessions) is behind waypoint wp (its istio.io/use-waypoint) and has "
      "istio.io/ingress-use-waypoint=true: gateways send its requests to the waypoint, so a session pins a waypoint "
-     "replica, not a pod of the Service", {"waypoint": "wp", "ingress_use_waypoint": "True"}),
+     "replica, not a pod of the Service", {"waypoint": "wp", "ingress_use_waypoint": "True", "seen_in_dump": "no"}),
+    (c.SessionBehindIngressWaypoint("Service", "a/one", HEADER, "wp", "a", "true",
+                                    "gw sends c to wp-1 (10.0.0.9:15008)"),
+     "Service a/one (header sessions) is behind waypoint wp (namespace a's istio.io/use-waypoint) and has "
+     "istio.io/ingress-use-waypoint=true: gateways send its requests to the waypoint, so a session pins a waypoint "
+     "replica, not a pod of the Service (seen: gw sends c to wp-1 (10.0.0.9:15008))",
+     {"waypoint": "wp", "ingress_use_waypoint": "true", "seen_in_dump": "yes"}),
+    (c.SessionClusterIsWaypoint("c", "wp-1 (10.0.0.9:15008)", ("10.0.0.9:15008",)),
+     "cluster c: its endpoints are a waypoint, wp-1 (10.0.0.9:15008), reached over HBONE (istiod routes a gateway "
+     "through a Service's waypoint when it has istio.io/ingress-use-waypoint): the session pins the waypoint pod, "
+     "which balances the Service's pods without a session filter", {"waypoints": "10.0.0.9:15008"}),
     (c.SessionFilterMissing(("l1", "l2", "l3", "l4", "l5"), c.LeadsToLabelled(tuple("abcdef"))),
      "no stateful_session filter on listener(s) l1, l2, l3, l4 and 1 more, but its routes lead to labelled a, b, c, "
      "d and 2 more: no session value is issued or honoured; istiod's PILOT_ENABLE_PERSISTENT_SESSION_FILTER is off "
@@ -203,6 +213,17 @@ EXAMPLES: list[tuple[Message, str, dict[str, str]]] = [
     (c.CookieTtlShort("s", 2.5, None),
      "cookie 's': TTL 2.5s on Envoy >= 1.27 (version unknown): sessions end 2.5s after they start, even for active "
      "users", {"ttl": "2.5s"}),
+    (c.CookieExpiryHostClock(2, "Deployment/gw/ingress", ("1.38.3",), ("1.38.3",)),
+     "cookie sessions with a TTL on 2 replicas of Deployment/gw/ingress, Envoy 1.38.3: Envoy 1.27–1.38 stamps and "
+     "checks the cookie's expiry with the node's uptime clock (envoyproxy/envoy#44111), so a replica on a node up "
+     "longer than the issuing one's by more than the TTL judges the cookie expired and moves the session",
+     {"envoy": "1.38.3", "replicas": "2"}),
+    (c.CookieExpiryHostClock(3, "Deployment/gw/ingress", ("1.38.3", "1.40.0"), ("1.38.3",)),
+     "cookie sessions with a TTL on 3 replicas of Deployment/gw/ingress, Envoy 1.38.3: Envoy 1.27–1.38 stamps and "
+     "checks the cookie's expiry with the node's uptime clock (envoyproxy/envoy#44111), so a replica on a node up "
+     "longer than the issuing one's by more than the TTL judges the cookie expired and moves the session; the "
+     "replicas on Envoy 1.39+ (Unix time) reject every cookie the older ones issued until all run the same version",
+     {"envoy": "1.38.3, 1.40.0", "replicas": "3"}),
     (c.ConsistentHashWithSession(True, (("c1", "RING_HASH"), ("c2", "MAGLEV"))),
      "sticky route also hashes: the route has a hash_policy; cluster c1 uses RING_HASH; cluster c2 uses MAGLEV", {}),
     (c.ConsistentHashWithSession(False, (("c1", "MAGLEV"),)), "sticky route also hashes: cluster c1 uses MAGLEV", {}),
