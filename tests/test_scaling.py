@@ -223,11 +223,18 @@ def test_answers_that_cannot_hold_tls_are_not_walked(doc: Any) -> None:
 
 
 def test_findings_compare_by_code_message_and_resource() -> None:
-    """Resource and Finding are plain frozen dataclasses (their hand-written __init__s measured no
-    gain: benchmarks/ablate.py): equal and hashed by value, details not compared and never shared."""
+    """Resource sets its fields at once instead of through the frozen dataclass's generated __init__
+    (findings.py says what it saves): the same parameters, defaults and resulting instances. Finding
+    is a plain frozen dataclass: equal and hashed by value, details not compared and never shared."""
     import dataclasses
+    import inspect
 
+    params = list(inspect.signature(Resource.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(Resource)
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert all(p.default is None and f.default is None for p, f in zip(params, fields, strict=True))
     r = Resource(proxy="gw", route="r")
+    assert list(r.__dict__) == [f.name for f in fields]
     assert r == Resource(None, None, "gw", route="r") and hash(r) == hash(Resource(proxy="gw", route="r"))
     assert dataclasses.replace(r, route="s") == Resource(proxy="gw", route="s")
     finding = Finding("STK0302", "m", r)

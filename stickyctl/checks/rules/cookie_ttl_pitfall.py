@@ -59,10 +59,13 @@ def host_clock(proxy: Proxy) -> bool | None:
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     ttl_proxies: set[int] = set()
+    # Thousands of routes share a few (TTL, Envoy, cookie) triples: each is judged once.
+    problems: dict[tuple[float | None, str | None, str], CookieTtlZero | CookieTtlShort | None] = {}
     for fact, state in sticky_cookie_sessions(ctx):
         if state.ttl_seconds:
             ttl_proxies.add(id(fact.proxy))
-        problem = ttl_problem(state.ttl_seconds, fact.proxy.identity.envoy_version, state.name)
+        key = (state.ttl_seconds, fact.proxy.identity.envoy_version, state.name)
+        problem = problems[key] if key in problems else problems.setdefault(key, ttl_problem(*key))
         if problem:
             yield Finding.of(problem, fact.resource)
     for workload, replicas in replica_groups(ctx):

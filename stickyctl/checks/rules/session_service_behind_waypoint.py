@@ -71,6 +71,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             kind = SessionBehindWaypoint
         yield Finding.of(kind(obj.kind, svc.id, svc.mode, waypoint, namespace, ingress, seen), object_resource(obj))
     # The dump alone (without --services, or a Service the manifests do not label for ingress).
+    if not any(p.waypoints for p in ctx.proxies):
+        return  # no endpoint tunnels to a waypoint: the common case, without sorting every sticky cluster
     for (proxy_name, cluster), proxy in sorted(ctx.sticky_clusters.items()):
         if not proxy.waypoints.get(cluster) or _service_of(ctx, cluster) in reported:
             continue
