@@ -35,11 +35,6 @@ SHORT_TTL_SECONDS = 120.0
 """Istio 1.17–1.21's hard-coded cookie TTL: the value that logged users out."""
 
 
-def envoy_minor(version: str | None) -> tuple[int, int] | None:
-    parsed = versions.parse_envoy_version(version)
-    return None if parsed is None else parsed[:2]
-
-
 def ttl_problem(ttl: float | None, envoy_version: str | None,
                 cookie: str = "") -> CookieTtlZero | CookieTtlShort | None:
     """What is wrong with cookie ``cookie``'s TTL on this Envoy, or None."""
