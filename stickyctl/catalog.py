@@ -1422,12 +1422,17 @@ def _ttl_detail(ttl: float | None) -> dict[str, str]:
 
 class CookieTtlZero(Message):
     code = "STK0308"
-    template = ("cookie {cookie!r}: TTL 0 on Envoy {envoy_version}: Envoy 1.27–1.29 treats it as already expired, so "
+    template = ("cookie {cookie!r}: TTL 0 on Envoy {envoy_version}: Envoy {affected} treats it as already expired, so "
                 "cookies never stick")
     cookie: str
     ttl: float | None
     """0, or None when unset (a session cookie)."""
     envoy_version: str
+
+    def values(self) -> dict[str, object]:
+        # The range the rule decides with (versions.COOKIE_TTL_ZERO_EXPIRED), not a copy of it.
+        return {"cookie": self.cookie, "envoy_version": self.envoy_version,
+                "affected": _v.COOKIE_TTL_ZERO_EXPIRED.shown}
 
     def details(self) -> dict[str, str]:
         return _ttl_detail(self.ttl)
@@ -1462,13 +1467,14 @@ class CookieExpiryHostClock(Message):
     """The Envoy versions the replicas run ("unknown" where a dump does not say)."""
     affected: tuple[str, ...]
     """Those of them that stamp the expiry with the uptime clock."""
+    mixed: bool = False
+    """Some replicas run an Envoy known to stamp it with Unix time (1.39+)."""
 
     def values(self) -> dict[str, object]:
-        mixed = len(self.affected) < len(self.envoys) and "unknown" not in self.envoys
         return {"replicas": self.replicas, "workload": self.workload, "affected": ", ".join(self.affected),
                 "shown": _v.COOKIE_EXPIRY_HOST_CLOCK.shown,
                 "mixed": "; the replicas on Envoy 1.39+ (Unix time) reject every cookie the older ones issued until "
-                         "all run the same version" if mixed else ""}
+                         "all run the same version" if self.mixed else ""}
 
     def details(self) -> dict[str, str]:
         return {"envoy": ", ".join(self.envoys), "replicas": str(self.replicas)}

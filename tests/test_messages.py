@@ -218,7 +218,7 @@ EXAMPLES: list[tuple[Message, str, dict[str, str]]] = [
      "checks the cookie's expiry with the node's uptime clock (envoyproxy/envoy#44111), so a replica on a node up "
      "longer than the issuing one's by more than the TTL judges the cookie expired and moves the session",
      {"envoy": "1.38.3", "replicas": "2"}),
-    (c.CookieExpiryHostClock(3, "Deployment/gw/ingress", ("1.38.3", "1.40.0"), ("1.38.3",)),
+    (c.CookieExpiryHostClock(3, "Deployment/gw/ingress", ("1.38.3", "1.40.0"), ("1.38.3",), mixed=True),
      "cookie sessions with a TTL on 3 replicas of Deployment/gw/ingress, Envoy 1.38.3: Envoy 1.27–1.38 stamps and "
      "checks the cookie's expiry with the node's uptime clock (envoyproxy/envoy#44111), so a replica on a node up "
      "longer than the issuing one's by more than the TTL judges the cookie expired and moves the session; the "

@@ -60,7 +60,9 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         if state.ttl_seconds:
             ttl_proxies.add(id(fact.proxy))
         key = (state.ttl_seconds, fact.proxy.identity.envoy_version, state.name)
-        problem = problems[key] if key in problems else problems.setdefault(key, ttl_problem(*key))
+        if key not in problems:
+            problems[key] = ttl_problem(*key)
+        problem = problems[key]
         if problem:
             yield Finding.of(problem, fact.resource)
     for workload, replicas in replica_groups(ctx):
@@ -70,7 +72,8 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         affected = sorted(v for v, uptime in kinds.items() if uptime)
         unknown = sorted(v for v, uptime in kinds.items() if uptime is None)
         if affected:
-            message = CookieExpiryHostClock(len(replicas), workload.described, tuple(sorted(kinds)), tuple(affected))
+            message = CookieExpiryHostClock(len(replicas), workload.described, tuple(sorted(kinds)), tuple(affected),
+                                            mixed=any(uptime is False for uptime in kinds.values()))
             yield Finding.of(message, workload.resource)
         elif unknown:
             ctx.not_checked.append(
