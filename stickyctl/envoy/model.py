@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -403,16 +403,29 @@ def _session_of(r: _Reader, tpfc: sc.PerFilterConfigs | None, where: str,
                                    level)
 
 
+def consumed(items: Iterable[_V]) -> Iterator[tuple[int, _V]]:
+    """``enumerate(items)`` over a copy that drops each item as it is handed out. With the caller's
+    own reference gone too (it empties the field it passed), each decoded Struct is freed once it
+    is converted, not after the whole list (peak memory on 40k-entry sections)."""
+    pending: list[_V | None] = list(items)  # copied now, not when the iteration starts
+    return _consume(pending)
+
+
+def _consume(pending: list[_V | None]) -> Iterator[tuple[int, _V]]:
+    for i in range(len(pending)):
+        item = pending[i]
+        pending[i] = None
+        assert item is not None
+        yield i, item
+
+
 def parse_route_config(r: _Reader, rc: sc.RouteConfiguration, where: str, *, static: bool) -> RouteConfig:
     vhosts: list[VirtualHost] = []
     # Consume the decoded virtual hosts as they are converted, so that the Structs of a 40k-host
     # route table are freed while its views are built rather than after (peak memory).
-    pending: list[sc.VirtualHost | None] = list(rc.virtual_hosts)
+    pending = consumed(rc.virtual_hosts)
     rc.virtual_hosts = ()
-    for i in range(len(pending)):
-        vh = pending[i]
-        pending[i] = None
-        assert vh is not None
+    for i, vh in pending:
         vhosts.append(parse_virtual_host(r, vh, f"{where}.virtual_hosts[{i}]", i))
     return _route_config(r, rc, where, tuple(vhosts), static)
 
@@ -799,24 +812,18 @@ class PartBuilder:
             where = f"listener {le.name or i!s}"
             part.listeners.append(((le.name, le.state), _converted(functools.partial(parse_listener, r, le, where))))
         # Entries are consumed as they are converted (see parse_route_config: peak memory).
-        route_entries: list[RouteConfigEntry | None] = list(p.route_configs)
+        route_entries = consumed(p.route_configs)
         p.route_configs = []
-        for i in range(len(route_entries)):
-            rce = route_entries[i]
-            route_entries[i] = None
-            assert rce is not None
+        for _i, rce in route_entries:
             streamed = self._streamed_route_config(r, rce) if self._streamed else None
             if streamed is None:
                 convert = functools.partial(parse_route_config, r, rce.route_config, f"route config {rce.name}",
                                             static=rce.static)
                 streamed = _converted(convert)
             part.route_configs.append((rce.name, streamed))
-        cluster_entries: list[ClusterEntry | None] = list(p.clusters)
+        cluster_entries = consumed(p.clusters)
         p.clusters = []
-        for i in range(len(cluster_entries)):
-            ce = cluster_entries[i]
-            cluster_entries[i] = None
-            assert ce is not None
+        for _i, ce in cluster_entries:
             part.clusters.append((ce.name, ce.warming, _converted(functools.partial(parse_cluster, r, ce))))
         endpoints, p.endpoints = p.endpoints, []
         for cla in endpoints:
