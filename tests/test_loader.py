@@ -382,14 +382,17 @@ def test_check_reads_waypoint_tunnels_from_undecoded_eds(tmp_path: Path) -> None
     (STK0107): the same waypoints as a full read, from the admin dump and from istioctl's camelCase
     endpoint list alike."""
     from stickyctl.envoy.loader import load_file
-    from stickyctl.envoy.model import build_proxies
+    from stickyctl.envoy.model import InternalAddress, build_proxies
 
     recorded = ISTIOD / "header-behind-waypoint" / "recorded"
     dump = recorded / "config_dump.json"
     (lean,) = build_proxies([load_file(str(dump), full=False)])
     (full,) = build_proxies([load_file(str(dump), full=True)])
     cluster = "outbound|5000||helloworld.helloworld.svc.cluster.local"
-    assert lean.endpoints == {} and full.endpoints is not None and cluster not in full.endpoints
+    assert lean.endpoints == {} and full.endpoints is not None
+    # The full read lists the tunnel as the cluster's host too, as Envoy spells it (why, decode --resolve).
+    assert [(e.internal, e.address, e.port) for e in full.endpoints[cluster]] == [
+        (InternalAddress("connect_originate", "127.0.0.31:15008"), "127.0.0.31", 15008)]
     assert lean.waypoints == full.waypoints
     assert [(t.waypoint, t.target, t.workload_name) for t in full.waypoints[cluster]] == [
         ("127.0.0.31:15008", "10.96.0.50:5000", "waypoint-7d9f6b8c5-w1a2b")]

@@ -138,6 +138,58 @@ def test_envelope_value() -> None:
     assert "without a 'UV:' part" in rejected(decode_header_value(b64("10.0.0.1:80") + ";x")).reason
 
 
+ENVOY_140_INTERNAL = "ZW52b3k6Ly9jb25uZWN0X29yaWdpbmF0ZS8xMjcuMC4wLjMxOjE1MDA4"
+"""[seen] Envoy 1.40 for a host ``envoy_internal_address {connect_originate, 127.0.0.31:15008}``
+(tests/test_internal_address_sessions.py): pinned."""
+
+
+def test_internal_address_header_value() -> None:
+    value = valid(decode_header_value(ENVOY_140_INTERNAL))
+    assert value.upstream == "envoy://connect_originate/127.0.0.31:15008"
+    assert (value.internal_listener, value.address, value.port, value.endpoint) == (
+        "connect_originate", "127.0.0.31", 15008, "127.0.0.31:15008")
+    plain = valid(decode_header_value("MTAuMjQ0LjEuNDo1MDAw"))
+    assert plain.internal_listener is None and plain.upstream == plain.endpoint == "10.244.1.4:5000"
+
+
+@pytest.mark.parametrize(
+    ("host", "listener", "endpoint"),
+    [
+        ("envoy://connect_originate/[fd00::1]:15008", "connect_originate", "[fd00::1]:15008"),
+        # The endpoint id follows the last "/": a listener name may hold one, an IP:port never does.
+        ("envoy://ns/waypoint/10.0.0.1:15008", "ns/waypoint", "10.0.0.1:15008"),
+    ],
+)
+def test_internal_address_forms(host: str, listener: str, endpoint: str) -> None:
+    for value in (decode_session_value(b64(host)), decode_cookie_value(b64(b"\n" + bytes([len(host)]) + host.encode())),
+                  decode_header_value(b64(host) + ";UV:" + b64("orig"))):
+        decoded = valid(value)
+        assert (decoded.upstream, decoded.internal_listener, decoded.endpoint) == (host, listener, endpoint)
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("envoy://connect_originate/pod-a", "endpoint id is not the IP:port Istio writes there"),
+        ("envoy://connect_originate/10.0.0.1:080", "Envoy writes this host as '10.0.0.1:80'"),
+        ("envoy:///10.0.0.1:80", "without '<listener>/<endpoint id>'"),
+        ("envoy://10.0.0.1:80", "without '<listener>/<endpoint id>'"),
+        (b"envoy://\xff/10.0.0.1:80", "not UTF-8"),
+    ],
+)
+def test_internal_address_rejected(host: str | bytes, reason: str) -> None:
+    assert reason in rejected(decode_header_value(b64(host))).reason
+
+
+def test_transcript_finds_an_internal_address_value() -> None:
+    (value,) = parse_session_input(f"< x-session-header: {ENVOY_140_INTERNAL}\n")
+    assert valid(value).internal_listener == "connect_originate"
+    # Under a header of any name, one that Envoy would ignore is still recognised as a session value.
+    broken = b64("envoy://connect_originate/127.0.0.31:1500").rstrip("=")
+    (value,) = parse_session_input(f"< HTTP/1.1 200 OK\n< x-anything: {broken}\n< server: envoy\n")
+    assert "unpadded base64" in rejected(value).reason
+
+
 # --- what Envoy ignores --------------------------------------------------------------------------
 
 PADDED_NEEDED = b64("10.0.0.1:80")  # 11 bytes: the canonical encoding ends in '='

@@ -7,6 +7,7 @@ contract: exit statuses, one-line errors, the JSON document.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from stickyctl.lab import xds
 from stickyctl.why import matchers as mt
 from stickyctl.why.hosts import effective_status
 from stickyctl.why.request import RequestError, build_request
-from tests.conftest import CASES, RunCli
+from tests.conftest import CASES, FIXTURES, RunCli
 
 ADMIN = "type.googleapis.com/envoy.admin.v3."
 CLUSTER = xds.helloworld_cluster_name()
@@ -63,6 +64,25 @@ def test_sticks_on_the_seed(run_cli: RunCli) -> None:
                                                   "value", "cluster", "endpoint"]
     assert "80 to 8080" in doc["trace"][0]["detail"]  # the URL had no port: Istio's 80 -> 8080
     assert doc["host_source"] == "EDS in the dump"
+
+
+WAYPOINT_DUMP = str(FIXTURES / "istiod" / "header-behind-waypoint" / "recorded" / "config_dump.json")
+WAYPOINT_HOST = "envoy://connect_originate/127.0.0.31:15008"
+"""What istiod sent the gateway for the waypoint-fronted Service: one HBONE tunnel to the waypoint
+pod (STK0107); Envoy spells that host so (tests/test_internal_address_sessions.py)."""
+
+
+def test_a_session_behind_a_waypoint_pins_the_waypoint_pod(run_cli: RunCli) -> None:
+    value = base64.b64encode(WAYPOINT_HOST.encode()).decode()
+    code, doc = why(run_cli, "-f", WAYPOINT_DUMP, "--url", "http://hello.example.com/hello",
+                    "--header", f"x-session-header:{value}")
+    assert code == 0
+    assert (doc["verdict"], doc["upstream"]) == ("sticks", WAYPOINT_HOST)
+    assert doc["workload"] == "waypoint-7d9f6b8c5-w1a2b"
+    # The pod's own address is no host of the gateway's cluster there: such a value is re-balanced.
+    code, doc = why(run_cli, "-f", WAYPOINT_DUMP, "--url", "http://hello.example.com/hello",
+                    "--header", f"x-session-header:{_v('127.0.0.11:5000')}")
+    assert code == 1 and doc["verdict"] == "rebalanced"
 
 
 def test_table_output_names_each_step(run_cli: RunCli) -> None:

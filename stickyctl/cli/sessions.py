@@ -267,6 +267,8 @@ def value_document(value: DecodedValue, now: float, endpoints: Endpoints | None 
         document.update(max_age=value.origin.max_age, path=value.origin.path)
     if value.form == "envelope":
         document["wrapped"] = value.wrapped
+    if value.internal_listener is not None:
+        document["internal_listener"] = value.internal_listener
     if endpoints is not None:
         document["endpoints"] = endpoints.get((value.address, value.port), [])
     return document
@@ -281,10 +283,12 @@ def decode_document(
     quotes removed), ``name`` (header or cookie name, or null), ``source`` (value | header |
     set-cookie | cookie), ``direction`` (request | response | null, from ``curl -v``) and ``valid``.
     Valid values add ``form`` (header | cookie | cookie-legacy | envelope), ``address``, ``port``,
-    ``ip_version``, ``upstream`` (``IP:port`` as Envoy spells the host), ``expires`` (as written, or
+    ``ip_version``, ``upstream`` (the host as Envoy spells it: ``IP:port``, or
+    ``envoy://<listener>/IP:port`` for an Envoy internal address), ``expires`` (as written, or
     null), ``expires_at`` (ISO UTC, null when absent or not a Unix time) and ``expired`` (bool, null
     when unknowable); Set-Cookie values add ``max_age`` and ``path``; envelope values add
-    ``wrapped``; with ``--resolve``, ``endpoints``. Invalid values add ``reason``.
+    ``wrapped``; values pinning an Envoy internal address add ``internal_listener`` (``address`` and
+    ``port`` are then its endpoint id); with ``--resolve``, ``endpoints``. Invalid values add ``reason``.
     """
     return {
         "schema_version": SCHEMA_VERSION,
@@ -329,6 +333,10 @@ def _detail_text(value: SessionValue, now: float) -> str:
             parts.append(f"Path {value.origin.path}")
     if value.wrapped is not None:
         parts.append(f"wraps {value.wrapped!r}")
+    if value.internal_listener is not None:
+        # Istio's gateways have such hosts when istiod sends a Service's endpoints as HBONE tunnels
+        # (to its waypoint with istio.io/ingress-use-waypoint: STK0107).
+        parts.append(f"internal listener {value.internal_listener!r}: a tunnel (HBONE in Istio) to {value.endpoint}")
     return ", ".join(part for part in parts if part)
 
 

@@ -568,17 +568,36 @@ def parse_cluster(r: _Reader, entry: ClusterEntry) -> Cluster:
     return Cluster(entry.name, statuses, c.lb_policy, entry.static)
 
 
+class InternalAddress(View, frozen=True):
+    """An ``envoy_internal_address``: Envoy spells the host ``envoy://<listener>/<endpoint_id>``."""
+
+    listener: str
+    endpoint_id: str
+
+
 class Endpoint(View, frozen=True):
     cluster: str
     address: str
     port: int
+    """``address``/``port``: the socket address, or the ``IP:port`` endpoint id of an internal address
+    (``address`` is the whole endpoint id, ``port`` 0, when it is not an ``IP:port``)."""
     health_status: str
     workload: str | None
     """Istio's ``filter_metadata.istio.workload`` (workload;namespace;canonical;revision;cluster)."""
+    internal: InternalAddress | None = None
+    """Set when the endpoint is an Envoy internal address (an HBONE tunnel in Istio)."""
 
     @property
     def workload_name(self) -> str | None:
         return self.workload.split(";", 1)[0] if self.workload else None
+
+
+def _endpoint_id_parts(endpoint_id: str) -> tuple[str, int]:
+    """(IP, port) of an ``IP:port`` or ``[IPv6]:port`` endpoint id (Istio's); else (the id, 0)."""
+    host, sep, port = endpoint_id.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return endpoint_id, 0
+    return (host[1:-1] if host.startswith("[") and host.endswith("]") else host), int(port)
 
 
 def parse_endpoints(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> list[Endpoint]:
@@ -588,8 +607,16 @@ def parse_endpoints(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> li
             ew = f"{where}.endpoints[{i}].lb_endpoints[{j}]"
             ep = lbe.endpoint
             sa = ep.address.socket_address if ep is not None and ep.address is not None else None
-            if sa is None:
-                continue  # pipe / envoy internal addresses carry no IP:port session value (see waypoint_tunnels)
+            ia = ep.address.envoy_internal_address if ep is not None and ep.address is not None else None
+            internal = None
+            if sa is not None:
+                address, port = sa.address, sa.port_value or 0
+            elif ia is not None and ia.server_listener_name:
+                # A session pins such a host as envoy://<listener>/<endpoint_id> (session_values).
+                internal = InternalAddress(ia.server_listener_name, ia.endpoint_id)
+                address, port = _endpoint_id_parts(ia.endpoint_id)
+            else:
+                continue  # a pipe: no session value names it
             workload = None
             fm = lbe.metadata.filter_metadata if lbe.metadata is not None else None
             istio = fm.get("istio") if fm else None
@@ -597,7 +624,7 @@ def parse_endpoints(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> li
                 meta: sc.IstioEndpointMetadata = r.decode(r.c.istio_endpoint_metadata, istio,
                                                           f"{ew}.metadata.filter_metadata.istio")
                 workload = meta.workload
-            out.append(Endpoint(cla.cluster_name, sa.address, sa.port_value or 0, lbe.health_status, workload))
+            out.append(Endpoint(cla.cluster_name, address, port, lbe.health_status, workload, internal))
     return out
 
 

@@ -15,6 +15,13 @@ Envoy matches the decoded address *as a string* against ``asString()`` of its ho
 that spells the right host differently (``[FD00:0::1]:80``, ``10.0.0.1:080``) pins nothing: the
 decoder accepts only the exact text Envoy writes.
 
+A host that is an Envoy internal address (``envoy_internal_address``) is written
+``envoy://<internal listener>/<endpoint id>`` (``EnvoyInternalInstance``'s ``asString()``,
+source/common/network/address_impl.cc; [seen] on Envoy 1.40: tests/test_internal_address_sessions.py).
+Istio's gateways have such hosts when istiod sends a Service's endpoints as HBONE tunnels, e.g. to
+its waypoint (``connect_originate`` / ``<waypoint IP>:15008``, fixtures/istiod/header-behind-waypoint);
+the endpoint id is then an ``IP:port``, the only kind decoded here.
+
 Pure functions, standard library only. Decoding never raises on any ``str``/``bytes`` input: a
 value Envoy would ignore comes back as ``Rejected`` with a human reason. Encoding raises
 ``ValueError`` for an address Envoy could not have written.
@@ -82,11 +89,20 @@ class SessionValue:
     wrapped: str | None = None
     """Envelope form only: the upstream's own header value Envoy restores for the upstream."""
     origin: ValueOrigin = ValueOrigin()
+    internal_listener: str | None = None
+    """The internal listener when the pinned host is an Envoy internal address (its endpoint id is
+    ``address``/``port``); None for an ``IP:port`` host."""
+
+    @property
+    def endpoint(self) -> str:
+        """``IP:port`` of the pinned host (the endpoint id of an internal address)."""
+        return _join_host_port(self.address, self.port, self.ip_version)
 
     @property
     def upstream(self) -> str:
-        """``IP:port`` exactly as Envoy's ``address()->asString()`` spells the pinned host."""
-        return _join_host_port(self.address, self.port, self.ip_version)
+        """The pinned host exactly as Envoy's ``address()->asString()`` spells it: ``IP:port``, or
+        ``envoy://<internal listener>/IP:port``."""
+        return internal_upstream(self.internal_listener, self.endpoint)
 
     def expired(self, now: float) -> bool | None:
         """Whether Envoy would ignore this cookie at ``now`` (Unix seconds); None when unknowable."""
@@ -189,6 +205,15 @@ def _join_host_port(address: str, port: int, ip_version: int) -> str:
     return f"[{address}]:{port}" if ip_version == 6 else f"{address}:{port}"
 
 
+INTERNAL_SCHEME = "envoy://"
+
+
+def internal_upstream(listener: str | None, endpoint_id: str) -> str:
+    """A host's ``asString()``: ``endpoint_id`` itself, or ``envoy://<listener>/<endpoint_id>`` for an
+    Envoy internal address."""
+    return endpoint_id if listener is None else f"{INTERNAL_SCHEME}{listener}/{endpoint_id}"
+
+
 def _quote(text: str) -> str:
     """``text`` in single quotes for a reason, each unprintable character escaped once (``'\\x1b'``).
 
@@ -212,6 +237,30 @@ def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         return ipaddress.ip_address(text)
     except ValueError:
         return None
+
+
+_Host: TypeAlias = tuple[str, int, Literal[4, 6], str | None]
+"""(IP as Envoy writes it, port, IP version, internal listener or None)."""
+
+
+def _parse_host_text(payload: bytes) -> _Host:
+    """The host of a decoded payload: ``IP:port``, or an internal address ``envoy://<listener>/IP:port``."""
+    if not payload.startswith(INTERNAL_SCHEME.encode()):
+        return (*_parse_address_text(payload), None)
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Invalid(f"an Envoy internal address that is not UTF-8: {_show(payload)}") from None
+    # The endpoint id follows the last "/": an IP:port has none, a listener name may.
+    listener, sep, endpoint = text[len(INTERNAL_SCHEME):].rpartition("/")
+    if not sep or not listener:
+        raise _Invalid(f"an Envoy internal address without '<listener>/<endpoint id>': {_show(text)}")
+    try:
+        address, port, version = _parse_address_text(endpoint.encode("utf-8"))
+    except _Invalid as invalid:
+        raise _Invalid(f"an Envoy internal address whose endpoint id is not the IP:port Istio writes there "
+                       f"({invalid.reason}): {_show(text)}") from None
+    return address, port, version, listener
 
 
 def _parse_address_text(payload: bytes) -> tuple[str, int, Literal[4, 6]]:
@@ -444,8 +493,9 @@ def _expiry(expires: int) -> tuple[int | None, datetime | None]:
 
 
 def _from_text(raw: str, payload: bytes, form: SessionForm, origin: ValueOrigin) -> SessionValue:
-    address, port, version = _parse_address_text(payload)
-    return SessionValue(raw=raw, form=form, address=address, port=port, ip_version=version, origin=origin)
+    address, port, version, listener = _parse_host_text(payload)
+    return SessionValue(raw=raw, form=form, address=address, port=port, ip_version=version, origin=origin,
+                        internal_listener=listener)
 
 
 def _from_cookie_message(raw: str, payload: bytes, origin: ValueOrigin) -> SessionValue:
@@ -459,7 +509,7 @@ def _from_cookie_message(raw: str, payload: bytes, origin: ValueOrigin) -> Sessi
             f"Envoy >= 1.27 reads this pre-1.27 cookie ({legacy.upstream}) as a protobuf message "
             "without an address and ignores it"
         )
-    address, port, version = _parse_address_text(address_text.encode("utf-8"))
+    address, port, version, listener = _parse_host_text(address_text.encode("utf-8"))
     expires, expires_at = _expiry(expires_value)
     return SessionValue(
         raw=raw,
@@ -470,6 +520,7 @@ def _from_cookie_message(raw: str, payload: bytes, origin: ValueOrigin) -> Sessi
         expires=expires,
         expires_at=expires_at,
         origin=origin,
+        internal_listener=listener,
     )
 
 
@@ -582,6 +633,7 @@ def _decode_envelope(value: str, origin: ValueOrigin) -> SessionValue:
         ip_version=host.ip_version,
         wrapped=wrapped.decode("utf-8", errors="backslashreplace"),
         origin=origin,
+        internal_listener=host.internal_listener,
     )
 
 
@@ -632,7 +684,7 @@ def encode_cookie(ip: str, port: int, ttl_seconds: int | None, now: int) -> str:
 _HEADER_LINE = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*(.*)")
 _STATUS_LINE = re.compile(r"HTTP/[0-9.]+(\s.*)?|[A-Z]+ \S+ HTTP/[0-9.]+")
 _COOKIE_PAIRS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+=[^=].*")
-_ADDRESS_LIKE = re.compile(rb"(\[[0-9A-Fa-f:.%]+\]|[0-9]{1,3}(\.[0-9]{1,3}){3}):[0-9]")
+_ADDRESS_LIKE = re.compile(rb"(envoy://[^\x00-\x20]*/)?(\[[0-9A-Fa-f:.%]+\]|[0-9]{1,3}(\.[0-9]{1,3}){3}):[0-9]")
 
 
 @dataclass(frozen=True)

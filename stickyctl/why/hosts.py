@@ -23,8 +23,8 @@ from typing import Any
 
 import msgspec
 
-from stickyctl.envoy.model import Proxy
-from stickyctl.envoy.session_values import envoy_upstream
+from stickyctl.envoy.model import Endpoint, Proxy
+from stickyctl.envoy.session_values import envoy_upstream, internal_upstream
 
 EDS_FLAGS_UNHEALTHY = ("failed_active_health_check", "failed_outlier_check")
 DEGRADED_FLAG = "failed_active_degraded_check"
@@ -40,8 +40,14 @@ class _SocketAddress(msgspec.Struct, gc=False):
     port_value: int | None = None
 
 
+class _InternalAddress(msgspec.Struct, gc=False):
+    server_listener_name: str = ""
+    endpoint_id: str = ""
+
+
 class _Address(msgspec.Struct, gc=False):
     socket_address: _SocketAddress | None = None
+    envoy_internal_address: _InternalAddress | None = None
 
 
 class _HostHealthStatus(msgspec.Struct, gc=False):
@@ -78,7 +84,8 @@ class _Clusters(msgspec.Struct, gc=False):
 @dataclass(frozen=True)
 class HostState:
     upstream: str
-    """``IP:port`` as Envoy's ``address()->asString()`` spells it (what session values carry)."""
+    """The host as Envoy's ``address()->asString()`` spells it (what session values carry): ``IP:port``,
+    or ``envoy://<listener>/<endpoint id>`` for an internal address."""
     status: str
     """The status Envoy compares with override_host_status."""
     eds_status: str
@@ -126,12 +133,29 @@ def _upstream(address: str, port: int) -> str:
         return f"{address}:{port}"
 
 
+def _endpoint_upstream(ep: Endpoint) -> str:
+    if ep.internal is not None:
+        return internal_upstream(ep.internal.listener, ep.internal.endpoint_id)
+    return _upstream(ep.address, ep.port)
+
+
+def _admin_upstream(address: _Address | None) -> str | None:
+    if address is None:
+        return None
+    sa, ia = address.socket_address, address.envoy_internal_address
+    if sa is not None and sa.port_value is not None:
+        return _upstream(sa.address, sa.port_value)
+    if ia is not None and ia.server_listener_name:
+        return internal_upstream(ia.server_listener_name, ia.endpoint_id)
+    return None
+
+
 def _workloads(proxy: Proxy) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     for cluster, endpoints in (proxy.endpoints or {}).items():
         for ep in endpoints:
             if ep.workload_name:
-                out[(cluster, _upstream(ep.address, ep.port))] = ep.workload_name
+                out[(cluster, _endpoint_upstream(ep))] = ep.workload_name
     return out
 
 
@@ -146,10 +170,9 @@ def from_admin_clusters(document: bytes, proxy: Proxy) -> HostIndex:
     for cs in parsed.cluster_statuses:
         hosts = clusters.setdefault(cs.name, {})
         for hs in cs.host_statuses:
-            sa = hs.address.socket_address if hs.address is not None else None
-            if sa is None or sa.port_value is None:
+            upstream = _admin_upstream(hs.address)
+            if upstream is None:
                 continue
-            upstream = _upstream(sa.address, sa.port_value)
             h = hs.health_status
             flags = tuple(f for f in REPORTED_FLAGS if getattr(h, f))
             failures = next((_count(st.value) for st in hs.stats if st.name == "cx_connect_fail"), 0)
@@ -173,7 +196,7 @@ def from_dump(proxy: Proxy) -> HostIndex | None:
     for cluster, endpoints in proxy.endpoints.items():
         hosts = clusters.setdefault(cluster, {})
         for ep in endpoints:
-            upstream = _upstream(ep.address, ep.port)
+            upstream = _endpoint_upstream(ep)
             hosts[upstream] = HostState(upstream, ep.health_status, ep.health_status, (), ep.workload_name)
     # Static clusters' endpoints are listed too; a cluster with no entry has none.
     return HostIndex("eds", clusters, complete=True)
