@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import STICKYCTL, compare, compile_package  # noqa: E402  (the same stickyctl as the other figures)
+from common import ENV, STICKYCTL, compare, compile_package  # noqa: E402  (the same stickyctl as the other figures)
 
 INOTIFY_PER_ENVOY = 4
 GOAL = "<= 2x"
@@ -56,36 +61,87 @@ def row(pods: int, repeat: int) -> tuple[str, str, str, str]:
     return name, f"{many:.2f} s / {one:.2f} s", f"{ratio:.2f}x", GOAL
 
 
+def _gateways(n: int) -> list[Any]:
+    from tests.live_support import Gateway
+
+    return [Gateway(f"istio-ingressgateway-6b7f9c8d5-p{i:03d}", ip=f"10.244.{i // 250}.{i % 250 + 2}")
+            for i in range(n)]
+
+
+@contextlib.contextmanager
+def _fleet(stack: contextlib.ExitStack, n: int) -> Iterator[list[str]]:
+    """A cluster of ``n`` gateway pods served by the fake API server: the check command for it."""
+    from tests.live_support import NS, lab_cluster, serving
+
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    lab = stack.enter_context(lab_cluster(_gateways(n)))
+    _server, kubeconfig = stack.enter_context(serving(lab, tmp))
+    cmd = [*STICKYCTL, "check", "-n", NS, "--kubeconfig", str(kubeconfig), "-o", "json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
+    if out.returncode not in (0, 1) or '"STK0001"' in out.stdout:  # a pod not read: a meaningless figure
+        raise SystemExit(f"live check failed: {out.stderr.strip() or out.stdout[-500:]}")
+    yield cmd
+
+
 def measure(pods: int, repeat: int) -> tuple[float, float, float]:
     """(median seconds for 1 pod, for ``pods`` pods, median ratio of the pairs), interleaved."""
-    from tests.live_support import NS, Gateway, lab_cluster, serving
-
-    def gateways(n: int) -> list[Gateway]:
-        return [Gateway(f"istio-ingressgateway-6b7f9c8d5-p{i:03d}", ip=f"10.244.{i // 250}.{i % 250 + 2}")
-                for i in range(n)]
-
     with contextlib.ExitStack() as stack:
-        commands = []
-        for n in (1, pods):
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            lab = stack.enter_context(lab_cluster(gateways(n)))
-            _server, kubeconfig = stack.enter_context(serving(lab, tmp))
-            commands.append([*STICKYCTL, "check", "-n", NS, "--kubeconfig", str(kubeconfig), "-o", "json"])
-        for cmd in commands:  # a pod that cannot be read would make the figure meaningless
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            if out.returncode not in (0, 1) or '"STK0001"' in out.stdout:
-                raise SystemExit(f"live check failed: {out.stderr.strip() or out.stdout[-500:]}")
-        c = compare(commands[1], commands[0], repeat)
+        one = stack.enter_context(_fleet(stack, 1))
+        many = stack.enter_context(_fleet(stack, pods))
+        c = compare(many, one, repeat)
     return c.base[0], c.ours[0], c.wall_ratio
+
+
+def _envoy_cpu_seconds() -> float:
+    """CPU time (user + system) of every running process named envoy: the lab's."""
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = stat.partition(" (")[2].rpartition(") ")
+        if name == "envoy":
+            fields = rest.split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (proc(5): fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(pods: int, repeat: int) -> list[tuple[int, float, float, float, float]]:
+    """Where the machine's CPU goes during one check, 1 pod and ``pods`` pods (medians): (pods, wall,
+    stickyctl's CPU, the fake API server's CPU (this process), the lab Envoys' CPU), in seconds.
+    The API server and every Envoy share this machine's cores with stickyctl; on a real cluster they
+    run elsewhere."""
+    out: list[tuple[int, float, float, float, float]] = []
+    with contextlib.ExitStack() as stack:
+        for n in (1, pods):
+            cmd = stack.enter_context(_fleet(stack, n))
+            runs: list[tuple[float, float, float, float]] = []
+            for _ in range(repeat):
+                envoys, mine, t0 = _envoy_cpu_seconds(), os.times(), time.perf_counter()
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+                _pid, _status, usage = os.wait4(proc.pid, 0)
+                wall, after = time.perf_counter() - t0, os.times()
+                runs.append((wall, usage.ru_utime + usage.ru_stime,
+                             after.user - mine.user + after.system - mine.system, _envoy_cpu_seconds() - envoys))
+            wall, ours, server, envoys = (statistics.median(r[i] for r in runs) for i in range(4))
+            out.append((n, wall, ours, server, envoys))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pods", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--cpu", action="store_true", help="also print where the CPU goes (stickyctl, API server, Envoys)")
     args = ap.parse_args()
     compile_package()
     print("| " + " | ".join(row(args.pods, args.repeat)) + " |")
+    if args.cpu and unavailable(args.pods) is None:
+        print("\n| gateway pods | wall | stickyctl CPU | fake API server CPU | lab Envoys' CPU |")
+        print("|---|---|---|---|---|")
+        for n, wall, ours, server, envoys in cpu_split(args.pods, args.repeat):
+            print(f"| {n} | {wall:.2f} s | {ours:.2f} s | {server:.2f} s | {envoys:.2f} s |")
 
 
 if __name__ == "__main__":
