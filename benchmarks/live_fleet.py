@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +67,9 @@ def _gateways(n: int) -> list[Any]:
             for i in range(n)]
 
 
-@contextlib.contextmanager
-def _fleet(stack: contextlib.ExitStack, n: int) -> Iterator[list[str]]:
-    """A cluster of ``n`` gateway pods served by the fake API server: the check command for it."""
+def _fleet(stack: contextlib.ExitStack, n: int) -> list[str]:
+    """A cluster of ``n`` gateway pods served by the fake API server, until ``stack`` closes: the check
+    command for it."""
     from tests.live_support import NS, lab_cluster, serving
 
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -80,14 +79,14 @@ def _fleet(stack: contextlib.ExitStack, n: int) -> Iterator[list[str]]:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
     if out.returncode not in (0, 1) or '"STK0001"' in out.stdout:  # a pod not read: a meaningless figure
         raise SystemExit(f"live check failed: {out.stderr.strip() or out.stdout[-500:]}")
-    yield cmd
+    return cmd
 
 
 def measure(pods: int, repeat: int) -> tuple[float, float, float]:
     """(median seconds for 1 pod, for ``pods`` pods, median ratio of the pairs), interleaved."""
     with contextlib.ExitStack() as stack:
-        one = stack.enter_context(_fleet(stack, 1))
-        many = stack.enter_context(_fleet(stack, pods))
+        one = _fleet(stack, 1)
+        many = _fleet(stack, pods)
         c = compare(many, one, repeat)
     return c.base[0], c.ours[0], c.wall_ratio
 
@@ -115,7 +114,7 @@ def cpu_split(pods: int, repeat: int) -> list[tuple[int, float, float, float, fl
     out: list[tuple[int, float, float, float, float]] = []
     with contextlib.ExitStack() as stack:
         for n in (1, pods):
-            cmd = stack.enter_context(_fleet(stack, n))
+            cmd = _fleet(stack, n)
             runs: list[tuple[float, float, float, float]] = []
             for _ in range(repeat):
                 envoys, mine, t0 = _envoy_cpu_seconds(), os.times(), time.perf_counter()
