@@ -17,7 +17,7 @@ decoder accepts only the exact text Envoy writes.
 
 A host that is an Envoy internal address (``envoy_internal_address``) is written
 ``envoy://<internal listener>/<endpoint id>`` (``EnvoyInternalInstance``'s ``asString()``,
-source/common/network/address_impl.cc; [seen] on Envoy 1.40: tests/test_internal_address_sessions.py).
+source/common/network/address_impl.cc; [seen] on Envoy 1.36 and 1.40: tests/test_internal_address_sessions.py).
 Istio's gateways have such hosts when istiod sends a Service's endpoints as HBONE tunnels, e.g. to
 its waypoint (``connect_originate`` / ``<waypoint IP>:15008``, fixtures/istiod/header-behind-waypoint);
 the endpoint id is then an ``IP:port``, the only kind decoded here.
