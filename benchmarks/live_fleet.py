@@ -60,26 +60,44 @@ def row(pods: int, repeat: int) -> tuple[str, str, str, str]:
     return name, f"{many:.2f} s / {one:.2f} s", f"{ratio:.2f}x", GOAL
 
 
-def _gateways(n: int) -> list[Any]:
+def _gateways(n: int, split_frames: bool) -> list[Any]:
     from tests.live_support import Gateway
 
-    return [Gateway(f"istio-ingressgateway-6b7f9c8d5-p{i:03d}", ip=f"10.244.{i // 250}.{i % 250 + 2}")
-            for i in range(n)]
+    return [Gateway(f"istio-ingressgateway-6b7f9c8d5-p{i:03d}", ip=f"10.244.{i // 250}.{i % 250 + 2}",
+                    split_frames=split_frames) for i in range(n)]
 
 
-def _fleet(stack: contextlib.ExitStack, n: int) -> list[str]:
+def _fleet(stack: contextlib.ExitStack, n: int, *, split_frames: bool = False) -> list[str]:
     """A cluster of ``n`` gateway pods served by the fake API server, until ``stack`` closes: the check
-    command for it."""
+    command for it. ``split_frames``: the API server forwards each read of a pod's bytes as two frames."""
     from tests.live_support import NS, lab_cluster, serving
 
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-    lab = stack.enter_context(lab_cluster(_gateways(n)))
+    lab = stack.enter_context(lab_cluster(_gateways(n, split_frames)))
     _server, kubeconfig = stack.enter_context(serving(lab, tmp))
     cmd = [*STICKYCTL, "check", "-n", NS, "--kubeconfig", str(kubeconfig), "-o", "json"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV)
     if out.returncode not in (0, 1) or '"STK0001"' in out.stdout:  # a pod not read: a meaningless figure
         raise SystemExit(f"live check failed: {out.stderr.strip() or out.stdout[-500:]}")
     return cmd
+
+
+FRAMING = ("live `check -n` of 1 pod whose API server splits every response into two frames vs one that does "
+           "not")
+
+
+def framing_row(repeat: int) -> tuple[str, str, str, str]:
+    """A kubelet frames a pod's bytes as it reads them: responses can reach the relay in several
+    frames. Each frame after the first must not wait for a delayed ACK (kube/streams.py
+    ``local_socket_options``; without it this row measured 1.5x, 40 ms a request)."""
+    why_not = unavailable(1)
+    if why_not is not None:
+        return FRAMING, "not measured", why_not, "<= 1.2x"
+    with contextlib.ExitStack() as stack:
+        whole = _fleet(stack, 1)
+        split = _fleet(stack, 1, split_frames=True)
+        c = compare(split, whole, repeat)
+    return FRAMING, f"{c.ours[0]:.2f} s / {c.base[0]:.2f} s", f"{c.wall_ratio:.2f}x", "<= 1.2x"
 
 
 def measure(pods: int, repeat: int) -> tuple[float, float, float]:
@@ -136,6 +154,7 @@ def main() -> None:
     args = ap.parse_args()
     compile_package()
     print("| " + " | ".join(row(args.pods, args.repeat)) + " |")
+    print("| " + " | ".join(framing_row(args.repeat)) + " |")
     if args.cpu and unavailable(args.pods) is None:
         print("\n| gateway pods | wall | stickyctl CPU | fake API server CPU | lab Envoys' CPU |")
         print("|---|---|---|---|---|")

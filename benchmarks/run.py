@@ -149,6 +149,7 @@ def main() -> None:
         import live_fleet
 
         rows.append(live_fleet.row(args.pods, args.repeat))
+        rows.append(live_fleet.framing_row(args.repeat))
 
     print("| measurement | stickyctl / baseline | ratio | goal |")
     print("|---|---|---|---|")

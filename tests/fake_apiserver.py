@@ -144,6 +144,10 @@ class Backend:
     fault: str | None = None
     """None | "reset" (cut the stream mid-transfer) | "hang" (accept, never answer)."""
     reset_after: int = 4096
+    split_frames: bool = False
+    """Forward each piece of the pod's bytes as two data frames. A kubelet frames the bytes as it
+    reads them (io.Copy), so one HTTP response reaches the client in as many frames as reads: a pod
+    that writes headers and body apart, or a body larger than one read, does this."""
 
 
 @dataclass
@@ -820,7 +824,11 @@ class _Handler(BaseHTTPRequestHandler):
                         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                         self.connection.close()  # RST: the stream is cut mid-transfer
                         return
-                    ws.send(OP_BINARY, b"\x00" + data)
+                    if backend.split_frames and len(data) > 1:
+                        ws.send(OP_BINARY, b"\x00" + data[: len(data) // 2])
+                        ws.send(OP_BINARY, b"\x00" + data[len(data) // 2:])
+                    else:
+                        ws.send(OP_BINARY, b"\x00" + data)
                     sent += len(data)
         finally:
             upstream.close()

@@ -153,6 +153,8 @@ class Gateway:
     fault: str | None = None
     gone: bool = False
     phase: str = "Running"
+    split_frames: bool = False
+    """The API server forwards the pod's bytes in more frames than reads (fake_apiserver.Backend)."""
 
 
 @dataclass
@@ -206,7 +208,7 @@ def lab_cluster(gateways: Sequence[Gateway], *, flag: bool | None = True, design
     lab = LabCluster(cluster)
     with ExitStack() as stack:
         for gw in gateways:
-            backend = Backend(fault=gw.fault)
+            backend = Backend(fault=gw.fault, split_frames=gw.split_frames)
             if gw.design is not None:
                 identity = GatewayIdentity(pod_name=gw.pod, namespace=gw.namespace, pod_ip=gw.ip,
                                            istio_version=gw.design.istio_version)

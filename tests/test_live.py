@@ -102,6 +102,21 @@ def test_live_check_equals_admin_url_and_snapshot(run_cli: RunCli, tmp_path: Pat
     assert live_seconds < 10
 
 
+def test_responses_split_over_many_frames_read_the_same(run_cli: RunCli, tmp_path: Path) -> None:
+    """A kubelet frames the pod's bytes as it reads them: here every read arrives as two frames, cut
+    anywhere (mid-header, mid-JSON). The relay hands them on in order and the check reads the same
+    config as through --admin-url (streams.local_socket_options keeps such responses from waiting
+    for delayed ACKs: benchmarks/live_fleet.py's framing row)."""
+    with lab_cluster([Gateway(POD, HEADER, split_frames=True)]) as lab, serving(lab, tmp_path) as (server, kc):
+        live = run_cli("check", "-n", NS, "--kubeconfig", str(kc), "-o", "json")
+        _no_traceback(live)
+        admin = _admin_check(run_cli, lab, tmp_path)
+        assert server.denied() == []
+    doc = as_json(live.stdout)
+    assert findings(doc) == findings(admin)
+    assert {f[0] for f in findings(doc)} == {"STK0404", "STK0601"}
+
+
 def test_snapshot_content_and_no_secrets(run_cli: RunCli, tmp_path: Path) -> None:
     with lab_cluster([Gateway(POD, HEADER)], flag=True) as lab, serving(lab, tmp_path) as (_server, kc):
         out = tmp_path / "snap"

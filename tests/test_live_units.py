@@ -7,10 +7,11 @@ from __future__ import annotations
 import copy
 import io
 import json
+import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from stickyctl.envoy.enums import ProxyKind
 from stickyctl.kube import collect as collect_mod
 from stickyctl.kube import snapshot as snap
 from stickyctl.kube.client import Cluster
-from stickyctl.kube.streams import ExecResult
+from stickyctl.kube.streams import ExecResult, PortForwardRelay
 from tests.conftest import CASES, RunCli
 from tests.fake_apiserver import field_match, label_match
 
@@ -347,3 +348,38 @@ def test_broken_kubeconfig_is_one_line(run_cli: RunCli, tmp_path: Path, text: st
     res = run_cli("check", "-n", "x", "--kubeconfig", str(tmp_path / "kc"))
     assert res.exit_code == 3 and res.stderr.count("\n") == 1 and message in res.stderr
     assert "internal error" not in res.stderr
+
+
+NS_UNIT = "istio-ingress"
+
+
+class _SilentPortForward:
+    """A port-forward websocket that never sends anything: the relay waits on its socket."""
+
+    def __init__(self) -> None:
+        self.sock, self.peer = socket.socketpair()
+
+    def shutdown(self) -> None:
+        self.sock.close()
+        self.peer.close()
+
+
+class _OnePortForwardCluster:
+    def websocket(self, *_args: Any, **_kwargs: Any) -> _SilentPortForward:
+        return _SilentPortForward()
+
+
+def test_relay_connections_send_without_delay() -> None:
+    """The relay's local connections have TCP_NODELAY, as kubectl port-forward's (Go's default): a
+    response arriving in several frames is sent on at once, not after the client's delayed ACK
+    (stickyctl.kube.streams.local_socket_options)."""
+    relay = PortForwardRelay(cast(Cluster, _OnePortForwardCluster()), NS_UNIT, "gw-0", 15000)
+    try:
+        with socket.create_connection(("127.0.0.1", relay.local_port)):
+            deadline = time.monotonic() + 10
+            while not relay._streams and time.monotonic() < deadline:  # the relay's side of the connection
+                time.sleep(0.01)
+            (stream,) = relay._streams
+            assert stream.conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        relay.close()
