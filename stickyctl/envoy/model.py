@@ -594,10 +594,13 @@ class Endpoint(View, frozen=True):
 
 def _endpoint_id_parts(endpoint_id: str) -> tuple[str, int]:
     """(IP, port) of an ``IP:port`` or ``[IPv6]:port`` endpoint id (Istio's); else (the id, 0)."""
-    host, sep, port = endpoint_id.rpartition(":")
-    if not sep or not port.isdigit() or not host:
+    # Imported here, on the first internal-address endpoint: no start-up cost for any other input.
+    from stickyctl.envoy.session_values import parse_upstream
+
+    try:
+        return parse_upstream(endpoint_id)
+    except ValueError:
         return endpoint_id, 0
-    return (host[1:-1] if host.startswith("[") and host.endswith("]") else host), int(port)
 
 
 def parse_endpoints(r: _Reader, cla: sc.ClusterLoadAssignment, where: str) -> list[Endpoint]:
