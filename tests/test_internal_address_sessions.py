@@ -17,19 +17,15 @@ found (tests/other_envoys.py).
 from __future__ import annotations
 
 import http.client
-import json
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stickyctl.envoy.session_values import SessionValue, decode_header_value
-from stickyctl.lab.envoy import free_ports
+from stickyctl.lab.envoy import LabEnvoy, free_ports
+from stickyctl.lab.xds import XdsSnapshot
 from tests.conftest import invoke
 from tests.other_envoys import EnvoyBinary, version_params
 
@@ -95,43 +91,15 @@ class Gateway:
             conn.close()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], admin: int, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"envoy exited {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", admin, timeout=2)
-            conn.request("GET", "/ready")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"envoy not ready in 30 s: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module", params=version_params())
-def gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gateway(request: pytest.FixtureRequest) -> Iterator[Gateway]:
     binary: EnvoyBinary = request.param
-    workdir = tmp_path_factory.mktemp("internal-address")
     admin, port = free_ports(2)
-    config = workdir / "envoy.json"
-    config.write_text(json.dumps(_config(admin, port)))
-    log = workdir / "envoy.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([binary.path, "-c", str(config), "--base-id", str(os.getpid() % 100_000 * 10 + 7),
-                                 "--concurrency", "1", "-l", "warning"], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(proc, admin, log)
-        yield Gateway(admin, port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    # Every resource is static: the lab's Envoy runs this bootstrap with no xDS to serve.
+    with LabEnvoy(_config(admin, port), XdsSnapshot(), envoy=binary.path) as envoy:
+        host, admin_port = envoy.admin_address
+        assert host == "127.0.0.1"
+        yield Gateway(admin_port, port)
 
 
 def test_the_issued_value_decodes_to_the_internal_host(gateway: Gateway) -> None:
